@@ -1,0 +1,181 @@
+//! Shared pieces of the benchmarks: starting a service as a child process
+//! and reading its CPU time and peak memory from `/proc`, so each figure is
+//! the service's own and not the load generator's.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// A service under measurement.
+pub struct Service {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Service {
+    pub fn spawn(name: &str, cmd: &mut Command) -> Result<Self> {
+        let child = cmd
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        Ok(Self {
+            child,
+            name: name.to_owned(),
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU seconds (user + system) used so far.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        cpu_seconds(self.pid())
+    }
+
+    /// Peak resident set size so far, in MiB.
+    pub fn peak_rss_mib(&self) -> Result<f64> {
+        peak_rss_mib(self.pid())
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub fn stop(mut self) -> Result<()> {
+        Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                self.child.kill()?;
+                bail!("{} did not stop within 60 s", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+}
+
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11).context("utime")?.parse()?;
+    let stime: f64 = fields.get(12).context("stime")?.parse()?;
+    let ticks = 100.0; // USER_HZ is 100 on Linux
+    Ok((utime + stime) / ticks)
+}
+
+pub fn peak_rss_mib(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("VmHWM")?;
+    let kib: f64 = line
+        .split_whitespace()
+        .nth(1)
+        .context("VmHWM value")?
+        .parse()?;
+    Ok(kib / 1024.0)
+}
+
+/// The release `shelf` binary beside this benchmark's executable.
+pub fn shelf_release_bin() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().context("exe dir")?;
+    let bin = dir.join("shelf");
+    if !bin.exists() {
+        bail!(
+            "{} is missing: build it with `cargo build --release -p shelf` (make bench does)",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// Waits until `url` answers.
+pub async fn wait_http(url: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if reqwest::get(url).await.is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{url} did not answer within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A random, realistic product record (field shapes of the real data set).
+pub fn product_record(rng: &mut impl rand::Rng, n: u64) -> serde_json::Value {
+    const WORDS: &[&str] = &[
+        "Stainless",
+        "Steel",
+        "Kettle",
+        "Wireless",
+        "Earbuds",
+        "Bluetooth",
+        "5.3",
+        "Noise",
+        "Cancelling",
+        "Kids",
+        "Toy",
+        "Set",
+        "Organic",
+        "Cotton",
+        "T-Shirt",
+        "Men's",
+        "Women's",
+        "Pack",
+        "of",
+        "2",
+        "USB-C",
+        "Charger",
+        "65W",
+        "Fast",
+        "Charging",
+        "Café",
+        "Größe",
+        "30\"",
+        "LED",
+        "Desk",
+        "Lamp",
+        "&",
+        "Dimmable",
+        "Waterproof",
+        "Hiking",
+        "Boots",
+    ];
+    let words = rng.random_range(6..18);
+    let title: Vec<&str> = (0..words)
+        .map(|_| WORDS[rng.random_range(0..WORDS.len())])
+        .collect();
+    let asin = format!("B0{:08X}", n % 0xFFFF_FFFF);
+    let price = (rng.random_range(1.0f64..120.0) * 100.0).round() / 100.0;
+    let bought = [0, 0, 0, 50, 100, 200][rng.random_range(0..6)];
+    serde_json::json!({
+        "asin": asin,
+        "title": title.join(" "),
+        "imgUrl": format!("https://m.media-amazon.com/images/I/{asin}._AC_UL320_.jpg"),
+        "productURL": format!("https://www.amazon.com/dp/{asin}"),
+        "stars": (rng.random_range(0.0f64..5.0) * 10.0).round() / 10.0,
+        "reviews": if rng.random_bool(0.2) { rng.random_range(1..5000) } else { 0 },
+        "price": price,
+        "listPrice": if rng.random_bool(0.25) { price * 1.2 } else { 0.0 },
+        "category_id": rng.random_range(1..270),
+        "isBestSeller": rng.random_bool(0.006),
+        "boughtInLastMonth": bought,
+    })
+}
+
+/// Repository root (for scripts and `.local/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}

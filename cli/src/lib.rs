@@ -1,0 +1,9 @@
+//! The pieces of the `shelf` command that are not services of their own.
+//!
+//! `shelf` is a thin front: each subcommand parses its flags and calls into
+//! the crate that does the job (`shelf-ingest`, …). What lives here is the
+//! glue that belongs to no stage: checking the platform (`doctor`) and setting
+//! up logging.
+
+pub mod doctor;
+pub mod logging;

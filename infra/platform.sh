@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# The local shelfstream platform: Apache Kafka (KRaft) and FerretDB (SQLite).
+#
+#   infra/platform.sh up     [kafka|ferretdb]   install what is missing, start what is not running
+#   infra/platform.sh down   [kafka|ferretdb]   stop (SIGTERM, then SIGKILL after a grace period)
+#   infra/platform.sh status                    what runs where
+#   infra/platform.sh install                   only fetch/build the binaries and jars
+#
+# All state (jars, binaries, data, logs, pid files) lives under $SHELF_HOME
+# (default .local/ in the repository), so `rm -rf .local` is a factory reset.
+# Data survives down + up.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SHELF_HOME=${SHELF_HOME:-$ROOT/.local}
+HOST=${SHELF_HOST:-127.0.0.1}
+KAFKA_PORT=${SHELF_KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${SHELF_KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_HEAP=${SHELF_KAFKA_HEAP:-512m}
+MONGO_PORT=${SHELF_MONGO_PORT:-27017}
+START_TIMEOUT=${SHELF_START_TIMEOUT:-90}
+
+KAFKA_DIR=$SHELF_HOME/kafka
+FERRET_DIR=$SHELF_HOME/ferretdb
+RUN_DIR=$SHELF_HOME/run
+BIN_DIR=$SHELF_HOME/bin
+
+log() { printf '[platform] %s\n' "$*" >&2; }
+die() { printf '[platform] error: %s\n' "$*" >&2; exit 1; }
+
+# --- install ---------------------------------------------------------------
+
+install_kafka() {
+  local stamp=$KAFKA_DIR/libs/.pom.sha256
+  local want
+  want=$(sha256sum "$ROOT/infra/kafka/pom.xml" | cut -d' ' -f1)
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return; fi
+  command -v mvn >/dev/null || die "mvn (Maven) is missing: apt-get install maven"
+  log "fetching Kafka jars from Maven Central (infra/kafka/pom.xml)"
+  rm -rf "$KAFKA_DIR/libs"
+  mkdir -p "$KAFKA_DIR/libs"
+  mvn -q -B -Dstyle.color=never -f "$ROOT/infra/kafka/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_DIR/libs"
+  echo "$want" >"$stamp"
+}
+
+install_ferretdb() {
+  local bin=$BIN_DIR/ferretdb stamp=$BIN_DIR/.ferretdb.sha256 want
+  want=$(cat "$ROOT"/infra/ferretdb/{go.mod,go.sum,main.go} | sha256sum | cut -d' ' -f1)
+  if [[ -x $bin && -f $stamp && $(cat "$stamp") == "$want" ]]; then return; fi
+  command -v go >/dev/null || die "go is missing: install Go 1.24 or newer"
+  log "building FerretDB from the Go module proxy (infra/ferretdb)"
+  mkdir -p "$BIN_DIR"
+  (cd "$ROOT/infra/ferretdb" && go build -trimpath -o "$bin" .)
+  echo "$want" >"$stamp"
+}
+
+install_all() {
+  install_kafka
+  install_ferretdb
+}
+
+# --- process helpers -------------------------------------------------------
+
+pid_of() { # name -> pid if running
+  local f=$RUN_DIR/$1.pid pid
+  [[ -f $f ]] || return 1
+  pid=$(cat "$f")
+  kill -0 "$pid" 2>/dev/null || { rm -f "$f"; return 1; }
+  echo "$pid"
+}
+
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+wait_port() { # name port logfile
+  local name=$1 port=$2 logfile=$3 i
+  for ((i = 0; i < START_TIMEOUT * 5; i++)); do
+    port_open "$port" && return 0
+    pid_of "$name" >/dev/null || { tail -n 30 "$logfile" >&2 || true; die "$name exited during start; log: $logfile"; }
+    sleep 0.2
+  done
+  tail -n 30 "$logfile" >&2 || true
+  die "$name did not open $HOST:$port within ${START_TIMEOUT}s; log: $logfile"
+}
+
+start_detached() { # name logfile cmd...
+  local name=$1 logfile=$2
+  shift 2
+  mkdir -p "$RUN_DIR" "$(dirname "$logfile")"
+  # setsid: the service must outlive the shell (and the make) that started it.
+  setsid "$@" >>"$logfile" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/$name.pid"
+}
+
+stop() { # name
+  local name=$1 pid i
+  pid=$(pid_of "$name") || { log "$name is not running"; return 0; }
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$pid" 2>/dev/null || { rm -f "$RUN_DIR/$name.pid"; return 0; }
+    sleep 0.1
+  done
+  log "$name did not stop within 30s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$RUN_DIR/$name.pid"
+}
+
+# --- services --------------------------------------------------------------
+
+java_cmd() {
+  command -v java >/dev/null || die "java is missing: apt-get install openjdk-17-jre-headless"
+  echo java
+}
+
+kafka_start() {
+  if pid_of kafka >/dev/null; then log "kafka already running on $HOST:$KAFKA_PORT"; return; fi
+  install_kafka
+  port_open "$KAFKA_PORT" && die "port $HOST:$KAFKA_PORT is taken by another process; set SHELF_KAFKA_PORT"
+  local java props=$KAFKA_DIR/server.properties data=$KAFKA_DIR/data
+  java=$(java_cmd)
+  mkdir -p "$KAFKA_DIR/logs"
+  sed -e "s|@HOST@|$HOST|g" -e "s|@PORT@|$KAFKA_PORT|g" \
+    -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" -e "s|@DATA@|$data|g" \
+    "$ROOT/infra/kafka/server.properties.in" >"$props"
+  local jvm=(-Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true
+    -Dkafka.logs.dir="$KAFKA_DIR/logs"
+    -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.properties"
+    -cp "$KAFKA_DIR/libs/*")
+  if [[ ! -f $data/meta.properties ]]; then
+    log "formatting Kafka storage (first start)"
+    local cluster_id
+    cluster_id=$("$java" "${jvm[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+    "$java" "${jvm[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$props" >>"$KAFKA_DIR/logs/format.log" 2>&1 \
+      || { tail -n 20 "$KAFKA_DIR/logs/format.log" >&2; die "formatting Kafka storage failed"; }
+  fi
+  log "starting kafka on $HOST:$KAFKA_PORT"
+  start_detached kafka "$KAFKA_DIR/logs/stdout.log" "$java" "${jvm[@]}" kafka.Kafka "$props"
+  wait_port kafka "$KAFKA_PORT" "$KAFKA_DIR/logs/server.log"
+}
+
+ferretdb_start() {
+  if pid_of ferretdb >/dev/null; then log "ferretdb already running on $HOST:$MONGO_PORT"; return; fi
+  install_ferretdb
+  port_open "$MONGO_PORT" && die "port $HOST:$MONGO_PORT is taken by another process; set SHELF_MONGO_PORT"
+  mkdir -p "$FERRET_DIR/data" "$FERRET_DIR/logs"
+  log "starting ferretdb on $HOST:$MONGO_PORT"
+  start_detached ferretdb "$FERRET_DIR/logs/ferretdb.log" "$BIN_DIR/ferretdb" \
+    --listen-addr="$HOST:$MONGO_PORT" --sqlite-url="file:$FERRET_DIR/data/" --log-level=warn
+  wait_port ferretdb "$MONGO_PORT" "$FERRET_DIR/logs/ferretdb.log"
+}
+
+services() { # [name] -> names
+  case "${1:-all}" in
+    all) echo kafka ferretdb ;;
+    kafka | ferretdb) echo "$1" ;;
+    *) die "unknown service '$1' (kafka, ferretdb)" ;;
+  esac
+}
+
+status() {
+  local name pid
+  for name in kafka ferretdb; do
+    if pid=$(pid_of "$name"); then
+      printf '%-9s running  pid %s\n' "$name" "$pid"
+    else
+      printf '%-9s stopped\n' "$name"
+    fi
+  done
+  printf 'kafka     %s:%s\nmongodb   mongodb://%s:%s/\nstate     %s\n' "$HOST" "$KAFKA_PORT" "$HOST" "$MONGO_PORT" "$SHELF_HOME"
+}
+
+cmd=${1:-status}
+shift || true
+case "$cmd" in
+  install) install_all ;;
+  up)
+    for s in $(services "${1:-all}"); do "${s}_start"; done
+    status
+    ;;
+  down) for s in $(services "${1:-all}"); do stop "$s"; done ;;
+  status) status ;;
+  *) die "usage: $0 up|down [kafka|ferretdb] | status | install" ;;
+esac

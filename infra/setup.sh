@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the tools a fresh machine lacks. Safe to run again: it only acts on
+# what is missing. Needs root (or sudo) for the Debian packages.
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+apt_missing=()
+need() { # command debian-package
+  command -v "$1" >/dev/null 2>&1 || apt_missing+=("$2")
+}
+need java openjdk-17-jre-headless
+need mvn maven
+need cmake cmake
+need make make
+need cc build-essential
+need c++ g++
+need go golang-go
+need python3 python3
+# librdkafka 2.12's CMake build includes <curl/curl.h> even with curl off (an
+# `#ifdef` on a macro its config.h defines as 0); only the header is used.
+compgen -G "/usr/include/*curl/curl.h" >/dev/null || compgen -G "/usr/include/*/curl/curl.h" >/dev/null \
+  || apt_missing+=(libcurl4-openssl-dev)
+
+if ((${#apt_missing[@]})); then
+  log "installing Debian packages: ${apt_missing[*]}"
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"
+fi
+
+command -v cargo >/dev/null || { log "Rust is missing: install it with rustup (https://rustup.rs)"; exit 1; }
+if command -v rustup >/dev/null; then
+  installed=$(rustup target list --installed)
+  grep -qx wasm32-unknown-unknown <<<"$installed" || { log "adding the wasm32-unknown-unknown target"; rustup target add wasm32-unknown-unknown; }
+  components=$(rustup component list --installed)
+  grep -q '^clippy' <<<"$components" || rustup component add clippy
+  grep -q '^rustfmt' <<<"$components" || rustup component add rustfmt
+fi
+log "tools present"
