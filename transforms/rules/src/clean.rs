@@ -1,0 +1,514 @@
+//! The cleaning rules of the data contract, applied in its order; the first
+//! violated rule decides the reject reason.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::value::{finite_number, is_blank, show, whole_number};
+
+/// Why a record is rejected. The names are the contract's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    InvalidAsin,
+    MissingTitle,
+    InvalidPrice,
+    InvalidStars,
+    InvalidCount,
+    InvalidFlag,
+    InvalidCategory,
+    /// The payload is not a JSON object at all.
+    InvalidRecord,
+    /// A module trapped, timed out or returned an error for this record.
+    TransformError,
+}
+
+impl RejectReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::InvalidAsin => "invalid_asin",
+            RejectReason::MissingTitle => "missing_title",
+            RejectReason::InvalidPrice => "invalid_price",
+            RejectReason::InvalidStars => "invalid_stars",
+            RejectReason::InvalidCount => "invalid_count",
+            RejectReason::InvalidFlag => "invalid_flag",
+            RejectReason::InvalidCategory => "invalid_category",
+            RejectReason::InvalidRecord => "invalid_record",
+            RejectReason::TransformError => "transform_error",
+        }
+    }
+}
+
+/// A rejected record: the reason and a detail naming the field and value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reject {
+    pub reason: RejectReason,
+    pub detail: String,
+}
+
+impl Reject {
+    fn new(reason: RejectReason, field: &str, value: Option<&Value>, why: &str) -> Self {
+        Self {
+            reason,
+            detail: format!("field `{field}`: {} {why}", show(value)),
+        }
+    }
+}
+
+/// A product after cleaning. Field names are those of the input CSV.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CleanProduct {
+    pub asin: String,
+    pub title: String,
+    #[serde(rename = "imgUrl")]
+    pub img_url: Option<String>,
+    #[serde(rename = "productURL")]
+    pub product_url: Option<String>,
+    pub stars: Option<f64>,
+    pub reviews: u64,
+    pub price: Option<f64>,
+    #[serde(rename = "listPrice")]
+    pub list_price: Option<f64>,
+    pub category_id: u64,
+    #[serde(rename = "isBestSeller")]
+    pub is_best_seller: bool,
+    #[serde(rename = "boughtInLastMonth")]
+    pub bought_in_last_month: u64,
+}
+
+/// Cleans a raw record given as JSON bytes.
+pub fn clean_bytes(raw: &[u8]) -> Result<CleanProduct, Reject> {
+    match serde_json::from_slice::<Value>(raw) {
+        Ok(v) => clean(&v),
+        Err(e) => Err(Reject {
+            reason: RejectReason::InvalidRecord,
+            detail: format!("not valid JSON: {e}"),
+        }),
+    }
+}
+
+/// Cleans a raw record (the contract's "Clean" table, in its order).
+pub fn clean(raw: &Value) -> Result<CleanProduct, Reject> {
+    let Value::Object(obj) = raw else {
+        return Err(Reject {
+            reason: RejectReason::InvalidRecord,
+            detail: "the record is not a JSON object".to_owned(),
+        });
+    };
+    let asin = asin(obj)?;
+    let title = title(obj)?;
+    let price = price(obj)?;
+    let list_price = obj
+        .get("listPrice")
+        .and_then(finite_number)
+        .filter(|&x| x > 0.0);
+    let stars = stars(obj)?;
+    let reviews = count(obj, "reviews")?;
+    let bought_in_last_month = count(obj, "boughtInLastMonth")?;
+    let is_best_seller = flag(obj, "isBestSeller")?;
+    let category_id = category(obj)?;
+    Ok(CleanProduct {
+        asin,
+        title,
+        img_url: text(obj, "imgUrl"),
+        product_url: text(obj, "productURL"),
+        stars,
+        reviews,
+        price,
+        list_price,
+        category_id,
+        is_best_seller,
+        bought_in_last_month,
+    })
+}
+
+fn asin(obj: &Map<String, Value>) -> Result<String, Reject> {
+    let v = obj.get("asin");
+    let bad = |why: &str| Reject::new(RejectReason::InvalidAsin, "asin", v, why);
+    let asin = match v {
+        Some(Value::String(s)) => s.trim().to_uppercase(),
+        // An all-digit (ISBN-style) asin sent as a number.
+        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+        _ => return Err(bad("is not a string")),
+    };
+    let valid = asin.len() == 10
+        && asin
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if !valid {
+        return Err(bad("does not match ^[A-Z0-9]{10}$"));
+    }
+    Ok(asin)
+}
+
+fn title(obj: &Map<String, Value>) -> Result<String, Reject> {
+    let v = obj.get("title");
+    let text = match v {
+        Some(Value::String(s)) => s.split_whitespace().collect::<Vec<_>>().join(" "),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    if text.is_empty() {
+        return Err(Reject::new(
+            RejectReason::MissingTitle,
+            "title",
+            v,
+            "is empty or missing",
+        ));
+    }
+    Ok(text)
+}
+
+fn price(obj: &Map<String, Value>) -> Result<Option<f64>, Reject> {
+    let v = obj.get("price");
+    let bad = |why: &str| Reject::new(RejectReason::InvalidPrice, "price", v, why);
+    if is_blank(v) {
+        return Err(bad("is missing"));
+    }
+    let p = v
+        .and_then(finite_number)
+        .ok_or_else(|| bad("is not a finite number"))?;
+    if p < 0.0 {
+        return Err(bad("is negative"));
+    }
+    // 0 means "not available".
+    Ok((p != 0.0).then_some(p))
+}
+
+fn stars(obj: &Map<String, Value>) -> Result<Option<f64>, Reject> {
+    let v = obj.get("stars");
+    if is_blank(v) {
+        return Ok(None);
+    }
+    let bad = |why: &str| Reject::new(RejectReason::InvalidStars, "stars", v, why);
+    let s = v
+        .and_then(finite_number)
+        .ok_or_else(|| bad("is not a number"))?;
+    if !(0.0..=5.0).contains(&s) {
+        return Err(bad("is outside [0, 5]"));
+    }
+    // 0 means "unrated".
+    Ok((s != 0.0).then_some(s))
+}
+
+fn count(obj: &Map<String, Value>, field: &str) -> Result<u64, Reject> {
+    let v = obj.get(field);
+    if is_blank(v) {
+        return Ok(0);
+    }
+    v.and_then(whole_number).ok_or_else(|| {
+        Reject::new(
+            RejectReason::InvalidCount,
+            field,
+            v,
+            "is not a whole number >= 0",
+        )
+    })
+}
+
+fn flag(obj: &Map<String, Value>, field: &str) -> Result<bool, Reject> {
+    let v = obj.get(field);
+    let parsed = match v {
+        None | Some(Value::Null) => Some(false),
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        Some(_) => None,
+    };
+    parsed.ok_or_else(|| Reject::new(RejectReason::InvalidFlag, field, v, "is not true/false/0/1"))
+}
+
+fn category(obj: &Map<String, Value>) -> Result<u64, Reject> {
+    let v = obj.get("category_id");
+    v.and_then(whole_number).filter(|&c| c >= 1).ok_or_else(|| {
+        Reject::new(
+            RejectReason::InvalidCategory,
+            "category_id",
+            v,
+            "is not a whole number >= 1",
+        )
+    })
+}
+
+fn text(obj: &Map<String, Value>, field: &str) -> Option<String> {
+    match obj.get(field) {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Value {
+        json!({
+            "asin": "B014TMV5YE", "title": "Sion Softside Expandable Roller Luggage, Black, Checked-Large 29-Inch",
+            "imgUrl": "https://m.media-amazon.com/images/I/815dLQKYIYL._AC_UL320_.jpg",
+            "productURL": "https://www.amazon.com/dp/B014TMV5YE",
+            "stars": 4.5, "reviews": 0, "price": 139.99, "listPrice": 0.0, "category_id": 104,
+            "isBestSeller": false, "boughtInLastMonth": 2000
+        })
+    }
+
+    fn with(field: &str, value: Value) -> Value {
+        let mut v = base();
+        v[field] = value;
+        v
+    }
+
+    fn without(field: &str) -> Value {
+        let mut v = base();
+        v.as_object_mut().unwrap().remove(field);
+        v
+    }
+
+    fn reason(v: &Value) -> RejectReason {
+        clean(v).unwrap_err().reason
+    }
+
+    #[test]
+    fn a_real_row_cleans() {
+        let p = clean(&base()).unwrap();
+        assert_eq!(p.asin, "B014TMV5YE");
+        assert_eq!(p.price, Some(139.99));
+        assert_eq!(p.list_price, None, "0.0 list price means none");
+        assert_eq!(p.stars, Some(4.5));
+        assert_eq!(
+            (p.reviews, p.bought_in_last_month, p.category_id),
+            (0, 2000, 104)
+        );
+        assert!(!p.is_best_seller);
+        assert_eq!(
+            p.product_url.as_deref(),
+            Some("https://www.amazon.com/dp/B014TMV5YE")
+        );
+    }
+
+    #[test]
+    fn asin_rules() {
+        assert_eq!(
+            clean(&with("asin", json!("  b014tmv5ye "))).unwrap().asin,
+            "B014TMV5YE"
+        );
+        assert_eq!(
+            clean(&with("asin", json!(1234567890u64))).unwrap().asin,
+            "1234567890"
+        );
+        assert_eq!(
+            clean(&with("asin", json!("0123456789"))).unwrap().asin,
+            "0123456789"
+        );
+        for bad in [
+            json!("B014TMV5Y"),
+            json!("B014TMV5YE1"),
+            json!("B014-MV5YE"),
+            json!("ß014TMV5YE"),
+            json!(null),
+            json!(12),
+        ] {
+            assert_eq!(
+                reason(&with("asin", bad.clone())),
+                RejectReason::InvalidAsin,
+                "{bad}"
+            );
+        }
+        assert_eq!(reason(&without("asin")), RejectReason::InvalidAsin);
+    }
+
+    #[test]
+    fn title_rules() {
+        let p = clean(&with("title", json!("  Mug,\t\"30\"\"\"  \n Café  "))).unwrap();
+        assert_eq!(p.title, "Mug, \"30\"\"\" Café");
+        assert_eq!(clean(&with("title", json!(1984))).unwrap().title, "1984");
+        for bad in [json!(""), json!("   \t "), json!(null), json!(true)] {
+            assert_eq!(
+                reason(&with("title", bad.clone())),
+                RejectReason::MissingTitle,
+                "{bad}"
+            );
+        }
+        assert_eq!(reason(&without("title")), RejectReason::MissingTitle);
+    }
+
+    #[test]
+    fn price_rules() {
+        assert_eq!(clean(&with("price", json!(0.0))).unwrap().price, None);
+        assert_eq!(clean(&with("price", json!(0))).unwrap().price, None);
+        assert_eq!(
+            clean(&with("price", json!(" 12.50 "))).unwrap().price,
+            Some(12.5)
+        );
+        for bad in [
+            json!(-0.01),
+            json!("abc"),
+            json!(""),
+            json!(null),
+            json!("NaN"),
+            json!("inf"),
+            json!([1]),
+        ] {
+            assert_eq!(
+                reason(&with("price", bad.clone())),
+                RejectReason::InvalidPrice,
+                "{bad}"
+            );
+        }
+        assert_eq!(reason(&without("price")), RejectReason::InvalidPrice);
+    }
+
+    #[test]
+    fn list_price_never_rejects() {
+        assert_eq!(
+            clean(&with("listPrice", json!(159.99))).unwrap().list_price,
+            Some(159.99)
+        );
+        for none in [json!(0), json!(-5), json!("x"), json!(null), json!("NaN")] {
+            assert_eq!(
+                clean(&with("listPrice", none.clone())).unwrap().list_price,
+                None,
+                "{none}"
+            );
+        }
+        assert_eq!(clean(&without("listPrice")).unwrap().list_price, None);
+    }
+
+    #[test]
+    fn stars_rules() {
+        assert_eq!(clean(&with("stars", json!(0.0))).unwrap().stars, None);
+        assert_eq!(clean(&with("stars", json!(""))).unwrap().stars, None);
+        assert_eq!(clean(&without("stars")).unwrap().stars, None);
+        assert_eq!(clean(&with("stars", json!(5))).unwrap().stars, Some(5.0));
+        for bad in [json!(5.1), json!(-1), json!("great"), json!(true)] {
+            assert_eq!(
+                reason(&with("stars", bad.clone())),
+                RejectReason::InvalidStars,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn count_rules() {
+        for (v, want) in [
+            (json!(12), 12),
+            (json!("12"), 12),
+            (json!(12.0), 12),
+            (json!(null), 0),
+        ] {
+            assert_eq!(
+                clean(&with("reviews", v.clone())).unwrap().reviews,
+                want,
+                "{v}"
+            );
+        }
+        assert_eq!(
+            clean(&without("boughtInLastMonth"))
+                .unwrap()
+                .bought_in_last_month,
+            0
+        );
+        for bad in [json!(-1), json!(1.5), json!("many"), json!(true)] {
+            assert_eq!(
+                reason(&with("reviews", bad.clone())),
+                RejectReason::InvalidCount,
+                "{bad}"
+            );
+            assert_eq!(
+                reason(&with("boughtInLastMonth", bad.clone())),
+                RejectReason::InvalidCount,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn flag_rules() {
+        for (v, want) in [
+            (json!(true), true),
+            (json!("True"), true),
+            (json!("FALSE"), false),
+            (json!(1), true),
+            (json!("0"), false),
+            (json!(null), false),
+        ] {
+            assert_eq!(
+                clean(&with("isBestSeller", v.clone()))
+                    .unwrap()
+                    .is_best_seller,
+                want,
+                "{v}"
+            );
+        }
+        assert!(!clean(&without("isBestSeller")).unwrap().is_best_seller);
+        for bad in [json!("yes"), json!(2), json!(""), json!([true])] {
+            assert_eq!(
+                reason(&with("isBestSeller", bad.clone())),
+                RejectReason::InvalidFlag,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn category_rules() {
+        assert_eq!(
+            clean(&with("category_id", json!("270")))
+                .unwrap()
+                .category_id,
+            270
+        );
+        for bad in [json!(0), json!(-3), json!(1.5), json!("toys"), json!(null)] {
+            assert_eq!(
+                reason(&with("category_id", bad.clone())),
+                RejectReason::InvalidCategory,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            reason(&without("category_id")),
+            RejectReason::InvalidCategory
+        );
+    }
+
+    #[test]
+    fn first_violation_in_contract_order_wins() {
+        let mut v = base();
+        v["price"] = json!(-1);
+        v["stars"] = json!(9);
+        v["category_id"] = json!(0);
+        assert_eq!(reason(&v), RejectReason::InvalidPrice);
+        v["title"] = json!("");
+        assert_eq!(reason(&v), RejectReason::MissingTitle);
+        v["asin"] = json!("short");
+        assert_eq!(reason(&v), RejectReason::InvalidAsin);
+    }
+
+    #[test]
+    fn details_name_field_and_value() {
+        let r = clean(&with("stars", json!(7.5))).unwrap_err();
+        assert_eq!(r.detail, "field `stars`: 7.5 is outside [0, 5]");
+        let r = clean_bytes(b"{not json").unwrap_err();
+        assert_eq!(r.reason, RejectReason::InvalidRecord);
+        assert_eq!(
+            clean(&json!([1])).unwrap_err().reason,
+            RejectReason::InvalidRecord
+        );
+    }
+
+    #[test]
+    fn urls_are_kept_as_they_are() {
+        let p = clean(&with("imgUrl", json!(" https://x/a b "))).unwrap();
+        assert_eq!(p.img_url.as_deref(), Some(" https://x/a b "));
+        assert_eq!(clean(&without("productURL")).unwrap().product_url, None);
+    }
+}

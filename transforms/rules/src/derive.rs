@@ -1,0 +1,190 @@
+//! Derived fields: discount and price bucket.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clean::CleanProduct;
+
+/// Price bucket width and cap, in whole dollars (a transform parameter set
+/// at deploy time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketParams {
+    pub width: u32,
+    pub cap: u32,
+}
+
+impl Default for BucketParams {
+    fn default() -> Self {
+        Self { width: 5, cap: 300 }
+    }
+}
+
+/// A bad `width` or `cap` parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamError(pub String);
+
+impl std::fmt::Display for ParamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+impl BucketParams {
+    /// Reads `width` and `cap` from string parameters (defaults for those
+    /// not given), refusing values that would make meaningless buckets.
+    pub fn from_params<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ParamError> {
+        let mut p = Self::default();
+        for (name, value) in params {
+            let parse = |v: &str| {
+                v.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|&x| (1..=1_000_000).contains(&x))
+                    .ok_or_else(|| ParamError(format!("parameter `{name}` must be a whole number of dollars from 1 to 1000000, got {v:?}")))
+            };
+            match name {
+                "width" => p.width = parse(value)?,
+                "cap" => p.cap = parse(value)?,
+                other => {
+                    return Err(ParamError(format!(
+                        "unknown parameter `{other}` (known: width, cap)"
+                    )))
+                }
+            }
+        }
+        if p.cap < p.width {
+            return Err(ParamError(format!(
+                "cap ({}) must not be below width ({})",
+                p.cap, p.width
+            )));
+        }
+        Ok(p)
+    }
+}
+
+/// A cleaned product with its derived fields: what `product-clean` carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PricedProduct {
+    #[serde(flatten)]
+    pub product: CleanProduct,
+    pub discount_pct: Option<f64>,
+    pub price_bucket: String,
+    pub price_bucket_lo: Option<u32>,
+}
+
+/// Adds the derived fields.
+pub fn derive(product: CleanProduct, params: BucketParams) -> PricedProduct {
+    let discount_pct = discount_pct(product.price, product.list_price);
+    let (price_bucket, price_bucket_lo) = price_bucket(product.price, params);
+    PricedProduct {
+        product,
+        discount_pct,
+        price_bucket,
+        price_bucket_lo,
+    }
+}
+
+/// `100 * (listPrice - price) / listPrice` to one decimal, when both are
+/// known and the list price is higher.
+pub fn discount_pct(price: Option<f64>, list_price: Option<f64>) -> Option<f64> {
+    match (price, list_price) {
+        (Some(p), Some(lp)) if lp > p => Some((1000.0 * (lp - p) / lp).round() / 10.0),
+        _ => None,
+    }
+}
+
+/// The bucket label and its lower bound, computed on whole cents:
+/// `"unpriced"` without a price, `"{cap}+"` at or above the cap, else
+/// `"{lo}-{lo+width}"`.
+pub fn price_bucket(price: Option<f64>, params: BucketParams) -> (String, Option<u32>) {
+    let Some(price) = price else {
+        return ("unpriced".to_owned(), None);
+    };
+    let cents = (price * 100.0).round() as u64;
+    if cents >= u64::from(params.cap) * 100 {
+        return (format!("{}+", params.cap), Some(params.cap));
+    }
+    let width_cents = u64::from(params.width) * 100;
+    // Below the cap, so lo < cap fits in u32.
+    let lo = (cents / width_cents * u64::from(params.width)) as u32;
+    (format!("{lo}-{}", lo + params.width), Some(lo))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: BucketParams = BucketParams { width: 5, cap: 300 };
+
+    #[test]
+    fn contract_examples() {
+        assert_eq!(
+            price_bucket(Some(139.99), D),
+            ("135-140".to_owned(), Some(135))
+        );
+        assert_eq!(price_bucket(Some(5.00), D), ("5-10".to_owned(), Some(5)));
+        assert_eq!(
+            price_bucket(Some(4.999), D),
+            ("5-10".to_owned(), Some(5)),
+            "whole cents: 4.999 is 500 cents"
+        );
+        assert_eq!(price_bucket(Some(0.01), D), ("0-5".to_owned(), Some(0)));
+        assert_eq!(
+            price_bucket(Some(299.99), D),
+            ("295-300".to_owned(), Some(295))
+        );
+        assert_eq!(price_bucket(Some(300.0), D), ("300+".to_owned(), Some(300)));
+        assert_eq!(
+            price_bucket(Some(19999.0), D),
+            ("300+".to_owned(), Some(300))
+        );
+        assert_eq!(price_bucket(None, D), ("unpriced".to_owned(), None));
+        let w10 = BucketParams {
+            width: 10,
+            cap: 100,
+        };
+        assert_eq!(
+            price_bucket(Some(99.99), w10),
+            ("90-100".to_owned(), Some(90))
+        );
+        assert_eq!(
+            price_bucket(Some(100.0), w10),
+            ("100+".to_owned(), Some(100))
+        );
+    }
+
+    #[test]
+    fn discounts() {
+        assert_eq!(discount_pct(Some(75.0), Some(100.0)), Some(25.0));
+        assert_eq!(discount_pct(Some(19.99), Some(29.99)), Some(33.3));
+        assert_eq!(discount_pct(Some(2.0), Some(3.0)), Some(33.3));
+        assert_eq!(discount_pct(Some(1.0), Some(3.0)), Some(66.7));
+        assert_eq!(discount_pct(Some(100.0), Some(100.0)), None);
+        assert_eq!(discount_pct(Some(120.0), Some(100.0)), None);
+        assert_eq!(discount_pct(None, Some(100.0)), None);
+        assert_eq!(discount_pct(Some(10.0), None), None);
+    }
+
+    #[test]
+    fn params() {
+        assert_eq!(BucketParams::from_params([]).unwrap(), D);
+        assert_eq!(
+            BucketParams::from_params([("width", "10"), ("cap", "500")]).unwrap(),
+            BucketParams {
+                width: 10,
+                cap: 500
+            }
+        );
+        assert!(BucketParams::from_params([("width", "0")]).is_err());
+        assert!(BucketParams::from_params([("width", "2.5")]).is_err());
+        assert!(
+            BucketParams::from_params([("cap", "3")]).is_err(),
+            "cap below the default width"
+        );
+        let e = BucketParams::from_params([("colour", "red")]).unwrap_err();
+        assert!(e.0.contains("colour"), "{e}");
+    }
+}
