@@ -5,13 +5,15 @@ SHELL := bash
 CARGO ?= cargo
 SHELF := target/debug/shelf
 
-.PHONY: up down status install build doctor demo test fmt lint unit bench clean-local
+.PHONY: up down status install build build-wasm doctor demo test fmt lint unit bench clean-local
+
+WASM_DIR := target/wasm/wasm32-unknown-unknown/release
 
 ## Platform ---------------------------------------------------------------
 
 # Services start in the background while the CLI builds, then `shelf doctor`
 # waits until both really answer (a Kafka metadata request, a MongoDB ping).
-up:
+up: build-wasm
 	infra/platform.sh up
 	$(CARGO) build -q -p shelf
 	$(SHELF) doctor --wait 90
@@ -28,8 +30,14 @@ install:
 
 ## Build and run ----------------------------------------------------------
 
-build:
+build: build-wasm
 	$(CARGO) build --workspace
+
+# The SmartModules (transforms/modules, a workspace of its own) for
+# wasm32-unknown-unknown; they land in $(WASM_DIR).
+build-wasm:
+	$(CARGO) build -q --release --target wasm32-unknown-unknown \
+		--manifest-path transforms/modules/Cargo.toml --target-dir target/wasm
 
 doctor: build
 	$(SHELF) doctor
@@ -42,13 +50,16 @@ demo: up
 
 fmt:
 	$(CARGO) fmt --all --check
+	$(CARGO) fmt --all --check --manifest-path transforms/modules/Cargo.toml
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -q --release --target wasm32-unknown-unknown \
+		--manifest-path transforms/modules/Cargo.toml --target-dir target/wasm -- -D warnings
 
 # Integration tests share one broker and one store; each test works on its own
 # topics and database, so they may run in parallel.
-test: fmt lint
+test: fmt lint build-wasm
 	$(CARGO) test --workspace
 
 unit:

@@ -1,0 +1,73 @@
+//! The wasmtime engine with an epoch ticker for call deadlines.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::module::LoadError;
+
+/// Limits applied to every module call.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// Linear memory one module instance may grow to.
+    pub memory_limit: usize,
+    /// Wall time one call (one batch through one module) may take.
+    pub call_timeout: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            memory_limit: 256 << 20,
+            call_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Granularity of call deadlines.
+pub(crate) const TICK: Duration = Duration::from_millis(10);
+
+/// Compiles and runs modules. Cheap to share behind an `Arc`.
+pub struct Engine {
+    pub(crate) wasm: wasmtime::Engine,
+    pub(crate) config: EngineConfig,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Result<Self, LoadError> {
+        let mut wasm_config = wasmtime::Config::new();
+        // Epoch interruption costs far less than fuel metering and is
+        // enough for a wall-clock deadline per call.
+        wasm_config.epoch_interruption(true);
+        let wasm =
+            wasmtime::Engine::new(&wasm_config).map_err(|e| LoadError::Engine(e.to_string()))?;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let (engine, stop) = (wasm.clone(), stop_ticker.clone());
+        std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| LoadError::Engine(e.to_string()))?;
+        Ok(Self {
+            wasm,
+            config,
+            stop_ticker,
+        })
+    }
+
+    /// Deadline of one call, in ticks.
+    pub(crate) fn deadline_ticks(&self) -> u64 {
+        (self.config.call_timeout.as_millis() / TICK.as_millis()).max(1) as u64
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,356 @@
+//! One SmartModule: loading (compile + ABI check + init check) and calling.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use fluvio_smartmodule::dataplane::core::{Decoder, Encoder};
+use fluvio_smartmodule::dataplane::record::Record;
+use fluvio_smartmodule::dataplane::smartmodule::{
+    SmartModuleExtraParams, SmartModuleInitInput, SmartModuleInitOutput, SmartModuleInput,
+    SmartModuleOutput,
+};
+use fluvio_smartmodule::SMARTMODULE_TIMESTAMPS_VERSION;
+use wasmtime::{
+    ExternType, Instance, InstancePre, Linker, Memory, Store, StoreLimits, StoreLimitsBuilder,
+    Trap, TypedFunc, ValType,
+};
+
+use crate::engine::Engine;
+
+/// The protocol version the modules are called with (what
+/// fluvio-smartengine 0.50 uses).
+const VERSION: i16 = SMARTMODULE_TIMESTAMPS_VERSION;
+
+/// The transform a module exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransformKind {
+    Filter,
+    Map,
+    FilterMap,
+    ArrayMap,
+}
+
+impl TransformKind {
+    const ALL: [TransformKind; 4] = [Self::Filter, Self::Map, Self::FilterMap, Self::ArrayMap];
+
+    pub fn export_name(self) -> &'static str {
+        match self {
+            Self::Filter => "filter",
+            Self::Map => "map",
+            Self::FilterMap => "filter_map",
+            Self::ArrayMap => "array_map",
+        }
+    }
+}
+
+impl std::fmt::Display for TransformKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.export_name())
+    }
+}
+
+/// Why a module cannot be used. Found at deploy time, before it replaces
+/// anything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot create the wasm engine: {0}")]
+    Engine(String),
+    #[error("not a valid WebAssembly module: {0}")]
+    Compile(String),
+    #[error("not a usable SmartModule: {0}")]
+    Abi(String),
+    #[error("init failed: {0}")]
+    Init(String),
+}
+
+/// Why a call failed. The chain isolates the record that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("module trapped: {0}")]
+    Trap(String),
+    #[error("module exceeded its time limit of {0:?}")]
+    Timeout(Duration),
+    #[error("module returned an error: {0}")]
+    Module(String),
+    #[error("module returned error status {0}")]
+    Status(i32),
+    #[error("module broke the ABI: {0}")]
+    Abi(String),
+}
+
+pub(crate) struct HostState {
+    limits: StoreLimits,
+    /// Where the guest left its output (`copy_records`).
+    output: Option<(i32, i32)>,
+}
+
+/// A compiled, checked module with its parameters, ready to instantiate.
+pub struct Module {
+    name: String,
+    kind: TransformKind,
+    params: SmartModuleExtraParams,
+    has_init: bool,
+    pre: InstancePre<HostState>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("has_init", &self.has_init)
+            .finish()
+    }
+}
+
+type TransformFn = TypedFunc<(i32, i32, i32), i32>;
+
+impl Engine {
+    /// Compiles `wasm`, checks that it is a SmartModule this host can run,
+    /// and runs its `init` once with `params` so that bad parameters are
+    /// refused now rather than at the first batch.
+    pub fn load(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        params: BTreeMap<String, String>,
+    ) -> Result<Module, LoadError> {
+        let compiled = wasmtime::Module::new(&self.wasm, wasm)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+
+        let mut linker: Linker<HostState> = Linker::new(&self.wasm);
+        for import in compiled.imports() {
+            let is_copy_records = import.name() == "copy_records"
+                && matches!(import.ty(), ExternType::Func(ref f)
+                    if f.params().map(|p| p.matches(&ValType::I32)).eq([true, true]) && f.results().len() == 0);
+            if !is_copy_records {
+                return Err(LoadError::Abi(format!(
+                    "it imports `{}::{}`, which this host does not provide (build SmartModules for wasm32-unknown-unknown)",
+                    import.module(),
+                    import.name()
+                )));
+            }
+            linker
+                .func_wrap(
+                    import.module(),
+                    "copy_records",
+                    |mut caller: wasmtime::Caller<'_, HostState>, ptr: i32, len: i32| {
+                        caller.data_mut().output = Some((ptr, len));
+                    },
+                )
+                .map_err(|e| LoadError::Abi(e.to_string()))?;
+        }
+
+        let exports: Vec<(String, ExternType)> = compiled
+            .exports()
+            .map(|e| (e.name().to_owned(), e.ty()))
+            .collect();
+        let has = |name: &str| exports.iter().any(|(n, _)| n == name);
+        if !has("memory") || !has("alloc") {
+            return Err(LoadError::Abi(
+                "it exports no `memory` or no `alloc` (is it built with fluvio-smartmodule?)"
+                    .into(),
+            ));
+        }
+        let kind = TransformKind::ALL
+            .into_iter()
+            .find(|k| has(k.export_name()))
+            .ok_or_else(|| {
+                LoadError::Abi(if has("aggregate") {
+                    "aggregate SmartModules are not supported".into()
+                } else {
+                    "it exports none of filter, map, filter_map, array_map".into()
+                })
+            })?;
+        let pre = linker
+            .instantiate_pre(&compiled)
+            .map_err(|e| LoadError::Abi(format!("{e:#}")))?;
+        let module = Module {
+            name: name.to_owned(),
+            kind,
+            params: SmartModuleExtraParams::new(params, None),
+            has_init: has("init"),
+            pre,
+        };
+        // Instantiating runs init and checks every export's signature.
+        module.start(self).map_err(|e| match e {
+            CallError::Module(msg) => LoadError::Init(msg),
+            other => LoadError::Init(other.to_string()),
+        })?;
+        Ok(module)
+    }
+}
+
+impl Module {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn kind(&self) -> TransformKind {
+        self.kind
+    }
+
+    /// A fresh instance with init done. Dropped after the call, and its
+    /// memory with it.
+    pub(crate) fn start<'e>(&self, engine: &'e Engine) -> Result<Live<'e>, CallError> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(engine.config.memory_limit)
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = Store::new(
+            &engine.wasm,
+            HostState {
+                limits,
+                output: None,
+            },
+        );
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(engine.deadline_ticks());
+        let timeout = engine.config.call_timeout;
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(e, timeout))?;
+        let abi = |e: wasmtime::Error| CallError::Abi(format!("{e:#}"));
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| CallError::Abi("no memory export".into()))?;
+        let alloc = instance
+            .get_typed_func::<i32, i32>(&mut store, "alloc")
+            .map_err(abi)?;
+        let transform = instance
+            .get_typed_func::<(i32, i32, i32), i32>(&mut store, self.kind.export_name())
+            .map_err(abi)?;
+        let mut live = Live {
+            engine,
+            store,
+            memory,
+            alloc,
+            transform,
+        };
+        if self.has_init {
+            live.init(&instance, &self.params)?;
+        }
+        Ok(live)
+    }
+}
+
+/// An instance of a module, alive for one call.
+pub(crate) struct Live<'e> {
+    engine: &'e Engine,
+    store: Store<HostState>,
+    memory: Memory,
+    alloc: TypedFunc<i32, i32>,
+    transform: TransformFn,
+}
+
+impl Live<'_> {
+    fn init(
+        &mut self,
+        instance: &Instance,
+        params: &SmartModuleExtraParams,
+    ) -> Result<(), CallError> {
+        let init = instance
+            .get_typed_func::<(i32, i32, i32), i32>(&mut self.store, "init")
+            .map_err(|e| CallError::Abi(format!("{e:#}")))?;
+        let input = encode(&SmartModuleInitInput {
+            params: params.clone(),
+        })?;
+        let (ptr, len) = self.write(&input)?;
+        let status = self.guard(|store| init.call(store, (ptr, len, i32::from(VERSION))))?;
+        if status < 0 {
+            let out: SmartModuleInitOutput = match self.read_output() {
+                Ok(bytes) => decode(&bytes)?,
+                Err(_) => return Err(CallError::Status(status)),
+            };
+            return Err(CallError::Module(out.error.hint));
+        }
+        Ok(())
+    }
+
+    /// Runs the transform over `records` (one batch).
+    pub(crate) fn call(&mut self, records: Vec<Record>) -> Result<Vec<Record>, CallError> {
+        let input = SmartModuleInput::try_from_records(records, VERSION)
+            .map_err(|e| CallError::Abi(e.to_string()))?;
+        let input = encode(&input)?;
+        let (ptr, len) = self.write(&input)?;
+        self.store.set_epoch_deadline(self.engine.deadline_ticks());
+        let transform = self.transform.clone();
+        let status = self.guard(|store| transform.call(store, (ptr, len, i32::from(VERSION))))?;
+        if status < 0 {
+            return Err(CallError::Status(status));
+        }
+        let output: SmartModuleOutput = decode(&self.read_output()?)?;
+        if let Some(error) = output.error {
+            return Err(CallError::Module(error.hint));
+        }
+        Ok(output.successes)
+    }
+
+    fn guard<T>(
+        &mut self,
+        f: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
+    ) -> Result<T, CallError> {
+        f(&mut self.store).map_err(|e| classify(e, self.engine.config.call_timeout))
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(i32, i32), CallError> {
+        let len =
+            i32::try_from(bytes.len()).map_err(|_| CallError::Abi("input over 2 GiB".into()))?;
+        let alloc = self.alloc.clone();
+        let ptr = self.guard(|store| alloc.call(store, len))?;
+        let offset =
+            usize::try_from(ptr).map_err(|_| CallError::Abi(format!("alloc returned {ptr}")))?;
+        self.memory
+            .write(&mut self.store, offset, bytes)
+            .map_err(|e| CallError::Abi(format!("alloc returned {ptr}, outside memory: {e}")))?;
+        Ok((ptr, len))
+    }
+
+    fn read_output(&mut self) -> Result<Vec<u8>, CallError> {
+        let (ptr, len) = self
+            .store
+            .data_mut()
+            .output
+            .take()
+            .ok_or_else(|| CallError::Abi("the module returned no output".into()))?;
+        let (offset, len) = usize::try_from(ptr)
+            .ok()
+            .zip(usize::try_from(len).ok())
+            .ok_or_else(|| CallError::Abi(format!("output at {ptr} of length {len}")))?;
+        let mut buf = vec![0; len];
+        self.memory
+            .read(&self.store, offset, &mut buf)
+            .map_err(|e| CallError::Abi(format!("output outside memory: {e}")))?;
+        Ok(buf)
+    }
+}
+
+fn encode<E: Encoder>(value: &E) -> Result<Vec<u8>, CallError> {
+    let mut out = Vec::new();
+    value
+        .encode(&mut out, VERSION)
+        .map_err(|e| CallError::Abi(format!("encoding input: {e}")))?;
+    Ok(out)
+}
+
+fn decode<D: Decoder + Default>(bytes: &[u8]) -> Result<D, CallError> {
+    let mut value = D::default();
+    value
+        .decode(&mut std::io::Cursor::new(bytes), VERSION)
+        .map_err(|e| CallError::Abi(format!("decoding output: {e}")))?;
+    Ok(value)
+}
+
+fn classify(e: wasmtime::Error, timeout: Duration) -> CallError {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::Timeout(timeout),
+        _ => CallError::Trap(
+            format!("{e:#}")
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+    }
+}
