@@ -7,3 +7,4 @@
 
 pub mod doctor;
 pub mod logging;
+pub mod transform;

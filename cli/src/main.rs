@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use shelf::transform::TransformCommand;
 use shelf::{doctor, logging};
 use shelf_config::Platform;
 
@@ -32,6 +33,9 @@ enum Command {
     /// The ingest gateway: HTTP JSON in, Kafka out.
     #[command(subcommand)]
     Ingest(IngestCommand),
+    /// WASM transforms: deploy, chain, list, remove, test, run.
+    #[command(subcommand)]
+    Transform(TransformCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +75,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Ingest(IngestCommand::Serve(args)) => {
             shelf_ingest::serve(&cli.platform, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Transform(command) => {
+            shelf::transform::execute(&cli.platform, command).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

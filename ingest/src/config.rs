@@ -91,10 +91,10 @@ struct Standalone {
 /// A configuration problem found at start.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read tokens file {path}: {source}")]
+    #[error("cannot read tokens file {path}: {error}")]
     TokensFile {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{0}")]
     Invalid(String),
@@ -117,9 +117,9 @@ impl ServeArgs {
     pub fn load_tokens(&self) -> Result<Tokens, ConfigError> {
         let mut tokens = self.tokens.clone();
         if let Some(path) = &self.tokens_file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::TokensFile {
+            let text = std::fs::read_to_string(path).map_err(|error| ConfigError::TokensFile {
                 path: path.clone(),
-                source,
+                error,
             })?;
             tokens.extend(
                 text.lines()

@@ -5,9 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::future::join_all;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode as Code;
 use rdkafka::ClientConfig;
@@ -176,41 +174,4 @@ fn classify(e: KafkaError) -> ProduceError {
         }
         _ => ProduceError::Unavailable(e.to_string()),
     }
-}
-
-/// Creates the topics that are missing.
-pub async fn ensure_topics(
-    bootstrap: &str,
-    topics: &[&str],
-    partitions: i32,
-    replication: i32,
-    timeout: Duration,
-) -> Result<(), ProduceError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .map_err(|e| ProduceError::Config(e.to_string()))?;
-    let new: Vec<NewTopic> = topics
-        .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replication)))
-        .collect();
-    let options = AdminOptions::new()
-        .operation_timeout(Some(timeout))
-        .request_timeout(Some(timeout));
-    let results = admin
-        .create_topics(&new, &options)
-        .await
-        .map_err(|e| ProduceError::Unavailable(e.to_string()))?;
-    for result in results {
-        match result {
-            Ok(name) => tracing::info!(topic = %name, partitions, replication, "created topic"),
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => {
-                return Err(ProduceError::Unavailable(format!(
-                    "creating topic {name}: {code}"
-                )))
-            }
-        }
-    }
-    Ok(())
 }

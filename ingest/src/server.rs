@@ -26,21 +26,24 @@ use crate::auth::{RateLimiter, Tokens};
 use crate::body::{self, BodyError};
 use crate::config::{ConfigError, ServeArgs};
 use crate::metrics::{Metrics, RequestLabels, TopicLabels};
-use crate::producer::{ensure_topics, ProduceError, ProducerSettings, RecordProducer};
+use crate::producer::{ProduceError, ProducerSettings, RecordProducer};
 use crate::records::{self, BadRecord, EnvelopeError, Kind};
+use shelf_kafka::{ensure_topics, TopicError, TopicSpec};
 
 /// Why the gateway could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("Kafka: {0}")]
     Kafka(#[from] ProduceError),
+    #[error(transparent)]
+    Topics(#[from] TopicError),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -77,14 +80,9 @@ impl Gateway {
             tracing::warn!("no bearer tokens configured (or --no-auth): accepting every client");
         }
         let topics = &platform.topics;
-        ensure_topics(
-            &platform.kafka,
-            &[&topics.ingest_product, &topics.ingest_category],
-            args.partitions,
-            args.replication,
-            Duration::from_secs(30),
-        )
-        .await?;
+        let specs = [&topics.ingest_product, &topics.ingest_category]
+            .map(|name| TopicSpec::new(name, args.partitions, args.replication));
+        ensure_topics(&platform.kafka, &specs, Duration::from_secs(30)).await?;
         let producer = RecordProducer::new(ProducerSettings {
             bootstrap: platform.kafka.clone(),
             delivery_timeout: args.delivery_timeout(),
@@ -108,13 +106,13 @@ impl Gateway {
         let listener =
             TcpListener::bind(args.listen)
                 .await
-                .map_err(|source| GatewayError::Bind {
+                .map_err(|error| GatewayError::Bind {
                     addr: args.listen,
-                    source,
+                    error,
                 })?;
-        let addr = listener.local_addr().map_err(|source| GatewayError::Bind {
+        let addr = listener.local_addr().map_err(|error| GatewayError::Bind {
             addr: args.listen,
-            source,
+            error,
         })?;
         let (stop, stopped) = oneshot::channel::<()>();
         let router = router(app.clone());

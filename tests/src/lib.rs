@@ -137,7 +137,8 @@ fn read_topic_blocking(
             );
         }
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-            let m = m?;
+            // The topic may not exist yet (its writer creates it): keep polling.
+            let Ok(m) = m else { continue };
             out.push(Record {
                 partition: m.partition(),
                 offset: m.offset(),
@@ -231,4 +232,124 @@ pub fn ndjson_products(prefix: &str, start: usize, n: usize) -> (String, Vec<Str
         asins.push(asin);
     }
     (body, asins)
+}
+
+/// A raw product record with a defect chosen by `i` (about one in five is
+/// bad, covering every reject reason), or a clean one.
+pub fn raw_product(i: usize) -> serde_json::Value {
+    let asin = format!("B{i:09}");
+    let mut p = product_json(&asin, 1.0 + (i % 400) as f64 + 0.99, 1 + (i % 30) as u32);
+    p["listPrice"] = serde_json::json!(if i.is_multiple_of(3) {
+        2.0 * (i % 400) as f64 + 9.0
+    } else {
+        0.0
+    });
+    p["stars"] = serde_json::json!((i % 51) as f64 / 10.0);
+    p["isBestSeller"] = serde_json::json!(if i.is_multiple_of(97) {
+        "True"
+    } else {
+        "False"
+    });
+    match i % 20 {
+        1 => p["asin"] = serde_json::json!("TOO-SHORT"),
+        2 => p["title"] = serde_json::json!("   "),
+        3 => p["price"] = serde_json::json!(-5),
+        4 => p["stars"] = serde_json::json!(7),
+        5 => p["reviews"] = serde_json::json!(1.5),
+        6 => p["isBestSeller"] = serde_json::json!("perhaps"),
+        7 => p["category_id"] = serde_json::json!(0),
+        8 => p["price"] = serde_json::json!(0.0),
+        _ => {}
+    }
+    p
+}
+
+/// Produces `(key, value)` records and waits for every acknowledgement.
+pub async fn produce_all(
+    bootstrap: &str,
+    topic: &str,
+    records: &[(String, Vec<u8>)],
+) -> Result<()> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()?;
+    let futures: Vec<_> = records
+        .iter()
+        .map(|(k, v)| {
+            producer.send(
+                FutureRecord::to(topic).key(k).payload(v),
+                Duration::from_secs(30),
+            )
+        })
+        .collect();
+    for f in futures {
+        f.await.map_err(|(e, _)| e)?;
+    }
+    Ok(())
+}
+
+/// Path of a module built by `make build-wasm`.
+pub fn wasm_path(name: &str) -> std::path::PathBuf {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm/wasm32-unknown-unknown/release")
+        .join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: run `make build-wasm`",
+        p.display()
+    );
+    p
+}
+
+/// Deploys clean and price-bucket (with `params`) and the `default` chain
+/// from the platform's ingest-product to its product-clean and product-dlq.
+pub async fn deploy_standard_chain(p: &Platform, params: &[(&str, &str)]) -> Result<()> {
+    use shelf_transform::{deploy, registry::Registry};
+    let registry = Registry::new(&p.kafka, &p.topics.transforms);
+    registry.ensure_topic().await?;
+    let params: std::collections::BTreeMap<String, String> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let topics = p.topics.clone();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        deploy::deploy(
+            &registry,
+            "clean",
+            &wasm_path("shelf_clean"),
+            Default::default(),
+        )?;
+        deploy::deploy(
+            &registry,
+            "price-bucket",
+            &wasm_path("shelf_price_bucket"),
+            params,
+        )?;
+        deploy::chain(
+            &registry,
+            "default",
+            vec!["clean".into(), "price-bucket".into()],
+            &topics.ingest_product,
+            &topics.product_clean,
+            &topics.product_dlq,
+        )?;
+        Ok(())
+    })
+    .await?
+}
+
+/// `raw_product(i)` for `range`, keyed by asin, as produced to ingest-product.
+pub fn raw_products(range: std::ops::Range<usize>) -> Vec<(String, Vec<u8>)> {
+    range
+        .map(|i| {
+            let v = raw_product(i);
+            (
+                v["asin"].as_str().unwrap_or("").to_owned(),
+                v.to_string().into_bytes(),
+            )
+        })
+        .collect()
 }

@@ -12,6 +12,7 @@
 //!   can route it to the dead-letter topic.
 
 mod clean;
+pub mod dead_letter;
 mod derive;
 pub mod envelope;
 mod value;

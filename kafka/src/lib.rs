@@ -1,0 +1,79 @@
+//! Kafka helpers shared by the services.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+
+/// A topic to create if it is missing.
+#[derive(Debug, Clone)]
+pub struct TopicSpec<'a> {
+    pub name: &'a str,
+    pub partitions: i32,
+    pub replication: i32,
+    /// Topic configs, e.g. `("cleanup.policy", "compact")`.
+    pub config: Vec<(&'a str, String)>,
+}
+
+impl<'a> TopicSpec<'a> {
+    pub fn new(name: &'a str, partitions: i32, replication: i32) -> Self {
+        Self {
+            name,
+            partitions,
+            replication,
+            config: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TopicError {
+    #[error("cannot reach the broker to create topics: {0}")]
+    Unavailable(String),
+    #[error("creating topic {topic}: {reason}")]
+    Refused { topic: String, reason: String },
+}
+
+/// Creates the topics that do not exist yet; existing ones are left as
+/// they are.
+pub async fn ensure_topics(
+    bootstrap: &str,
+    topics: &[TopicSpec<'_>],
+    timeout: Duration,
+) -> Result<(), TopicError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .map_err(|e| TopicError::Unavailable(e.to_string()))?;
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|t| {
+            t.config.iter().fold(
+                NewTopic::new(t.name, t.partitions, TopicReplication::Fixed(t.replication)),
+                |topic, (k, v)| topic.set(k, v),
+            )
+        })
+        .collect();
+    let options = AdminOptions::new()
+        .operation_timeout(Some(timeout))
+        .request_timeout(Some(timeout));
+    let results = admin
+        .create_topics(&new, &options)
+        .await
+        .map_err(|e| TopicError::Unavailable(e.to_string()))?;
+    for result in results {
+        match result {
+            Ok(name) => tracing::info!(topic = %name, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(TopicError::Refused {
+                    topic,
+                    reason: code.to_string(),
+                })
+            }
+        }
+    }
+    Ok(())
+}

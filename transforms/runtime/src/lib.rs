@@ -1,0 +1,17 @@
+//! The transform runtime and the registry of deployed transforms.
+//!
+//! - [`registry`]: deployed modules and chains, kept in a compacted topic.
+//! - [`runtime`]: `shelf transform run`: consume → chain → produce, with
+//!   the consumed offsets committed in the same Kafka transaction.
+//! - [`deploy`]: what `shelf transform deploy|chain|list|remove|test` do.
+//!
+//! Category names are joined in the sink, not here: the sink already keeps
+//! the categories and must fill in names for products that arrived first.
+
+pub mod deploy;
+pub mod metrics;
+pub mod registry;
+pub mod runtime;
+
+pub use metrics::Metrics;
+pub use runtime::{run, run_blocking, RunArgs, RuntimeError};

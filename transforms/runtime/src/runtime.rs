@@ -1,0 +1,528 @@
+//! `shelf transform run`: the exactly-once loop.
+//!
+//! Per batch: poll up to `--batch-size` records (read_committed), run the
+//! chain over them, then in one Kafka transaction produce the outputs, the
+//! dead letters and the consumed offsets. A crash at any point leaves
+//! either the whole batch committed or none of it; the restarted runtime
+//! (same transactional id) aborts what was open and resumes from the last
+//! committed offsets. Registry changes are applied between batches, so a
+//! new module version takes effect at a transaction boundary.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use shelf_config::Platform;
+use shelf_engine::{Chain, Engine, EngineConfig, LoadError, Outcome};
+use shelf_kafka::{ensure_topics, TopicError, TopicSpec};
+use shelf_rules::dead_letter::{DeadLetter, Source};
+
+use crate::metrics::{Metrics, ReasonLabels, ResultLabels};
+use crate::registry::{ChainSpec, Deployments, Registry, RegistryError, RegistryReader};
+
+/// Flags of `shelf transform run` (each also a `SHELF_TRANSFORM_*` variable).
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Deployed chain to run.
+    #[arg(long, env = "SHELF_TRANSFORM_CHAIN", default_value = "default")]
+    pub chain: String,
+    /// This instance's id: part of the transactional id, so a restarted
+    /// instance fences its former self. Give each concurrent instance its own.
+    #[arg(long, env = "SHELF_TRANSFORM_INSTANCE", default_value = "0")]
+    pub instance: String,
+    /// Consumer group (default `shelf-transform-<chain>`).
+    #[arg(long, env = "SHELF_TRANSFORM_GROUP")]
+    pub group: Option<String>,
+    /// Records per transaction at most.
+    #[arg(long, env = "SHELF_TRANSFORM_BATCH_SIZE", default_value_t = 5000)]
+    pub batch_size: usize,
+    /// How long to wait for a batch to fill once it has a record (ms).
+    #[arg(long, env = "SHELF_TRANSFORM_BATCH_WAIT_MS", default_value_t = 50)]
+    pub batch_wait_ms: u64,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(
+        long,
+        env = "SHELF_TRANSFORM_METRICS_LISTEN",
+        default_value = "127.0.0.1:9101"
+    )]
+    pub metrics_listen: SocketAddr,
+    /// Time limit of one module call over one batch (ms).
+    #[arg(long, env = "SHELF_TRANSFORM_CALL_TIMEOUT_MS", default_value_t = 2000)]
+    pub call_timeout_ms: u64,
+    /// Memory limit of one module instance (MiB).
+    #[arg(long, env = "SHELF_TRANSFORM_MEMORY_LIMIT_MB", default_value_t = 256)]
+    pub memory_limit_mb: usize,
+    /// Kafka transaction timeout (ms): how long a crashed instance's open
+    /// transaction can hold back read_committed readers.
+    #[arg(
+        long,
+        env = "SHELF_TRANSFORM_TRANSACTION_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub transaction_timeout_ms: u64,
+    /// Partitions of the input, output and dead-letter topics when created here.
+    #[arg(long, env = "SHELF_TRANSFORM_PARTITIONS", default_value_t = 6)]
+    pub partitions: i32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("chain `{0}` is not deployed: deploy it with `shelf transform chain` or `shelf transform deploy-defaults`")]
+    NoChain(String),
+    #[error("chain `{chain}` uses module `{module}`, which is not deployed")]
+    MissingModule { chain: String, module: String },
+    #[error("module `{module}` v{version}: {error}")]
+    Load {
+        module: String,
+        version: u32,
+        error: LoadError,
+    },
+    #[error(transparent)]
+    Topics(#[from] TopicError),
+    #[error("Kafka: {0}")]
+    Kafka(String),
+    #[error("cannot serve metrics on {addr}: {error}")]
+    Metrics {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+}
+
+fn kafka(e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Kafka(e.to_string())
+}
+
+/// The chain in use and what it was built from.
+struct Active {
+    spec: ChainSpec,
+    versions: Vec<u32>,
+    chain: Chain,
+}
+
+fn build(engine: &Engine, deployments: &Deployments, name: &str) -> Result<Active, RuntimeError> {
+    let spec = deployments
+        .chains
+        .get(name)
+        .ok_or_else(|| RuntimeError::NoChain(name.to_owned()))?;
+    let specs = deployments
+        .chain_modules(spec)
+        .map_err(|module| RuntimeError::MissingModule {
+            chain: name.to_owned(),
+            module,
+        })?;
+    let mut modules = Vec::with_capacity(specs.len());
+    for m in &specs {
+        let load = |error| RuntimeError::Load {
+            module: m.name.clone(),
+            version: m.version,
+            error,
+        };
+        let wasm = m.wasm_bytes()?;
+        modules.push(Arc::new(
+            engine
+                .load(&m.name, &wasm, m.params.clone())
+                .map_err(load)?,
+        ));
+    }
+    Ok(Active {
+        spec: spec.clone(),
+        versions: specs.iter().map(|m| m.version).collect(),
+        chain: Chain::new(modules),
+    })
+}
+
+/// Has the registry changed anything the active chain is built from?
+fn changed(active: &Active, deployments: &Deployments) -> bool {
+    match deployments.chains.get(&active.spec.name) {
+        None => false, // removed: keep running what we have
+        Some(spec) if spec != &active.spec => true,
+        Some(spec) => match deployments.chain_modules(spec) {
+            Ok(modules) => modules
+                .iter()
+                .map(|m| m.version)
+                .ne(active.versions.iter().copied()),
+            Err(_) => false,
+        },
+    }
+}
+
+/// Runs until SIGTERM or Ctrl-C; serves metrics meanwhile.
+pub async fn run(platform: &Platform, args: RunArgs) -> Result<(), RuntimeError> {
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(args.metrics_listen)
+        .await
+        .map_err(|error| RuntimeError::Metrics {
+            addr: args.metrics_listen,
+            error,
+        })?;
+    let router = status_router(metrics.clone(), ready.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("stopping after the current batch");
+            shutdown.store(true, Ordering::Relaxed);
+        });
+    }
+    let registry = Registry::new(&platform.kafka, &platform.topics.transforms);
+    registry.ensure_topic().await?;
+    let platform = platform.clone();
+    tokio::task::spawn_blocking(move || run_blocking(&platform, &args, &metrics, &ready, &shutdown))
+        .await
+        .map_err(kafka)?
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn status_router(metrics: Arc<Metrics>, ready: Arc<AtomicBool>) -> axum::Router {
+    use axum::http::StatusCode;
+    axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || async move { metrics.render() }),
+        )
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            axum::routing::get(move || async move {
+                if ready.load(Ordering::Relaxed) {
+                    (StatusCode::OK, "ready\n")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+                }
+            }),
+        )
+}
+
+/// The loop itself, on the calling thread, until `shutdown` is set.
+pub fn run_blocking(
+    platform: &Platform,
+    args: &RunArgs,
+    metrics: &Metrics,
+    ready: &AtomicBool,
+    shutdown: &AtomicBool,
+) -> Result<(), RuntimeError> {
+    let engine = Engine::new(EngineConfig {
+        memory_limit: args.memory_limit_mb << 20,
+        call_timeout: Duration::from_millis(args.call_timeout_ms),
+    })
+    .map_err(|error| RuntimeError::Load {
+        module: "-".into(),
+        version: 0,
+        error,
+    })?;
+    let registry = Registry::new(&platform.kafka, &platform.topics.transforms);
+    let mut reader: RegistryReader = registry.reader()?;
+    reader.catch_up(Duration::from_secs(30))?;
+    let mut active = build(&engine, &reader.state, &args.chain)?;
+    metrics.chain_version.set(i64::from(active.spec.version));
+    create_topics(platform, args, &active.spec)?;
+
+    let group = args
+        .group
+        .clone()
+        .unwrap_or_else(|| format!("shelf-transform-{}", args.chain));
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &platform.kafka)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("max.poll.interval.ms", "300000")
+        .create()
+        .map_err(kafka)?;
+    consumer.subscribe(&[&active.spec.input]).map_err(kafka)?;
+
+    let transactional_id = format!("shelf-transform-{}-{}", args.chain, args.instance);
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &platform.kafka)
+        .set("transactional.id", &transactional_id)
+        .set("enable.idempotence", "true")
+        .set(
+            "transaction.timeout.ms",
+            args.transaction_timeout_ms.to_string(),
+        )
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .map_err(kafka)?;
+    // Aborts whatever a former instance with this id left open.
+    producer
+        .init_transactions(Duration::from_secs(60))
+        .map_err(kafka)?;
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(chain = %active.spec.name, version = active.spec.version, input = %active.spec.input,
+        output = %active.spec.output, %group, %transactional_id, "transform runtime started");
+
+    let timeout = Duration::from_secs(30);
+    while !shutdown.load(Ordering::Relaxed) {
+        // Registry changes apply here, between transactions.
+        while reader.poll(Duration::ZERO)? {}
+        if changed(&active, &reader.state) {
+            match build(&engine, &reader.state, &args.chain) {
+                Ok(next) => {
+                    tracing::info!(version = next.spec.version, modules = ?next.versions, "switching to a new chain version");
+                    if next.spec.input != active.spec.input {
+                        consumer.subscribe(&[&next.spec.input]).map_err(kafka)?;
+                    }
+                    create_topics(platform, args, &next.spec)?;
+                    metrics.chain_version.set(i64::from(next.spec.version));
+                    active = next;
+                }
+                // Refused at deploy too; keep the working chain.
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot load the new chain version; keeping the current one")
+                }
+            }
+        }
+
+        let batch = collect(&consumer, args, shutdown);
+        if batch.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        match transact(
+            &producer, &consumer, &engine, &active, &batch, metrics, timeout,
+        ) {
+            Ok(()) => {
+                metrics
+                    .transactions
+                    .get_or_create(&ResultLabels {
+                        result: "committed",
+                    })
+                    .inc();
+                metrics
+                    .batch_seconds
+                    .observe(started.elapsed().as_secs_f64());
+            }
+            Err(e) => {
+                metrics
+                    .transactions
+                    .get_or_create(&ResultLabels { result: "aborted" })
+                    .inc();
+                tracing::warn!(error = %e, records = batch.len(), "transaction failed; aborting and rewinding");
+                if let Err(abort) = producer.abort_transaction(timeout) {
+                    tracing::warn!(error = %abort, "abort failed");
+                }
+                if let Some((code, reason)) = producer.client().fatal_error() {
+                    return Err(RuntimeError::Kafka(format!(
+                        "fatal producer error {code:?}: {reason}"
+                    )));
+                }
+                rewind(&consumer, &active.spec.input)?;
+            }
+        }
+    }
+    tracing::info!("transform runtime stopped");
+    Ok(())
+}
+
+fn create_topics(
+    platform: &Platform,
+    args: &RunArgs,
+    spec: &ChainSpec,
+) -> Result<(), RuntimeError> {
+    // The input too: a subscription to a missing topic is only noticed at
+    // librdkafka's next metadata refresh, minutes later.
+    let specs =
+        [&spec.input, &spec.output, &spec.dlq].map(|t| TopicSpec::new(t, args.partitions, 1));
+    futures_lite_block_on(ensure_topics(
+        &platform.kafka,
+        &specs,
+        Duration::from_secs(30),
+    ))?;
+    Ok(())
+}
+
+/// rdkafka's admin futures are driven by librdkafka's own threads, so a
+/// plain blocking wait is enough here (we are on a blocking thread).
+fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|rt| rt.block_on(f))
+        .unwrap_or_else(|e| panic!("cannot build a local runtime: {e}"))
+}
+
+/// Up to `batch_size` records; returns early once the batch has waited
+/// `batch_wait_ms` since its first record, or when shutting down.
+fn collect(consumer: &BaseConsumer, args: &RunArgs, shutdown: &AtomicBool) -> Vec<OwnedMessage> {
+    let mut batch = Vec::new();
+    let mut first_at: Option<Instant> = None;
+    let wait = Duration::from_millis(args.batch_wait_ms);
+    while batch.len() < args.batch_size {
+        let poll_for = match first_at {
+            None => Duration::from_millis(200),
+            Some(t) => match wait.checked_sub(t.elapsed()) {
+                Some(left) => left,
+                None => break,
+            },
+        };
+        match consumer.poll(poll_for) {
+            Some(Ok(m)) => {
+                first_at.get_or_insert_with(Instant::now);
+                batch.push(m.detach());
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+            None if batch.is_empty() && !shutdown.load(Ordering::Relaxed) => continue,
+            None => break,
+        }
+        if batch.is_empty() && shutdown.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    batch
+}
+
+/// Runs the chain over the batch and commits outputs, dead letters and
+/// offsets in one transaction.
+fn transact(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    consumer: &BaseConsumer,
+    engine: &Engine,
+    active: &Active,
+    batch: &[OwnedMessage],
+    metrics: &Metrics,
+    timeout: Duration,
+) -> Result<(), RuntimeError> {
+    let inputs: Vec<(Option<&[u8]>, &[u8])> = batch
+        .iter()
+        .map(|m| (m.key(), m.payload().unwrap_or_default()))
+        .collect();
+    let outcomes = active.chain.run(engine, &inputs);
+
+    producer.begin_transaction().map_err(kafka)?;
+    let (mut outputs, mut rejects): (u64, HashMap<&'static str, u64>) = (0, HashMap::new());
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Output { key, value, .. } => {
+                let mut record = BaseRecord::to(&active.spec.output).payload(value.as_slice());
+                if let Some(k) = key.as_deref() {
+                    record = record.key(k);
+                }
+                send(producer, record)?;
+                outputs += 1;
+            }
+            Outcome::Reject { input, reject } => {
+                let m = &batch[input];
+                let letter = DeadLetter {
+                    reason: reject.reason.as_str().to_owned(),
+                    detail: reject.detail,
+                    payload: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                    source: Source {
+                        topic: m.topic().to_owned(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                    },
+                };
+                let value = serde_json::to_vec(&letter).map_err(kafka)?;
+                let mut record = BaseRecord::to(&active.spec.dlq).payload(value.as_slice());
+                if let Some(k) = m.key() {
+                    record = record.key(k);
+                }
+                send(producer, record)?;
+                *rejects.entry(reject.reason.as_str()).or_default() += 1;
+            }
+        }
+    }
+
+    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+    for m in batch {
+        let e = next.entry((m.topic(), m.partition())).or_insert(0);
+        *e = (*e).max(m.offset() + 1);
+    }
+    let mut offsets = TopicPartitionList::new();
+    for ((topic, partition), offset) in next {
+        offsets
+            .add_partition_offset(topic, partition, Offset::Offset(offset))
+            .map_err(kafka)?;
+    }
+    let group = consumer
+        .group_metadata()
+        .ok_or_else(|| RuntimeError::Kafka("no consumer group metadata".into()))?;
+    producer
+        .send_offsets_to_transaction(&offsets, &group, timeout)
+        .map_err(kafka)?;
+    producer.commit_transaction(timeout).map_err(kafka)?;
+
+    metrics.records_in.inc_by(batch.len() as u64);
+    metrics.records_out.inc_by(outputs);
+    for (reason, n) in rejects {
+        metrics
+            .rejects
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc_by(n);
+    }
+    Ok(())
+}
+
+fn send(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+) -> Result<(), RuntimeError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(kafka(e)),
+        }
+    }
+}
+
+/// Puts the consumer back at the last committed offsets after an abort.
+fn rewind(consumer: &BaseConsumer, input: &str) -> Result<(), RuntimeError> {
+    let timeout = Duration::from_secs(10);
+    let assignment = consumer.assignment().map_err(kafka)?;
+    let committed = consumer
+        .committed_offsets(assignment, timeout)
+        .map_err(kafka)?;
+    for e in committed.elements() {
+        let to = match e.offset() {
+            Offset::Offset(o) => Offset::Offset(o),
+            _ => Offset::Beginning,
+        };
+        if let Err(err) = consumer.seek(e.topic(), e.partition(), to, timeout) {
+            // A partition not fetched yet cannot be sought; rejoining the
+            // group restarts every partition from its committed offset.
+            tracing::warn!(error = %err, "seek failed; rejoining the group");
+            consumer.unsubscribe();
+            consumer.subscribe(&[input]).map_err(kafka)?;
+            return Ok(());
+        }
+    }
+    Ok(())
+}
