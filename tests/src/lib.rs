@@ -264,29 +264,55 @@ pub fn raw_product(i: usize) -> serde_json::Value {
     p
 }
 
+/// An idempotent producer for test data. Creating one (and dropping it)
+/// costs about a second, so a test that produces often keeps one.
+pub fn producer(bootstrap: &str) -> Result<rdkafka::producer::FutureProducer> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()?)
+}
+
 /// Produces `(key, value)` records and waits for every acknowledgement.
 pub async fn produce_all(
     bootstrap: &str,
     topic: &str,
     records: &[(String, Vec<u8>)],
 ) -> Result<()> {
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create()?;
-    let futures: Vec<_> = records
-        .iter()
-        .map(|(k, v)| {
-            producer.send(
-                FutureRecord::to(topic).key(k).payload(v),
-                Duration::from_secs(30),
-            )
-        })
-        .collect();
-    for f in futures {
-        f.await.map_err(|(e, _)| e)?;
+    produce_with(&producer(bootstrap)?, topic, records).await
+}
+
+/// Like [`produce_all`], with a producer the caller keeps.
+pub async fn produce_with(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    records: &[(String, Vec<u8>)],
+) -> Result<()> {
+    use rdkafka::producer::FutureRecord;
+    // `send` only enqueues when polled, so awaiting sends one by one would
+    // wait a linger per record; `send_result` enqueues now.
+    let mut deliveries = Vec::with_capacity(records.len());
+    for (k, v) in records {
+        let mut record = FutureRecord::to(topic).key(k).payload(v);
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => break deliveries.push(delivery),
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err((e, _)) => bail!("producing to {topic}: {e}"),
+            }
+        }
+    }
+    for d in deliveries {
+        d.await?.map_err(|(e, _)| e)?;
     }
     Ok(())
 }

@@ -228,6 +228,7 @@ async fn a_new_module_version_takes_over_mid_stream() {
 
     let total = 6000;
     let mut valid = 0;
+    let producer = shelf_tests::producer(&p.kafka).unwrap();
     for chunk in 0..30 {
         let inputs = raw_products(chunk * 200..(chunk + 1) * 200);
         valid += inputs

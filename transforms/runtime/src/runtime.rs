@@ -257,6 +257,13 @@ pub fn run_blocking(
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
         .set("max.poll.interval.ms", "300000")
+        // Static membership: a restarted instance takes its partitions back
+        // at once instead of waiting for its killed self to time out.
+        .set(
+            "group.instance.id",
+            format!("shelf-transform-{}-{}", args.chain, args.instance),
+        )
+        .set("session.timeout.ms", "10000")
         .create()
         .map_err(kafka)?;
     consumer.subscribe(&[&active.spec.input]).map_err(kafka)?;
