@@ -235,7 +235,7 @@ async fn a_new_module_version_takes_over_mid_stream() {
             .iter()
             .filter(|(_, v)| native(v, BucketParams::default()).is_ok())
             .count();
-        produce_all(&p.kafka, &p.topics.ingest_product, &inputs)
+        shelf_tests::produce_with(&producer, &p.topics.ingest_product, &inputs)
             .await
             .unwrap();
         if chunk == 10 {
