@@ -43,8 +43,11 @@ doctor: build
 	$(SHELF) doctor
 
 demo: up
+	$(SHELF) transform deploy-defaults
+	$(SHELF) transform list
 	@echo
-	@echo "The platform is up. Later stages of the demo arrive with the gateway, transforms and sink."
+	@echo "Platform up, standard transforms deployed. Run 'shelf ingest serve' and"
+	@echo "'shelf transform run'; the sink, client and full demo arrive with later work."
 
 ## Checks -----------------------------------------------------------------
 
@@ -69,6 +72,7 @@ unit:
 bench: up
 	$(CARGO) build --release -p shelf -p shelf-benches
 	target/release/ingest-bench
+	target/release/transform-bench
 
 clean-local: down
 	rm -rf .local

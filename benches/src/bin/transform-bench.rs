@@ -1,0 +1,274 @@
+//! Transform benchmark: records/s through the module chain alone (in this
+//! process) and through `shelf transform run` (a child process: consume →
+//! clean → price-bucket → produce, transactional), with CPU and RSS.
+//! Needs the platform (`make up`) and the modules (`make build-wasm`).
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use shelf_benches::{peak_rss_mib, product_record, repo_root, shelf_release_bin, Service};
+use shelf_engine::{Chain, Engine, EngineConfig};
+use shelf_transform::{deploy, registry::Registry};
+
+#[derive(Parser)]
+struct Args {
+    /// Records pushed through each measurement.
+    #[arg(long, default_value_t = 2_000_000)]
+    records: usize,
+    /// Records per chain call / per transaction.
+    #[arg(long, default_value_t = 5000)]
+    batch: usize,
+    #[arg(long, env = "SHELF_KAFKA", default_value = shelf_config::DEFAULT_KAFKA)]
+    kafka: String,
+    /// Skip the runtime measurement (chain alone only).
+    #[arg(long)]
+    chain_only: bool,
+}
+
+fn wasm_dir() -> std::path::PathBuf {
+    repo_root().join("target/wasm/wasm32-unknown-unknown/release")
+}
+
+/// Raw records, about 5 % of them invalid.
+fn records(n: usize) -> Vec<Vec<u8>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    (0..n as u64)
+        .map(|i| {
+            let mut r = product_record(&mut rng, i);
+            if rng.random_bool(0.05) {
+                r["price"] = serde_json::json!(-1);
+            }
+            r.to_string().into_bytes()
+        })
+        .collect()
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    println!("generating {} records", args.records);
+    let data = records(args.records);
+    let bytes: usize = data.iter().map(Vec::len).sum();
+    println!("{:.0} MB of raw JSON", bytes as f64 / 1e6);
+
+    chain_alone(&args, &data)?;
+    if !args.chain_only {
+        runtime(&args, &data)?;
+    }
+    Ok(())
+}
+
+fn chain_alone(args: &Args, data: &[Vec<u8>]) -> Result<()> {
+    let engine = Engine::new(EngineConfig::default())?;
+    let load = |file: &str| -> Result<Arc<shelf_engine::Module>> {
+        let wasm = std::fs::read(wasm_dir().join(file))
+            .with_context(|| format!("{file}: run `make build-wasm`"))?;
+        Ok(Arc::new(engine.load(file, &wasm, Default::default())?))
+    };
+    let chain = Chain::new(vec![
+        load("shelf_clean.wasm")?,
+        load("shelf_price_bucket.wasm")?,
+    ]);
+    let rss_before = peak_rss_mib(std::process::id())?;
+    let started = Instant::now();
+    let mut outputs = 0;
+    for batch in data.chunks(args.batch) {
+        let inputs: Vec<(Option<&[u8]>, &[u8])> =
+            batch.iter().map(|r| (None, r.as_slice())).collect();
+        outputs += chain.run(&engine, &inputs).len();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!();
+    println!("chain alone (clean > price-bucket, batch {}):", args.batch);
+    println!(
+        "  {} records, {} outcomes in {:.2}s: {:.0} records/s",
+        data.len(),
+        outputs,
+        secs,
+        data.len() as f64 / secs
+    );
+    println!(
+        "  bench process peak RSS: {:.0} MB before, {:.0} MB after (includes the input data)",
+        rss_before,
+        peak_rss_mib(std::process::id())?
+    );
+    Ok(())
+}
+
+fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
+    let prefix = format!("tbench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let (input, output, dlq, registry_topic) = (
+        format!("{prefix}-in"),
+        format!("{prefix}-out"),
+        format!("{prefix}-dlq"),
+        format!("{prefix}-transforms"),
+    );
+    let rt = tokio::runtime::Runtime::new()?;
+    let registry = Registry::new(&args.kafka, &registry_topic);
+    rt.block_on(registry.ensure_topic())?;
+    rt.block_on(shelf_kafka_topics(&args.kafka, &input))?;
+    deploy::deploy(
+        &registry,
+        "clean",
+        &wasm_dir().join("shelf_clean.wasm"),
+        Default::default(),
+    )?;
+    deploy::deploy(
+        &registry,
+        "price-bucket",
+        &wasm_dir().join("shelf_price_bucket.wasm"),
+        Default::default(),
+    )?;
+    deploy::chain(
+        &registry,
+        "default",
+        vec!["clean".into(), "price-bucket".into()],
+        &input,
+        &output,
+        &dlq,
+    )?;
+
+    println!();
+    println!("producing {} records to {input}", data.len());
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &args.kafka)
+        .set("linger.ms", "20")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    for (i, value) in data.iter().enumerate() {
+        let key = format!("B0{:08X}", rng.random::<u32>() ^ i as u32);
+        let mut record = BaseRecord::to(&input).key(&key).payload(value.as_slice());
+        while let Err((_, back)) = producer.send(record) {
+            record = back;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+
+    let group = format!("{prefix}-group");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let service = Service::spawn(
+        "transform runtime",
+        Command::new(shelf_release_bin()?)
+            .args([
+                "transform",
+                "run",
+                "--group",
+                &group,
+                "--batch-size",
+                &args.batch.to_string(),
+            ])
+            .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
+            .env("SHELF_KAFKA", &args.kafka)
+            .env("SHELF_TOPIC_TRANSFORMS", &registry_topic)
+            .env("RUST_LOG", "warn"),
+    )?;
+    let watcher: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &args.kafka)
+        .set("group.id", &group)
+        .create()?;
+    let started = Instant::now();
+    let mut rss_samples = Vec::new();
+    let mut last_print = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let done = committed_total(&watcher, &input)?;
+        rss_samples.push((
+            done,
+            service.peak_rss_mib().unwrap_or(0.0),
+            current_rss_mib(service.pid()),
+        ));
+        if last_print.elapsed() > Duration::from_secs(5) {
+            println!(
+                "  {done} / {} committed after {:.0}s",
+                data.len(),
+                started.elapsed().as_secs_f64()
+            );
+            last_print = Instant::now();
+        }
+        if done >= data.len() as i64 {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(1800),
+            "runtime did not finish in 30 minutes"
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = service.cpu_seconds()?;
+    let peak = service.peak_rss_mib()?;
+    service.stop()?;
+    let quarter = rss_samples.len() / 4;
+    let steady: Vec<f64> = rss_samples[quarter..].iter().map(|s| s.2).collect();
+    let (lo, hi) = steady
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    println!();
+    println!("runtime (one instance, consume > clean > price-bucket > produce, transactional, batch {}):", args.batch);
+    println!(
+        "  {} records in {:.1}s: {:.0} records/s (including start-up and group join)",
+        data.len(),
+        secs,
+        data.len() as f64 / secs
+    );
+    println!(
+        "  CPU {:.0} % of one core on average, peak RSS {:.0} MB",
+        100.0 * cpu / secs,
+        peak
+    );
+    println!(
+        "  RSS after the first quarter of the run: {:.0} to {:.0} MB",
+        lo, hi
+    );
+    Ok(())
+}
+
+async fn shelf_kafka_topics(bootstrap: &str, input: &str) -> Result<()> {
+    shelf_kafka::ensure_topics(
+        bootstrap,
+        &[shelf_kafka::TopicSpec::new(input, 6, 1)],
+        Duration::from_secs(30),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sum of the group's committed offsets on `topic`.
+fn committed_total(watcher: &BaseConsumer, topic: &str) -> Result<i64> {
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..6 {
+        tpl.add_partition(topic, p);
+    }
+    let committed = watcher.committed_offsets(tpl, Duration::from_secs(10))?;
+    Ok(committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum())
+}
+
+fn current_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
