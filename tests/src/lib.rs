@@ -85,6 +85,14 @@ impl Record {
     }
 }
 
+/// The distinct keys of `records`, sorted.
+pub fn distinct_keys(records: &[Record]) -> Vec<String> {
+    let mut keys: Vec<String> = records.iter().map(|r| r.key_str().to_owned()).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// Reads a topic from the beginning with `read_committed` isolation until
 /// `expected` records have arrived, then goes on for `settle` to catch any
 /// extra (duplicate) ones. Fails if fewer than `expected` arrive in `timeout`.

@@ -115,9 +115,7 @@ async fn broker_outage_gives_503_then_recovers_without_loss() {
     )
     .await
     .unwrap();
-    let mut keys: Vec<String> = got.iter().map(|r| r.key_str().to_owned()).collect();
-    keys.sort();
-    keys.dedup();
+    let keys = shelf_tests::distinct_keys(&got);
     assert_eq!(keys, accepted);
     gw.shutdown().await.unwrap();
 }

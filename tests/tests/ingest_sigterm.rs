@@ -94,9 +94,7 @@ async fn sigterm_during_load_loses_no_acknowledged_record() {
     )
     .await
     .unwrap();
-    let mut keys: Vec<String> = got.iter().map(|r| r.key_str().to_owned()).collect();
-    keys.sort();
-    keys.dedup();
+    let keys = shelf_tests::distinct_keys(&got);
     // Every acknowledged record is there; records of requests that were cut
     // off may be there too (never answered 200, so the client would retry).
     let missing: Vec<&String> = accepted

@@ -302,3 +302,29 @@ async fn a_new_module_version_takes_over_mid_stream() {
         }
     }
 }
+
+/// A module that fails to initialise is refused at deploy with the reason,
+/// and the registry keeps the working version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_deploy_replaces_nothing() {
+    use shelf_transform::{deploy, registry::Registry};
+    let p = platform();
+    deploy_standard_chain(&p, &[("width", "5")]).await.unwrap();
+    let registry = Registry::new(&p.kafka, &p.topics.transforms);
+    let (err, after) = tokio::task::spawn_blocking(move || {
+        let err = deploy::deploy(
+            &registry,
+            "price-bucket",
+            &wasm_path("shelf_price_bucket"),
+            [("width".to_owned(), "-3".to_owned())].into(),
+        )
+        .unwrap_err();
+        (err.to_string(), registry.load().unwrap())
+    })
+    .await
+    .unwrap();
+    assert!(err.contains("refused") && err.contains("width"), "{err}");
+    let kept = &after.modules["price-bucket"];
+    assert_eq!(kept.version, 1);
+    assert_eq!(kept.params["width"], "5");
+}
