@@ -362,22 +362,18 @@ fn create_topics(
     // librdkafka's next metadata refresh, minutes later.
     let specs =
         [&spec.input, &spec.output, &spec.dlq].map(|t| TopicSpec::new(t, args.partitions, 1));
-    futures_lite_block_on(ensure_topics(
+    // The loop runs on a blocking thread; a small runtime of its own waits
+    // for the admin request (librdkafka's threads drive it).
+    let local = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(kafka)?;
+    local.block_on(ensure_topics(
         &platform.kafka,
         &specs,
         Duration::from_secs(30),
     ))?;
     Ok(())
-}
-
-/// rdkafka's admin futures are driven by librdkafka's own threads, so a
-/// plain blocking wait is enough here (we are on a blocking thread).
-fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map(|rt| rt.block_on(f))
-        .unwrap_or_else(|e| panic!("cannot build a local runtime: {e}"))
 }
 
 /// Up to `batch_size` records; returns early once the batch has waited
