@@ -239,7 +239,17 @@ async fn a_new_module_version_takes_over_mid_stream() {
             .await
             .unwrap();
         if chunk == 10 {
-            // v2 of price-bucket, deployed while records flow.
+            // v1 has demonstrably run on what was produced so far...
+            read_topic(
+                &p.kafka,
+                &p.topics.product_clean,
+                valid,
+                WAIT,
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+            // ...then v2 of price-bucket, deployed while the rest flows in.
             let registry = shelf_transform::registry::Registry::new(&p.kafka, &p.topics.transforms);
             tokio::task::spawn_blocking(move || {
                 shelf_transform::deploy::deploy(
