@@ -36,6 +36,16 @@ enum Command {
     /// WASM transforms: deploy, chain, list, remove, test, run.
     #[command(subcommand)]
     Transform(TransformCommand),
+    /// The MongoDB sink: cleaned products, categories and rejects into the
+    /// analysts' collections, with exact rolling aggregates.
+    #[command(subcommand)]
+    Sink(SinkCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SinkCommand {
+    /// Run the sink.
+    Run(shelf_sink::SinkArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +85,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Ingest(IngestCommand::Serve(args)) => {
             shelf_ingest::serve(&cli.platform, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sink(SinkCommand::Run(args)) => {
+            shelf_sink::run(&cli.platform, args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Transform(command) => {

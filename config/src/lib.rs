@@ -130,6 +130,8 @@ pub mod collections {
     pub const CATEGORY_STATS: &str = "category_stats";
     pub const PRICE_BUCKETS: &str = "price_buckets";
     pub const REJECTS: &str = "rejects";
+    /// The sink's own state: per-partition partial figures (not for analysts).
+    pub const SINK_PARTIALS: &str = "sink_partials";
 }
 
 #[cfg(test)]

@@ -163,31 +163,8 @@ impl Gateway {
 /// gracefully.
 pub async fn serve(platform: &Platform, args: ServeArgs) -> Result<(), GatewayError> {
     let gateway = Gateway::start(platform, args).await?;
-    shutdown_signal().await;
+    shelf_service::shutdown_signal().await;
     gateway.shutdown().await
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM received"),
-                    _ = ctrl_c => tracing::info!("interrupt received"),
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }
 
 fn router(app: Arc<App>) -> Router {
@@ -233,10 +210,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, shelf_service::METRICS_CONTENT_TYPE)],
         app.metrics.render(),
     )
         .into_response()

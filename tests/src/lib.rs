@@ -4,6 +4,8 @@
 //! suffix, so tests can run in parallel against one broker and one store and
 //! leave nothing behind that another test could trip over.
 
+pub mod sink;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};

@@ -182,7 +182,15 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
     let mut last_print = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(500));
-        let done = committed_total(&watcher, &input)?;
+        // The broker shares the cores with the runtime; a slow answer is
+        // asked again rather than ending the run.
+        let done = match committed_total(&watcher, &input) {
+            Ok(done) => done,
+            Err(e) => {
+                println!("  (committed offsets not read: {e}; asking again)");
+                continue;
+            }
+        };
         rss_samples.push((
             done,
             service.peak_rss_mib().unwrap_or(0.0),

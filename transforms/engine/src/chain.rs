@@ -8,6 +8,10 @@ use shelf_rules::{envelope, Reject};
 use crate::engine::Engine;
 use crate::module::{CallError, Module};
 
+/// Below this many records per thread, splitting a batch costs more than
+/// it saves.
+const MIN_RECORDS_PER_THREAD: usize = 500;
+
 /// What became of an input record. `input` is its index in the batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -51,10 +55,42 @@ impl Chain {
     /// one key stay in order. A record that makes a module trap, time out or
     /// return an error is found by splitting the batch and becomes a
     /// `transform_error` reject; the rest go on.
+    ///
+    /// A large batch is split into contiguous parts run on
+    /// [`EngineConfig::threads`](crate::EngineConfig) threads, each with
+    /// its own instances; the parts' outcomes are joined in input order.
     pub fn run(&self, engine: &Engine, batch: &[(Option<&[u8]>, &[u8])]) -> Vec<Outcome> {
-        let mut out = Vec::with_capacity(batch.len());
-        self.run_range(engine, batch, 0, batch.len(), &mut out);
-        out
+        let threads = engine
+            .config
+            .threads
+            .clamp(1, batch.len().div_ceil(MIN_RECORDS_PER_THREAD).max(1));
+        if threads == 1 {
+            let mut out = Vec::with_capacity(batch.len());
+            self.run_range(engine, batch, 0, batch.len(), &mut out);
+            return out;
+        }
+        let part = batch.len().div_ceil(threads);
+        let parts: Vec<Vec<Outcome>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..batch.len())
+                .step_by(part)
+                .map(|start| {
+                    let end = (start + part).min(batch.len());
+                    scope.spawn(move || {
+                        let mut out = Vec::with_capacity(end - start);
+                        self.run_range(engine, batch, start, end, &mut out);
+                        out
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        parts.into_iter().flatten().collect()
     }
 
     fn run_range(

@@ -13,6 +13,9 @@ pub struct EngineConfig {
     pub memory_limit: usize,
     /// Wall time one call (one batch through one module) may take.
     pub call_timeout: Duration,
+    /// Threads a batch is split over (records are independent; the
+    /// outcomes keep the input order). 1 runs everything on the caller.
+    pub threads: usize,
 }
 
 impl Default for EngineConfig {
@@ -20,9 +23,21 @@ impl Default for EngineConfig {
         Self {
             memory_limit: 256 << 20,
             call_timeout: Duration::from_secs(2),
+            threads: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_THREADS),
         }
     }
 }
+
+/// Default ceiling of [`EngineConfig::threads`].
+const MAX_THREADS: usize = 4;
+
+/// Instances alive at once: one per module and thread of a running chain,
+/// plus the loads that check a deploy.
+const POOL_SLOTS: u32 = 64;
+/// Memory a slot keeps mapped after use (beyond it, pages go back to the OS).
+const KEEP_RESIDENT: usize = 16 << 20;
 
 /// Granularity of call deadlines.
 pub(crate) const TICK: Duration = Duration::from_millis(10);
@@ -40,6 +55,17 @@ impl Engine {
         // Epoch interruption costs far less than fuel metering and is
         // enough for a wall-clock deadline per call.
         wasm_config.epoch_interruption(true);
+        // Every call instantiates afresh; a pool of pre-mapped slots whose
+        // pages stay resident between uses spares each instance the mmap,
+        // the page faults and the munmap of a new linear memory.
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        pool.total_core_instances(POOL_SLOTS)
+            .total_memories(POOL_SLOTS)
+            .total_tables(POOL_SLOTS)
+            .max_memory_size(config.memory_limit)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
+        wasm_config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         let wasm =
             wasmtime::Engine::new(&wasm_config).map_err(|e| LoadError::Engine(e.to_string()))?;
         let stop_ticker = Arc::new(AtomicBool::new(false));

@@ -69,6 +69,10 @@ pub struct RunArgs {
         default_value_t = 10_000
     )]
     pub transaction_timeout_ms: u64,
+    /// Threads a batch is split over when it runs through the chain
+    /// (default: the cores available, at most 4).
+    #[arg(long, env = "SHELF_TRANSFORM_THREADS")]
+    pub threads: Option<usize>,
     /// Partitions of the input, output and dead-letter topics when created here.
     #[arg(long, env = "SHELF_TRANSFORM_PARTITIONS", default_value_t = 6)]
     pub partitions: i32,
@@ -162,18 +166,23 @@ pub async fn run(platform: &Platform, args: RunArgs) -> Result<(), RuntimeError>
     let shutdown = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
-    let listener = tokio::net::TcpListener::bind(args.metrics_listen)
+    {
+        let metrics = metrics.clone();
+        shelf_service::spawn_status_server(
+            args.metrics_listen,
+            move || metrics.render(),
+            ready.clone(),
+        )
         .await
         .map_err(|error| RuntimeError::Metrics {
             addr: args.metrics_listen,
             error,
         })?;
-    let router = status_router(metrics.clone(), ready.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    }
     {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            shelf_service::shutdown_signal().await;
             tracing::info!("stopping after the current batch");
             shutdown.store(true, Ordering::Relaxed);
         });
@@ -184,42 +193,6 @@ pub async fn run(platform: &Platform, args: RunArgs) -> Result<(), RuntimeError>
     tokio::task::spawn_blocking(move || run_blocking(&platform, &args, &metrics, &ready, &shutdown))
         .await
         .map_err(kafka)?
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = tokio::signal::ctrl_c() => {},
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
-fn status_router(metrics: Arc<Metrics>, ready: Arc<AtomicBool>) -> axum::Router {
-    use axum::http::StatusCode;
-    axum::Router::new()
-        .route(
-            "/metrics",
-            axum::routing::get(move || async move { metrics.render() }),
-        )
-        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
-        .route(
-            "/readyz",
-            axum::routing::get(move || async move {
-                if ready.load(Ordering::Relaxed) {
-                    (StatusCode::OK, "ready\n")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
-                }
-            }),
-        )
 }
 
 /// The loop itself, on the calling thread, until `shutdown` is set.
@@ -233,6 +206,9 @@ pub fn run_blocking(
     let engine = Engine::new(EngineConfig {
         memory_limit: args.memory_limit_mb << 20,
         call_timeout: Duration::from_millis(args.call_timeout_ms),
+        threads: args
+            .threads
+            .unwrap_or_else(|| EngineConfig::default().threads),
     })
     .map_err(|error| RuntimeError::Load {
         module: "-".into(),

@@ -1,0 +1,319 @@
+//! The aggregate figures: what one product contributes, the per-partition
+//! partial sums the sink maintains, and the merged documents analysts read.
+//!
+//! Sums are kept as integers (millionths of a dollar or of a star) so that
+//! adding and later retracting the same product gives back exactly the
+//! previous figure; floating-point sums would drift with every retraction.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+/// Millionths per unit: sums are exact to a millionth of a dollar.
+const MICROS: f64 = 1e6;
+
+/// Amounts over this (in units) cannot be summed exactly as micros in an
+/// `i128` over any realistic number of products, so the sink refuses them.
+pub const MAX_AMOUNT: f64 = 1e20;
+
+/// What one product adds to its category's figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contribution {
+    pub category_id: i64,
+    pub price_micros: Option<i128>,
+    pub stars_micros: Option<i128>,
+    pub bestseller: bool,
+    pub bought_last_month: i128,
+    pub bucket: String,
+    pub bucket_lo: Option<i64>,
+}
+
+/// An amount in millionths, rounded; `None` beyond [`MAX_AMOUNT`].
+pub fn to_micros(x: f64) -> Option<i128> {
+    (x.is_finite() && x.abs() <= MAX_AMOUNT).then(|| (x * MICROS).round() as i128)
+}
+
+fn from_micros(x: i128) -> f64 {
+    x as f64 / MICROS
+}
+
+/// Sums of the contributions of a set of products.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Figures {
+    pub products: i64,
+    pub priced: i64,
+    #[serde(with = "i128_text")]
+    pub price_micros: i128,
+    pub bestsellers: i64,
+    pub rated: i64,
+    #[serde(with = "i128_text")]
+    pub stars_micros: i128,
+    #[serde(with = "i128_text")]
+    pub bought_last_month: i128,
+    /// Products per price bucket label (labels with none are left out).
+    pub buckets: BTreeMap<String, i64>,
+    /// Each label's lower bound (`None` for "unpriced").
+    pub bucket_lo: BTreeMap<String, Option<i64>>,
+}
+
+impl Figures {
+    /// Adds (`sign` 1) or retracts (`sign` -1) one product.
+    pub fn apply(&mut self, c: &Contribution, sign: i64) {
+        let wide = i128::from(sign);
+        self.products += sign;
+        if let Some(p) = c.price_micros {
+            self.priced += sign;
+            self.price_micros += wide * p;
+        }
+        if let Some(s) = c.stars_micros {
+            self.rated += sign;
+            self.stars_micros += wide * s;
+        }
+        if c.bestseller {
+            self.bestsellers += sign;
+        }
+        self.bought_last_month += wide * c.bought_last_month;
+        let n = self.buckets.entry(c.bucket.clone()).or_default();
+        *n += sign;
+        if *n == 0 {
+            self.buckets.remove(&c.bucket);
+            self.bucket_lo.remove(&c.bucket);
+        } else {
+            self.bucket_lo.insert(c.bucket.clone(), c.bucket_lo);
+        }
+    }
+
+    fn add(&mut self, other: &Figures) {
+        self.products += other.products;
+        self.priced += other.priced;
+        self.price_micros += other.price_micros;
+        self.bestsellers += other.bestsellers;
+        self.rated += other.rated;
+        self.stars_micros += other.stars_micros;
+        self.bought_last_month += other.bought_last_month;
+        for (label, n) in &other.buckets {
+            *self.buckets.entry(label.clone()).or_default() += n;
+        }
+        for (label, lo) in &other.bucket_lo {
+            self.bucket_lo.insert(label.clone(), *lo);
+        }
+    }
+}
+
+/// One category's figures within one partition of the product topic: the
+/// unit of single-writer state. Only the instance that owns the partition
+/// writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Partial {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub partition: i32,
+    pub category_id: i64,
+    pub figures: Figures,
+    /// The category name every product counted here carries (`None`: none
+    /// known yet). When the known name differs, the products get it.
+    pub named: Option<String>,
+    /// The last product-topic offset of this partition whose effect on
+    /// these figures is included (-1: none). A replayed record at or below
+    /// it is not applied again.
+    pub applied_offset: i64,
+}
+
+impl Partial {
+    pub fn new(partition: i32, category_id: i64, named: Option<String>) -> Self {
+        Self {
+            id: format!("p{partition}/c{category_id}"),
+            partition,
+            category_id,
+            figures: Figures::default(),
+            named,
+            applied_offset: -1,
+        }
+    }
+}
+
+/// A `category_stats` document, as the data contract defines it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryStats {
+    #[serde(rename = "_id")]
+    pub id: i64,
+    pub category_name: Option<String>,
+    pub products: i64,
+    pub priced: i64,
+    pub price_sum: f64,
+    pub avg_price: Option<f64>,
+    pub bestsellers: i64,
+    pub rated: i64,
+    pub stars_sum: f64,
+    pub avg_stars: Option<f64>,
+    pub bought_last_month: i64,
+    pub buckets: BTreeMap<String, i64>,
+}
+
+/// A `price_buckets` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriceBucket {
+    #[serde(rename = "_id")]
+    pub label: String,
+    pub lo: Option<i64>,
+    pub products: i64,
+}
+
+/// The merged view of all partials: one `category_stats` document per
+/// category with products, one `price_buckets` document per label in use.
+/// A pure function of the partials and the names, so any instance can
+/// compute it and rewriting it is idempotent.
+pub fn merge<'a>(
+    partials: impl IntoIterator<Item = &'a Partial>,
+    names: &HashMap<i64, String>,
+) -> (Vec<CategoryStats>, Vec<PriceBucket>) {
+    let mut per_category: BTreeMap<i64, Figures> = BTreeMap::new();
+    for p in partials {
+        per_category
+            .entry(p.category_id)
+            .or_default()
+            .add(&p.figures);
+    }
+    let mut buckets: BTreeMap<String, (Option<i64>, i64)> = BTreeMap::new();
+    let mut stats = Vec::new();
+    for (id, f) in per_category {
+        if f.products == 0 {
+            continue;
+        }
+        for (label, n) in &f.buckets {
+            let e = buckets.entry(label.clone()).or_default();
+            e.0 = f.bucket_lo.get(label).copied().flatten();
+            e.1 += n;
+        }
+        let price_sum = from_micros(f.price_micros);
+        let stars_sum = from_micros(f.stars_micros);
+        stats.push(CategoryStats {
+            id,
+            category_name: names.get(&id).cloned(),
+            products: f.products,
+            priced: f.priced,
+            price_sum,
+            avg_price: (f.priced > 0).then(|| price_sum / f.priced as f64),
+            bestsellers: f.bestsellers,
+            rated: f.rated,
+            stars_sum,
+            avg_stars: (f.rated > 0).then(|| stars_sum / f.rated as f64),
+            bought_last_month: i64::try_from(f.bought_last_month).unwrap_or(i64::MAX),
+            buckets: f.buckets,
+        });
+    }
+    let buckets = buckets
+        .into_iter()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(label, (lo, products))| PriceBucket {
+            label,
+            lo,
+            products,
+        })
+        .collect();
+    (stats, buckets)
+}
+
+/// An `i128` stored as decimal text: BSON has no 128-bit integer.
+mod i128_text {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&x.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product(category_id: i64, price: Option<f64>, bucket: &str) -> Contribution {
+        Contribution {
+            category_id,
+            price_micros: price.and_then(to_micros),
+            stars_micros: Some(4_500_000),
+            bestseller: category_id == 1,
+            bought_last_month: 50,
+            bucket: bucket.into(),
+            bucket_lo: bucket.split('-').next().and_then(|x| x.parse().ok()),
+        }
+    }
+
+    #[test]
+    fn retracting_gives_back_exactly_the_previous_figures() {
+        let mut f = Figures::default();
+        let kept = product(1, Some(0.1), "0-5");
+        f.apply(&kept, 1);
+        let before = f.clone();
+        for price in [0.2, 0.3, 1234.57, 19.99] {
+            let c = product(1, Some(price), "0-5");
+            f.apply(&c, 1);
+            f.apply(&c, -1);
+        }
+        assert_eq!(f, before);
+        f.apply(&kept, -1);
+        assert_eq!(
+            f,
+            Figures::default(),
+            "an emptied partial has no bucket left"
+        );
+    }
+
+    #[test]
+    fn merge_sums_partials_and_derives_averages() {
+        let mut a = Partial::new(0, 7, None);
+        let mut b = Partial::new(1, 7, None);
+        a.figures.apply(&product(7, Some(10.0), "10-15"), 1);
+        b.figures.apply(&product(7, Some(12.5), "10-15"), 1);
+        b.figures.apply(&product(7, None, "unpriced"), 1);
+        let mut empty = Partial::new(2, 9, None);
+        empty.figures.apply(&product(9, Some(1.0), "0-5"), 1);
+        empty.figures.apply(&product(9, Some(1.0), "0-5"), -1);
+        let names = HashMap::from([(7, "Kettles".to_owned())]);
+        let (stats, buckets) = merge([&a, &b, &empty], &names);
+        assert_eq!(
+            stats.len(),
+            1,
+            "a category without products has no document"
+        );
+        let s = &stats[0];
+        assert_eq!(
+            (s.id, s.category_name.as_deref(), s.products, s.priced),
+            (7, Some("Kettles"), 3, 2)
+        );
+        assert_eq!(s.price_sum, 22.5);
+        assert_eq!(s.avg_price, Some(11.25));
+        assert_eq!(s.avg_stars, Some(4.5));
+        assert_eq!(s.bought_last_month, 150);
+        assert_eq!(
+            buckets,
+            vec![
+                PriceBucket {
+                    label: "10-15".into(),
+                    lo: Some(10),
+                    products: 2
+                },
+                PriceBucket {
+                    label: "unpriced".into(),
+                    lo: None,
+                    products: 1
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn partials_survive_a_bson_round_trip() {
+        let mut p = Partial::new(3, 42, Some("Toys".into()));
+        p.figures.apply(&product(42, Some(1e15), "300+"), 1);
+        p.applied_offset = 99;
+        let doc = bson::to_document(&p).unwrap();
+        let back: Partial = bson::from_document(doc).unwrap();
+        assert_eq!(back, p);
+    }
+}

@@ -1,0 +1,24 @@
+//! The MongoDB sink: turns the cleaned product stream, the categories and
+//! the dead letters into the collections analysts query (`products`,
+//! `categories`, `category_stats`, `price_buckets`, `rejects`), exactly
+//! once, without transactions (FerretDB has none).
+//!
+//! - [`product`] reads a cleaned record and checks MongoDB will store it;
+//! - [`figures`] holds the aggregate arithmetic (exact integer sums,
+//!   per-partition partials, the merged documents);
+//! - [`plan`] decides a batch's writes and why replays are harmless;
+//! - [`store`] talks to MongoDB in few round trips;
+//! - [`run`] is the loop: consume, plan, write, commit, merge.
+
+pub mod categories;
+pub mod config;
+pub mod figures;
+pub mod metrics;
+pub mod plan;
+pub mod product;
+pub mod reject;
+pub mod run;
+pub mod store;
+
+pub use config::SinkArgs;
+pub use run::{run, SinkError};

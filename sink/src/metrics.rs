@@ -1,0 +1,105 @@
+//! The sink's Prometheus metrics.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RecordLabels {
+    pub topic: String,
+    /// `stored`, `skipped` (already applied before a restart) or `rejected`.
+    pub result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub topic: String,
+    pub partition: i32,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub records: Family<RecordLabels, Counter>,
+    pub mongo_commands: Counter,
+    pub store_errors: Counter,
+    pub merges: Counter,
+    pub batch_seconds: Histogram,
+    pub lag: Family<PartitionLabels, Gauge>,
+    pub store_up: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("shelf_sink");
+        let records = Family::<RecordLabels, Counter>::default();
+        let mongo_commands = Counter::default();
+        let store_errors = Counter::default();
+        let merges = Counter::default();
+        let batch_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        let lag = Family::<PartitionLabels, Gauge>::default();
+        let store_up = Gauge::default();
+        registry.register(
+            "records",
+            "Records handled, by topic and result",
+            records.clone(),
+        );
+        registry.register(
+            "mongo_commands",
+            "Commands sent to MongoDB (round trips)",
+            mongo_commands.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Batches that failed on MongoDB and were retried",
+            store_errors.clone(),
+        );
+        registry.register(
+            "merges",
+            "Rewrites of category_stats and price_buckets from the partials",
+            merges.clone(),
+        );
+        registry.register(
+            "batch_seconds",
+            "Time per batch, first write to offset commit",
+            batch_seconds.clone(),
+        );
+        registry.register(
+            "lag",
+            "Records behind the end of each partition (from the consumer's statistics)",
+            lag.clone(),
+        );
+        registry.register("store_up", "1 while MongoDB answers", store_up.clone());
+        Self {
+            registry,
+            records,
+            mongo_commands,
+            store_errors,
+            merges,
+            batch_seconds,
+            lag,
+            store_up,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn count(&self, topic: &str, result: &'static str, n: u64) {
+        if n > 0 {
+            self.records
+                .get_or_create(&RecordLabels {
+                    topic: topic.to_owned(),
+                    result,
+                })
+                .inc_by(n);
+        }
+    }
+}

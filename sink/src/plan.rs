@@ -1,0 +1,398 @@
+//! What one batch of product records changes: pure logic, no I/O.
+//!
+//! Exactly-once without transactions rests on three rules (ARCHITECTURE.md
+//! has the argument):
+//!
+//! 1. Every partial (one category within one partition) and every product
+//!    document has a single writer: the instance that owns the partition
+//!    (products are keyed by asin, so all versions of one are in one
+//!    partition).
+//! 2. Partials are written before the product documents whose old state
+//!    they retract, and each carries the last offset it includes
+//!    (`applied_offset`); each product carries the offset of its event.
+//! 3. A replayed record changes a partial only if it is past the partial's
+//!    offset, and changes nothing at all if the product already holds it
+//!    or a later event.
+
+use std::collections::HashMap;
+
+use bson::{doc, Bson, Document};
+
+use crate::figures::{Contribution, Partial};
+use crate::product::{ProductEvent, Refusal};
+use crate::reject::{self, Origin};
+
+/// Key of a partial: (partition, category id).
+pub type PartialKey = (i32, i64);
+
+/// A product record of the batch, parsed.
+#[derive(Debug)]
+pub struct ProductRecord<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    pub value: &'a [u8],
+    pub event: Result<ProductEvent, Refusal>,
+}
+
+/// What the store holds for a product before the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredProduct {
+    pub partition: i32,
+    pub offset: i64,
+    /// `None` when the stored fields cannot be counted (written by hand?).
+    pub contribution: Option<Contribution>,
+}
+
+/// Sets a category's name on the products of one partition that lack it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameFill {
+    pub partition: i32,
+    pub category_id: i64,
+    pub name: String,
+}
+
+/// The writes of one batch, in the order they must be made.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// 1. Names onto products stored before their category was known.
+    pub fills: Vec<NameFill>,
+    /// 2. The partials the batch changed.
+    pub partials: Vec<Partial>,
+    /// 3. The products' new states (full documents, upserted by `_id`).
+    pub products: Vec<Document>,
+    /// 4. Rejects (idempotent by `_id`; any time).
+    pub rejects: Vec<Document>,
+    /// Records applied, and records skipped because already applied.
+    pub applied: u64,
+    pub skipped: u64,
+}
+
+/// Applies `records` (in offset order within each partition) to
+/// `partials`, the state of the partitions this instance owns, and says
+/// what to write. `stored` holds the products' states before the batch.
+pub fn plan(
+    partials: &mut HashMap<PartialKey, Partial>,
+    records: Vec<ProductRecord<'_>>,
+    stored: &HashMap<String, StoredProduct>,
+    names: &HashMap<i64, String>,
+    topic: &str,
+) -> Plan {
+    let mut plan = Plan::default();
+    let mut touched: Vec<PartialKey> = Vec::new();
+    let mut batch_end: HashMap<i32, i64> = HashMap::new();
+    // Each product's state as the batch goes; `Some` event once changed.
+    let mut latest: HashMap<String, (StoredProduct, Option<ProductEvent>)> = HashMap::new();
+
+    for r in records {
+        let end = batch_end.entry(r.partition).or_insert(r.offset);
+        *end = (*end).max(r.offset);
+        let origin = Origin {
+            topic,
+            partition: r.partition,
+            offset: r.offset,
+        };
+        let event = match r.event {
+            Ok(e) => e,
+            Err(refusal) => {
+                plan.rejects
+                    .push(reject::from_refusal(&refusal, r.value, origin));
+                continue;
+            }
+        };
+        let current = latest
+            .get(&event.asin)
+            .map(|(s, _)| s.clone())
+            .or_else(|| stored.get(&event.asin).cloned());
+        if let Some(cur) = &current {
+            if cur.partition != r.partition {
+                let refusal = Refusal {
+                    reason: "partition_conflict",
+                    detail: format!(
+                        "asin {} is stored from partition {} but this event came on partition {}; {topic} must be keyed by asin",
+                        event.asin, cur.partition, r.partition
+                    ),
+                };
+                plan.rejects
+                    .push(reject::from_refusal(&refusal, r.value, origin));
+                continue;
+            }
+            if cur.offset >= r.offset {
+                plan.skipped += 1;
+                continue;
+            }
+        }
+        let mut apply = |c: &Contribution, sign: i64| {
+            let key = (r.partition, c.category_id);
+            let partial = partials
+                .entry(key)
+                .or_insert_with(|| Partial::new(key.0, key.1, names.get(&key.1).cloned()));
+            // At or below the partial's offset: an earlier attempt at this
+            // batch already counted it there.
+            if r.offset > partial.applied_offset {
+                partial.figures.apply(c, sign);
+                touched.push(key);
+            }
+        };
+        if let Some(old) = current.as_ref().and_then(|c| c.contribution.as_ref()) {
+            apply(old, -1);
+        }
+        apply(&event.contribution, 1);
+        plan.applied += 1;
+        let state = StoredProduct {
+            partition: r.partition,
+            offset: r.offset,
+            contribution: Some(event.contribution.clone()),
+        };
+        latest.insert(event.asin.clone(), (state, Some(event)));
+    }
+
+    for key in &touched {
+        if let (Some(p), Some(end)) = (partials.get_mut(key), batch_end.get(&key.0)) {
+            p.applied_offset = p.applied_offset.max(*end);
+        }
+    }
+    plan.fills = name_fills(partials, names, &mut touched);
+    touched.sort_unstable();
+    touched.dedup();
+    plan.partials = touched
+        .iter()
+        .filter_map(|k| partials.get(k).cloned())
+        .collect();
+    plan.products = latest
+        .into_iter()
+        .filter_map(|(asin, (state, event))| Some(product_document(asin, state, event?, names)))
+        .collect();
+    plan
+}
+
+/// Partials whose products carry another name than the one now known
+/// need a fill; marks them touched with the new name.
+fn name_fills(
+    partials: &mut HashMap<PartialKey, Partial>,
+    names: &HashMap<i64, String>,
+    touched: &mut Vec<PartialKey>,
+) -> Vec<NameFill> {
+    let mut fills = Vec::new();
+    for (key, partial) in partials.iter_mut() {
+        let Some(name) = names.get(&key.1) else {
+            continue;
+        };
+        if partial.named.as_ref() == Some(name) {
+            continue;
+        }
+        if partial.figures.products > 0 {
+            fills.push(NameFill {
+                partition: key.0,
+                category_id: key.1,
+                name: name.clone(),
+            });
+        }
+        partial.named = Some(name.clone());
+        touched.push(*key);
+    }
+    fills.sort_by_key(|f| (f.partition, f.category_id));
+    fills
+}
+
+fn product_document(
+    asin: String,
+    state: StoredProduct,
+    event: ProductEvent,
+    names: &HashMap<i64, String>,
+) -> Document {
+    let category_id = event.contribution.category_id;
+    let mut d = doc! { "_id": asin };
+    d.extend(event.fields);
+    d.insert(
+        "category_name",
+        names
+            .get(&category_id)
+            .map_or(Bson::Null, |n| Bson::String(n.clone())),
+    );
+    d.insert(
+        "_src",
+        doc! { "partition": state.partition, "offset": state.offset },
+    );
+    d
+}
+
+/// The state of a stored product document, as [`plan`] needs it.
+pub fn stored_product(d: &Document) -> Option<(String, StoredProduct)> {
+    let asin = d.get_str("_id").ok()?.to_owned();
+    let src = d.get_document("_src").ok()?;
+    let int = |name: &str| match src.get(name)? {
+        Bson::Int32(i) => Some(i64::from(*i)),
+        Bson::Int64(i) => Some(*i),
+        _ => None,
+    };
+    let partition = i32::try_from(int("partition")?).ok()?;
+    let offset = int("offset")?;
+    Some((
+        asin,
+        StoredProduct {
+            partition,
+            offset,
+            contribution: crate::product::contribution(d).ok(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::figures::merge;
+    use crate::product::parse;
+
+    fn value(asin: &str, category: i64, price: f64) -> Vec<u8> {
+        let lo = (price / 5.0).floor() as i64 * 5;
+        format!(
+            r#"{{"asin":"{asin}","title":"t","price":{price},"category_id":{category},"isBestSeller":false,
+            "boughtInLastMonth":0,"price_bucket":"{lo}-{}","price_bucket_lo":{lo}}}"#,
+            lo + 5
+        )
+        .into_bytes()
+    }
+
+    /// Runs `values` (partition 0, offsets from `first`) through a plan and
+    /// "stores" its writes into `db` the way the sink would, optionally
+    /// crashing after the partials are written.
+    fn run(db: &mut Db, first: i64, values: &[Vec<u8>], crash_before_products: bool) {
+        let records = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ProductRecord {
+                partition: 0,
+                offset: first + i as i64,
+                value: v,
+                event: parse(v),
+            })
+            .collect();
+        // A restarted instance starts from what is stored.
+        let mut partials = db.partials.clone();
+        let plan = plan(&mut partials, records, &db.products, &db.names, "t");
+        for p in plan.partials {
+            db.partials.insert((p.partition, p.category_id), p);
+        }
+        if crash_before_products {
+            return;
+        }
+        for d in plan.products {
+            let (asin, state) = stored_product(&d).unwrap();
+            db.products.insert(asin, state);
+        }
+    }
+
+    #[derive(Default)]
+    struct Db {
+        partials: HashMap<PartialKey, Partial>,
+        products: HashMap<String, StoredProduct>,
+        names: HashMap<i64, String>,
+    }
+
+    fn totals(db: &Db) -> Vec<(i64, i64, f64)> {
+        let (stats, _) = merge(db.partials.values(), &db.names);
+        stats
+            .iter()
+            .map(|s| (s.id, s.products, s.price_sum))
+            .collect()
+    }
+
+    #[test]
+    fn a_later_event_moves_the_product_between_categories() {
+        let mut db = Db::default();
+        run(
+            &mut db,
+            0,
+            &[value("A", 1, 10.0), value("B", 1, 20.0)],
+            false,
+        );
+        run(&mut db, 2, &[value("A", 2, 12.0)], false);
+        assert_eq!(totals(&db), vec![(1, 1, 20.0), (2, 1, 12.0)]);
+    }
+
+    #[test]
+    fn replaying_a_batch_after_any_crash_changes_nothing() {
+        let batch = [
+            value("A", 1, 10.0),
+            value("A", 2, 11.0),
+            value("B", 2, 5.0),
+            value("A", 3, 12.0),
+        ];
+        let mut clean = Db::default();
+        run(&mut clean, 0, &[value("A", 1, 1.0)], false);
+        run(&mut clean, 1, &batch, false);
+        let expected = totals(&clean);
+        assert_eq!(expected, vec![(2, 1, 5.0), (3, 1, 12.0)]);
+
+        // Crash after the partials, then replay the same records, whole or
+        // from the middle (a new batch boundary), any number of times.
+        for split in 0..batch.len() {
+            let mut db = Db::default();
+            run(&mut db, 0, &[value("A", 1, 1.0)], false);
+            run(&mut db, 1, &batch, true);
+            run(&mut db, 1, &batch[..split], true);
+            run(&mut db, 1, &batch, false);
+            run(&mut db, 1, &batch, false);
+            assert_eq!(totals(&db), expected, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn a_late_category_fills_the_names_it_was_missing() {
+        let mut db = Db::default();
+        run(&mut db, 0, &[value("A", 1, 10.0)], false);
+        assert_eq!(db.partials[&(0, 1)].named, None);
+        db.names.insert(1, "Kettles".into());
+        let mut partials = db.partials.clone();
+        let plan = plan(&mut partials, Vec::new(), &db.products, &db.names, "t");
+        assert_eq!(
+            plan.fills,
+            vec![NameFill {
+                partition: 0,
+                category_id: 1,
+                name: "Kettles".into()
+            }]
+        );
+        assert_eq!(plan.partials[0].named.as_deref(), Some("Kettles"));
+        // Once filled, nothing more to do.
+        let plan = super::plan(&mut partials, Vec::new(), &db.products, &db.names, "t");
+        assert!(plan.fills.is_empty() && plan.partials.is_empty());
+    }
+
+    #[test]
+    fn refused_and_misrouted_records_become_rejects() {
+        let mut partials = HashMap::new();
+        let stored = HashMap::from([(
+            "A".to_owned(),
+            StoredProduct {
+                partition: 5,
+                offset: 0,
+                contribution: None,
+            },
+        )]);
+        let bad = br#"{"asin":"B","x.y":1}"#.to_vec();
+        let a = value("A", 1, 1.0);
+        let records = vec![
+            ProductRecord {
+                partition: 0,
+                offset: 0,
+                value: &bad,
+                event: parse(&bad),
+            },
+            ProductRecord {
+                partition: 0,
+                offset: 1,
+                value: &a,
+                event: parse(&a),
+            },
+        ];
+        let plan = plan(&mut partials, records, &stored, &HashMap::new(), "t");
+        let reasons: Vec<&str> = plan
+            .rejects
+            .iter()
+            .map(|d| d.get_str("reason").unwrap())
+            .collect();
+        assert_eq!(reasons, ["unstorable_document", "partition_conflict"]);
+        assert!(plan.products.is_empty() && plan.partials.is_empty());
+    }
+}

@@ -1,0 +1,291 @@
+//! Reading a `product-clean` record and checking that MongoDB will take it.
+//!
+//! The sink stores every field a product carries (a user's own module may
+//! add fields), so it checks what MongoDB and FerretDB refuse before any
+//! figure counts the product: keys with dots or a leading `$`, documents
+//! over 16 MiB. (JSON cannot carry NaN.) A record that fails is rejected
+//! with its reason instead of stalling its partition.
+
+use bson::{Bson, Document};
+use serde_json::Value;
+
+use crate::figures::{to_micros, Contribution};
+
+/// MongoDB's document size limit, less room for the fields the sink adds.
+pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024 - 16 * 1024;
+
+/// Why a record cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// `invalid_record` (not a product the figures can count) or
+    /// `unstorable_document` (MongoDB would refuse it).
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+impl Refusal {
+    fn invalid(detail: impl Into<String>) -> Self {
+        Self {
+            reason: "invalid_record",
+            detail: detail.into(),
+        }
+    }
+
+    fn unstorable(detail: impl Into<String>) -> Self {
+        Self {
+            reason: "unstorable_document",
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A product event ready to store: its fields as BSON and what it adds to
+/// the figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductEvent {
+    pub asin: String,
+    pub fields: Document,
+    pub contribution: Contribution,
+}
+
+/// Parses and checks one `product-clean` value.
+pub fn parse(value: &[u8]) -> Result<ProductEvent, Refusal> {
+    let json: Value = serde_json::from_slice(value)
+        .map_err(|e| Refusal::invalid(format!("not valid JSON: {e}")))?;
+    let Value::Object(_) = &json else {
+        return Err(Refusal::invalid("the record is not a JSON object"));
+    };
+    check_keys(&json, &mut String::new())?;
+    let Bson::Document(mut fields) = to_bson(json) else {
+        return Err(Refusal::invalid("the record is not a JSON object"));
+    };
+    let asin = match fields.get("asin") {
+        Some(Bson::String(s)) if !s.is_empty() => s.clone(),
+        _ => return Err(Refusal::invalid("field `asin`: missing or not a string")),
+    };
+    // The sink owns these: `_id` is the asin, the name comes from the
+    // categories stream.
+    fields.remove("_id");
+    fields.remove("category_name");
+    let contribution = contribution(&fields).map_err(Refusal::invalid)?;
+    let size = bson::to_vec(&fields).map(|b| b.len()).unwrap_or(usize::MAX);
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(Refusal::unstorable(format!(
+            "the document is {size} bytes, over MongoDB's 16 MiB limit"
+        )));
+    }
+    Ok(ProductEvent {
+        asin,
+        fields,
+        contribution,
+    })
+}
+
+/// Refuses keys MongoDB cannot store; `path` names the field in the error.
+fn check_keys(value: &Value, path: &mut String) -> Result<(), Refusal> {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('/');
+                }
+                path.push_str(key);
+                if key.contains('.') {
+                    return Err(Refusal::unstorable(format!(
+                        "field `{path}`: the key contains '.', which MongoDB does not store"
+                    )));
+                }
+                if key.starts_with('$') {
+                    return Err(Refusal::unstorable(format!(
+                        "field `{path}`: the key starts with '$', which MongoDB does not store"
+                    )));
+                }
+                if key.contains('\0') {
+                    return Err(Refusal::unstorable(format!(
+                        "field `{path}`: the key contains a NUL character"
+                    )));
+                }
+                check_keys(v, path)?;
+                path.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                check_keys(v, path)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// JSON to BSON without extended-JSON interpretation (keys starting with
+/// `$` are refused before this): integers become Int64, other numbers
+/// Double.
+fn to_bson(value: Value) -> Bson {
+    match value {
+        Value::Null => Bson::Null,
+        Value::Bool(b) => Bson::Boolean(b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Bson::Int64(i),
+            None => Bson::Double(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Bson::String(s),
+        Value::Array(items) => Bson::Array(items.into_iter().map(to_bson).collect()),
+        Value::Object(map) => {
+            Bson::Document(map.into_iter().map(|(k, v)| (k, to_bson(v))).collect())
+        }
+    }
+}
+
+/// What a stored or incoming product adds to the figures, read from its
+/// fields. The error names the field.
+pub fn contribution(fields: &Document) -> Result<Contribution, String> {
+    let field = |name: &str| fields.get(name).filter(|v| !matches!(v, Bson::Null));
+    let category_id = field("category_id")
+        .and_then(whole)
+        .filter(|&c| c >= 1)
+        .ok_or("field `category_id`: missing or not a whole number >= 1")?;
+    let price_micros = match field("price") {
+        None => None,
+        Some(v) => Some(
+            number(v)
+                .filter(|&p| p >= 0.0)
+                .and_then(to_micros)
+                .ok_or("field `price`: not a number >= 0 (or over 1e20)")?,
+        ),
+    };
+    let stars_micros = match field("stars") {
+        None => None,
+        Some(v) => Some(
+            number(v)
+                .filter(|s| (0.0..=5.0).contains(s))
+                .and_then(to_micros)
+                .ok_or("field `stars`: not a number in [0, 5]")?,
+        ),
+    };
+    let bestseller = match field("isBestSeller") {
+        None => false,
+        Some(Bson::Boolean(b)) => *b,
+        Some(_) => return Err("field `isBestSeller`: not a boolean".into()),
+    };
+    let bought_last_month = match field("boughtInLastMonth") {
+        None => 0,
+        Some(v) => whole(v)
+            .filter(|&n| n >= 0)
+            .ok_or("field `boughtInLastMonth`: not a whole number >= 0")?,
+    };
+    let bucket = match field("price_bucket") {
+        Some(Bson::String(s)) if !s.is_empty() && !s.contains('.') && !s.starts_with('$') => {
+            s.clone()
+        }
+        _ => {
+            return Err(
+                "field `price_bucket`: missing, or not a label usable as a key (no '.', no leading '$')"
+                    .into(),
+            )
+        }
+    };
+    let bucket_lo = match field("price_bucket_lo") {
+        None => None,
+        Some(v) => Some(whole(v).ok_or("field `price_bucket_lo`: not a whole number")?),
+    };
+    Ok(Contribution {
+        category_id,
+        price_micros,
+        stars_micros,
+        bestseller,
+        bought_last_month: i128::from(bought_last_month),
+        bucket,
+        bucket_lo,
+    })
+}
+
+fn number(v: &Bson) -> Option<f64> {
+    match v {
+        Bson::Double(x) => x.is_finite().then_some(*x),
+        Bson::Int32(i) => Some(f64::from(*i)),
+        Bson::Int64(i) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+fn whole(v: &Bson) -> Option<i64> {
+    match v {
+        Bson::Int32(i) => Some(i64::from(*i)),
+        Bson::Int64(i) => Some(*i),
+        Bson::Double(x) if x.fract() == 0.0 && x.abs() < 9e15 => Some(*x as i64),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean(extra: &str) -> Vec<u8> {
+        format!(
+            r#"{{"asin":"B014TMV5YE","title":"Kettle","price":19.99,"stars":4.5,"category_id":3,
+            "isBestSeller":true,"boughtInLastMonth":100,"price_bucket":"15-20","price_bucket_lo":15{extra}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_clean_product_is_counted_with_all_its_fields() {
+        let e = parse(&clean(r#","specs":{"colour":"red"}"#)).unwrap();
+        assert_eq!(e.asin, "B014TMV5YE");
+        assert_eq!(e.contribution.category_id, 3);
+        assert_eq!(e.contribution.price_micros, Some(19_990_000));
+        assert_eq!(e.contribution.stars_micros, Some(4_500_000));
+        assert!(e.contribution.bestseller);
+        assert_eq!(e.contribution.bucket_lo, Some(15));
+        assert!(e.fields.get_document("specs").is_ok());
+        assert_eq!(contribution(&e.fields).unwrap(), e.contribution);
+    }
+
+    #[test]
+    fn keys_mongodb_refuses_are_named() {
+        let e = parse(&clean(r#","specs":{"size.cm":3}"#)).unwrap_err();
+        assert_eq!(e.reason, "unstorable_document");
+        assert!(e.detail.contains("`specs/size.cm`"), "{}", e.detail);
+        let e = parse(&clean(r#","list":[{"$where":1}]"#)).unwrap_err();
+        assert_eq!(e.reason, "unstorable_document");
+        assert!(e.detail.contains("'$'"), "{}", e.detail);
+    }
+
+    #[test]
+    fn oversized_documents_are_refused() {
+        let big = format!(r#","blob":"{}""#, "x".repeat(MAX_DOCUMENT_BYTES));
+        let e = parse(&clean(&big)).unwrap_err();
+        assert_eq!(e.reason, "unstorable_document");
+        assert!(e.detail.contains("16 MiB"));
+    }
+
+    #[test]
+    fn records_the_figures_cannot_count_are_invalid() {
+        for (bad, field) in [
+            (r#"{"asin":"B0","price_bucket":"0-5"}"#, "category_id"),
+            (
+                r#"{"asin":"B0","category_id":2,"price":-1,"price_bucket":"0-5"}"#,
+                "price",
+            ),
+            (
+                r#"{"asin":"B0","category_id":2,"stars":7,"price_bucket":"0-5"}"#,
+                "stars",
+            ),
+            (
+                r#"{"asin":"B0","category_id":2,"price_bucket":"2.5-5"}"#,
+                "price_bucket",
+            ),
+            (r#"{"category_id":2,"price_bucket":"0-5"}"#, "asin"),
+        ] {
+            let e = parse(bad.as_bytes()).unwrap_err();
+            assert_eq!(e.reason, "invalid_record", "{bad}");
+            assert!(e.detail.contains(field), "{bad}: {}", e.detail);
+        }
+        let e = parse(br#"{"asin":"B0","price":NaN}"#).unwrap_err();
+        assert!(e.detail.starts_with("not valid JSON"), "{}", e.detail);
+    }
+}

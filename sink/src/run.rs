@@ -1,0 +1,664 @@
+//! `shelf sink run`: the consume → plan → write → commit loop.
+//!
+//! Per batch: read the stored state of the batch's products, plan the
+//! writes ([`crate::plan`]), make them in order (name fills, partials,
+//! products, rejects), then commit the consumed offsets. Any store error
+//! drops the batch and the cached partials, rewinds the consumer to the
+//! committed offsets and tries again after a backoff: the replay is
+//! harmless by construction. Aggregates are merged from the partials a
+//! moment later ([`crate::figures::merge`]).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bson::{doc, Bson, Document};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::OwnedMessage;
+use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+use shelf_config::{collections, Platform};
+use shelf_kafka::{ensure_topics, TopicError, TopicSpec};
+use tokio::runtime::Handle;
+
+use crate::categories::{CategoryReader, CategoryRecord};
+use crate::config::SinkArgs;
+use crate::figures::{merge, Partial};
+use crate::metrics::{Metrics, PartitionLabels};
+use crate::plan::{self, PartialKey, ProductRecord};
+use crate::product;
+use crate::reject::{self, Origin};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(transparent)]
+    Topics(#[from] TopicError),
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot serve metrics on {addr}: {error}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("the sink loop stopped unexpectedly: {0}")]
+    Join(String),
+}
+
+/// Runs until SIGTERM or Ctrl-C, then finishes the current batch, merges
+/// and commits.
+pub async fn run(platform: &Platform, args: SinkArgs) -> Result<(), SinkError> {
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let shutdown = Arc::new(AtomicBool::new(false));
+    {
+        let metrics = metrics.clone();
+        shelf_service::spawn_status_server(
+            args.metrics_listen,
+            move || metrics.render(),
+            ready.clone(),
+        )
+        .await
+        .map_err(|error| SinkError::Metrics {
+            addr: args.metrics_listen,
+            error,
+        })?;
+    }
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shelf_service::shutdown_signal().await;
+            tracing::info!("stopping after the current batch");
+            shutdown.store(true, Ordering::Relaxed);
+        });
+    }
+    let t = &platform.topics;
+    let specs = [&t.product_clean, &t.ingest_category, &t.product_dlq]
+        .map(|name| TopicSpec::new(name, args.partitions, 1));
+    ensure_topics(&platform.kafka, &specs, Duration::from_secs(30)).await?;
+
+    let store = Store::connect(
+        &platform.mongo,
+        &platform.database,
+        metrics.mongo_commands.clone(),
+    )
+    .await?;
+    let mut backoff = Backoff::default();
+    while let Err(e) = store.ensure_indexes().await {
+        tracing::warn!(error = %e, "MongoDB not ready; retrying");
+        if shutdown.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        tokio::time::sleep(backoff.next()).await;
+    }
+    let platform = platform.clone();
+    let handle = Handle::current();
+    tokio::task::spawn_blocking(move || {
+        Sink::new(platform, args, store, handle, metrics, ready)?.run(&shutdown)
+    })
+    .await
+    .map_err(|e| SinkError::Join(e.to_string()))?
+}
+
+/// Partition changes, recorded by the consumer's rebalance callbacks
+/// (which run inside `poll`, on the loop's thread), and the lag from its
+/// statistics.
+struct GroupEvents {
+    revoked: Mutex<Vec<(String, i32)>>,
+    assigned: Mutex<Vec<(String, i32)>>,
+    metrics: Arc<Metrics>,
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+impl ClientContext for GroupEvents {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in statistics.topics {
+            for (partition, p) in t.partitions {
+                // -1: not consumed by this instance (or not known yet).
+                if partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics
+                        .lag
+                        .get_or_create(&PartitionLabels {
+                            topic: topic.clone(),
+                            partition,
+                        })
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for GroupEvents {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            if let Ok(mut r) = self.revoked.lock() {
+                r.extend(partitions(tpl));
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            if let Ok(mut a) = self.assigned.lock() {
+                a.extend(partitions(tpl));
+            }
+        }
+    }
+}
+
+struct Sink {
+    platform: Platform,
+    args: SinkArgs,
+    store: Store,
+    handle: Handle,
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+    consumer: BaseConsumer<GroupEvents>,
+    categories: CategoryReader,
+    names: HashMap<i64, String>,
+    /// Category records read but not yet stored.
+    pending_categories: Vec<CategoryRecord>,
+    /// Partials of the owned partitions of the product topic.
+    partials: HashMap<PartialKey, Partial>,
+    loaded: HashSet<i32>,
+    /// Owned partitions whose partials must be read before the next batch.
+    to_load: HashSet<i32>,
+    dirty: bool,
+    last_merge: Instant,
+}
+
+impl Sink {
+    fn new(
+        platform: Platform,
+        args: SinkArgs,
+        store: Store,
+        handle: Handle,
+        metrics: Arc<Metrics>,
+        ready: Arc<AtomicBool>,
+    ) -> Result<Self, SinkError> {
+        let t = &platform.topics;
+        let mut categories = CategoryReader::new(&platform.kafka, &t.ingest_category)?;
+        let pending_categories = categories.catch_up(Duration::from_secs(30))?;
+        let consumer: BaseConsumer<GroupEvents> = ClientConfig::new()
+            .set("bootstrap.servers", &platform.kafka)
+            .set("group.id", &args.group)
+            .set(
+                "group.instance.id",
+                format!("{}-{}", args.group, args.instance),
+            )
+            .set("session.timeout.ms", "10000")
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .set("statistics.interval.ms", "5000")
+            .create_with_context(GroupEvents {
+                revoked: Mutex::default(),
+                assigned: Mutex::default(),
+                metrics: metrics.clone(),
+            })?;
+        consumer.subscribe(&[&t.product_clean, &t.product_dlq])?;
+        tracing::info!(group = %args.group, instance = %args.instance, products = %t.product_clean,
+            dead_letters = %t.product_dlq, categories = %t.ingest_category, "sink started");
+        Ok(Self {
+            platform,
+            args,
+            store,
+            handle,
+            metrics,
+            ready,
+            consumer,
+            categories,
+            names: HashMap::new(),
+            pending_categories,
+            partials: HashMap::new(),
+            loaded: HashSet::new(),
+            to_load: HashSet::new(),
+            dirty: true,
+            last_merge: Instant::now(),
+        })
+    }
+
+    fn run(mut self, shutdown: &AtomicBool) -> Result<(), SinkError> {
+        let mut backoff = Backoff::default();
+        self.ready.store(true, Ordering::Relaxed);
+        loop {
+            let stopping = shutdown.load(Ordering::Relaxed);
+            self.pending_categories.extend(self.categories.poll_now());
+            let batch = if stopping {
+                Vec::new()
+            } else {
+                self.collect(shutdown)
+            };
+            let batch = self.apply_group_changes(batch);
+            match self.step(&batch) {
+                Ok(()) => {
+                    backoff = Backoff::default();
+                    self.store_up(true);
+                    if let Err(e) = self.merge_if_due(stopping) {
+                        // Another instance writing the same aggregate at once (a
+                        // duplicate key on upsert) or a store hiccup: the next merge
+                        // repairs it; the batch itself is not affected.
+                        tracing::debug!(error = %e, "merge failed; retrying at the next interval");
+                    }
+                }
+                Err(e) => {
+                    self.metrics.store_errors.inc();
+                    self.store_up(false);
+                    tracing::warn!(error = %e, records = batch.len(), "batch failed; rewinding to retry");
+                    // The cached partials may be ahead of or behind what
+                    // got written: read them again before the retry.
+                    self.partials.clear();
+                    self.to_load.extend(self.loaded.drain());
+                    self.rewind()?;
+                    if stopping {
+                        return Ok(());
+                    }
+                    std::thread::sleep(backoff.next());
+                    continue;
+                }
+            }
+            if stopping {
+                tracing::info!("sink stopped");
+                return Ok(());
+            }
+        }
+    }
+
+    fn store_up(&self, up: bool) {
+        self.ready.store(up, Ordering::Relaxed);
+        self.metrics.store_up.set(i64::from(up));
+    }
+
+    /// Up to `batch_size` records, returning early once the batch has
+    /// waited `batch_wait` since its first record.
+    fn collect(&self, shutdown: &AtomicBool) -> Vec<OwnedMessage> {
+        let mut batch = Vec::new();
+        let mut first_at: Option<Instant> = None;
+        while batch.len() < self.args.batch_size && !shutdown.load(Ordering::Relaxed) {
+            let wait = match first_at {
+                None => Duration::from_millis(200),
+                Some(t) => match self.args.batch_wait().checked_sub(t.elapsed()) {
+                    Some(left) => left,
+                    None => break,
+                },
+            };
+            match self.consumer.poll(wait) {
+                Some(Ok(m)) => {
+                    first_at.get_or_insert_with(Instant::now);
+                    batch.push(m.detach());
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                // Nothing for a while: let the caller merge and check.
+                None if batch.is_empty() => break,
+                None => {}
+            }
+        }
+        batch
+    }
+
+    /// Drops the state and records of revoked partitions (their new owner
+    /// replays them from the committed offsets) and notes new ones.
+    fn apply_group_changes(&mut self, mut batch: Vec<OwnedMessage>) -> Vec<OwnedMessage> {
+        let ctx = self.consumer.context();
+        let revoked: Vec<(String, i32)> = ctx
+            .revoked
+            .lock()
+            .map(|mut r| r.drain(..).collect())
+            .unwrap_or_default();
+        let assigned: Vec<(String, i32)> = ctx
+            .assigned
+            .lock()
+            .map(|mut a| a.drain(..).collect())
+            .unwrap_or_default();
+        let products = &self.platform.topics.product_clean;
+        if !revoked.is_empty() {
+            tracing::info!(?revoked, "partitions revoked");
+            batch.retain(|m| {
+                !revoked
+                    .iter()
+                    .any(|(t, p)| t == m.topic() && *p == m.partition())
+            });
+            for (_, p) in revoked.iter().filter(|(t, _)| t == products) {
+                self.loaded.remove(p);
+                self.to_load.remove(p);
+                self.partials.retain(|k, _| k.0 != *p);
+            }
+        }
+        if !assigned.is_empty() {
+            tracing::info!(?assigned, "partitions assigned");
+            for (_, p) in assigned.iter().filter(|(t, _)| t == products) {
+                if !self.loaded.contains(p) {
+                    self.to_load.insert(*p);
+                }
+            }
+        }
+        batch
+    }
+
+    /// Stores one batch (and any category records and pending loads), then
+    /// commits its offsets.
+    fn step(&mut self, batch: &[OwnedMessage]) -> Result<(), SinkError> {
+        let started = Instant::now();
+        self.store_categories()?;
+        let topics = self.platform.topics.clone();
+        let mut products = Vec::new();
+        let mut rejects = Vec::new();
+        for m in batch {
+            let value = m.payload().unwrap_or_default();
+            let at = Origin {
+                topic: m.topic(),
+                partition: m.partition(),
+                offset: m.offset(),
+            };
+            if m.topic() == topics.product_clean {
+                products.push(ProductRecord {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    value,
+                    event: product::parse(value),
+                });
+            } else {
+                rejects.push(reject::from_dead_letter(value, at));
+            }
+        }
+        let dead_letters = rejects.len() as u64;
+        for r in &products {
+            if !self.loaded.contains(&r.partition) {
+                self.to_load.insert(r.partition);
+            }
+        }
+        self.load_partials()?;
+        // Runs even without records: a category that just arrived may need
+        // its name put on stored products.
+        let asins: Vec<String> = products
+            .iter()
+            .filter_map(|r| r.event.as_ref().ok().map(|e| e.asin.clone()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let stored_docs: HashMap<String, Document> = if asins.is_empty() {
+            HashMap::new()
+        } else {
+            self.block_on(self.store.products(&asins))?
+                .into_iter()
+                .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), d)))
+                .collect()
+        };
+        let stored = stored_docs
+            .values()
+            .filter_map(plan::stored_product)
+            .collect();
+        let mut partials = self.partials.clone();
+        let plan = plan::plan(
+            &mut partials,
+            products,
+            &stored,
+            &self.names,
+            &topics.product_clean,
+        );
+        rejects.extend(plan.rejects);
+        let store = &self.store;
+        self.block_on(async {
+            if !plan.fills.is_empty() {
+                tracing::info!(
+                    fills = plan.fills.len(),
+                    "naming products of newly known categories"
+                );
+                store.fill_names(&plan.fills).await?;
+            }
+            store
+                .upsert(
+                    collections::SINK_PARTIALS,
+                    plan.partials.iter().map(to_document).collect(),
+                    None,
+                )
+                .await?;
+            store
+                .upsert(collections::PRODUCTS, plan.products, Some(&stored_docs))
+                .await?;
+            store.upsert(collections::REJECTS, rejects, None).await
+        })?;
+        self.partials = partials;
+        if plan.applied > 0 || !plan.partials.is_empty() {
+            self.dirty = true;
+        }
+        if !batch.is_empty() {
+            self.commit(batch)?;
+            let refused = batch.len() as u64 - dead_letters - plan.applied - plan.skipped;
+            self.metrics
+                .count(&topics.product_clean, "stored", plan.applied);
+            self.metrics
+                .count(&topics.product_clean, "skipped", plan.skipped);
+            self.metrics
+                .count(&topics.product_clean, "rejected", refused);
+            self.metrics
+                .count(&topics.product_dlq, "stored", dead_letters);
+            self.metrics
+                .batch_seconds
+                .observe(started.elapsed().as_secs_f64());
+            tracing::debug!(
+                records = batch.len(),
+                applied = plan.applied,
+                skipped = plan.skipped,
+                "batch stored"
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits for a store operation, at most `--store-timeout-ms`: a store
+    /// that hangs is treated like one that is down.
+    fn block_on<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let limit = self.args.store_timeout();
+        self.handle.block_on(async move {
+            tokio::time::timeout(limit, f)
+                .await
+                .map_err(|_| StoreError::Timeout(limit))?
+        })
+    }
+
+    /// Stores categories read since the last batch and learns their names.
+    fn store_categories(&mut self) -> Result<(), SinkError> {
+        if self.pending_categories.is_empty() {
+            return Ok(());
+        }
+        let mut docs = Vec::new();
+        let mut rejects = Vec::new();
+        let mut learned = Vec::new();
+        for record in &self.pending_categories {
+            match record {
+                CategoryRecord::Named { id, name } => {
+                    docs.push(doc! { "_id": *id, "name": name });
+                    learned.push((*id, name.clone()));
+                }
+                CategoryRecord::Refused(d) => rejects.push(d.clone()),
+            }
+        }
+        self.block_on(async {
+            self.store
+                .upsert(collections::CATEGORIES, docs, None)
+                .await?;
+            self.store.upsert(collections::REJECTS, rejects, None).await
+        })?;
+        let n = self.pending_categories.len() as u64;
+        self.metrics
+            .count(&self.platform.topics.ingest_category, "stored", n);
+        self.pending_categories.clear();
+        for (id, name) in learned {
+            if self.names.get(&id) != Some(&name) {
+                self.names.insert(id, name);
+                self.dirty = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn load_partials(&mut self) -> Result<(), SinkError> {
+        if self.to_load.is_empty() {
+            return Ok(());
+        }
+        let wanted: Vec<i32> = self.to_load.iter().copied().collect();
+        let loaded = self.block_on(self.store.partials(Some(&wanted)))?;
+        for p in loaded {
+            self.partials.insert((p.partition, p.category_id), p);
+        }
+        self.loaded.extend(wanted);
+        self.to_load.clear();
+        Ok(())
+    }
+
+    fn commit(&self, batch: &[OwnedMessage]) -> Result<(), SinkError> {
+        let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+        for m in batch {
+            let e = next.entry((m.topic(), m.partition())).or_insert(0);
+            *e = (*e).max(m.offset() + 1);
+        }
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            offsets.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+        }
+        // Asynchronous: a commit lost in a crash only means a replay,
+        // which changes nothing.
+        self.consumer.commit(&offsets, CommitMode::Async)?;
+        Ok(())
+    }
+
+    /// Rewrites `category_stats` and `price_buckets` where they differ from
+    /// the merge of all partials: after a change (at most every merge
+    /// interval), on every verify interval, and when stopping.
+    fn merge_if_due(&mut self, stopping: bool) -> Result<(), SinkError> {
+        let since = self.last_merge.elapsed();
+        let due = stopping
+            || (self.dirty && since >= self.args.merge_interval())
+            || since >= self.args.verify_interval();
+        if !due {
+            return Ok(());
+        }
+        let store = &self.store;
+        let names = &self.names;
+        let rewrites = self.block_on(async {
+            let partials = store.partials(None).await?;
+            let (stats, buckets) = merge(&partials, names);
+            let (old_stats, old_buckets) = store.merged().await?;
+            let rewrites =
+                sync_collection(store, collections::CATEGORY_STATS, stats, old_stats, |s| {
+                    Bson::Int64(s.id)
+                })
+                .await?
+                    + sync_collection(
+                        store,
+                        collections::PRICE_BUCKETS,
+                        buckets,
+                        old_buckets,
+                        |b| Bson::String(b.label.clone()),
+                    )
+                    .await?;
+            Ok::<_, StoreError>(rewrites)
+        })?;
+        if rewrites > 0 {
+            self.metrics.merges.inc();
+            tracing::debug!(rewrites, "aggregates merged");
+        }
+        self.dirty = false;
+        self.last_merge = Instant::now();
+        Ok(())
+    }
+
+    /// Puts the consumer back at the committed offsets.
+    fn rewind(&self) -> Result<(), SinkError> {
+        let timeout = Duration::from_secs(10);
+        let assignment = self.consumer.assignment()?;
+        let committed = match self.consumer.committed_offsets(assignment, timeout) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read committed offsets; rejoining the group");
+                return self.resubscribe();
+            }
+        };
+        for e in committed.elements() {
+            let to = match e.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                _ => Offset::Beginning,
+            };
+            if let Err(err) = self.consumer.seek(e.topic(), e.partition(), to, timeout) {
+                // A partition not fetched yet cannot be sought; rejoining
+                // restarts every partition from its committed offset.
+                tracing::warn!(error = %err, "seek failed; rejoining the group");
+                return self.resubscribe();
+            }
+        }
+        Ok(())
+    }
+
+    fn resubscribe(&self) -> Result<(), SinkError> {
+        let t = &self.platform.topics;
+        self.consumer.unsubscribe();
+        self.consumer
+            .subscribe(&[&t.product_clean, &t.product_dlq])?;
+        Ok(())
+    }
+}
+
+fn to_document(p: &Partial) -> Document {
+    // A plain struct of strings, integers and maps always serialises.
+    bson::to_document(p).unwrap_or_default()
+}
+
+/// Makes `collection` hold exactly `wanted`: rewrites what differs,
+/// deletes what is no longer wanted. Returns the number of changes.
+async fn sync_collection<T: serde::Serialize + PartialEq>(
+    store: &Store,
+    collection: &str,
+    wanted: Vec<T>,
+    current: Vec<T>,
+    id: impl Fn(&T) -> Bson,
+) -> Result<usize, StoreError> {
+    let current: HashMap<String, T> = current
+        .into_iter()
+        .map(|c| (id(&c).to_string(), c))
+        .collect();
+    let wanted_ids: HashSet<String> = wanted.iter().map(|w| id(w).to_string()).collect();
+    let stale: Vec<Bson> = current
+        .iter()
+        .filter(|(k, _)| !wanted_ids.contains(*k))
+        .map(|(_, c)| id(c))
+        .collect();
+    let changed: Vec<Document> = wanted
+        .iter()
+        .filter(|w| current.get(&id(w).to_string()) != Some(w))
+        .filter_map(|w| bson::to_document(w).ok())
+        .collect();
+    let n = changed.len() + stale.len();
+    store.upsert(collection, changed, None).await?;
+    store.delete_ids(collection, stale).await?;
+    Ok(n)
+}
+
+/// Exponential backoff from 100 ms to 5 s.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(Duration::from_millis(100))
+    }
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let now = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        now
+    }
+}

@@ -1,0 +1,291 @@
+//! The sink's MongoDB access: few round trips, nothing FerretDB lacks.
+//!
+//! Writes go through the `update` command with many statements (FerretDB
+//! has no `bulkWrite`, so the driver's `Client::bulk_write` is out), each
+//! a full replacement upserted by `_id`: idempotent, and a single-document
+//! write on both MongoDB and FerretDB. No transactions, no `$inc`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bson::{doc, Bson, Document};
+use futures::TryStreamExt;
+use mongodb::event::command::CommandEvent;
+use mongodb::event::EventHandler;
+use mongodb::options::{ClientOptions, FindOptions};
+use mongodb::{Client, Database, IndexModel};
+use prometheus_client::metrics::counter::Counter;
+use serde::de::DeserializeOwned;
+use shelf_config::collections;
+
+use crate::figures::{CategoryStats, Partial, PriceBucket};
+use crate::plan::NameFill;
+
+/// One write command carries at most this many bytes of statements (the
+/// limit is 16 MiB) ...
+const MAX_COMMAND_BYTES: usize = 8 << 20;
+/// ... and at most this many statements.
+const MAX_STATEMENTS: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("MongoDB: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+    #[error("MongoDB refused write {index} to `{collection}`: {message} (code {code})")]
+    Refused {
+        collection: String,
+        index: i64,
+        code: i64,
+        message: String,
+    },
+    #[error("MongoDB did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("unreadable document in `{collection}`: {error}")]
+    Decode {
+        collection: String,
+        error: bson::de::Error,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Connects lazily (the driver dials on first use); fails only on a
+    /// malformed connection string.
+    /// `commands` counts the commands sent (round trips), from the
+    /// driver's command events.
+    pub async fn connect(uri: &str, database: &str, commands: Counter) -> Result<Self, StoreError> {
+        let mut options = ClientOptions::parse(uri).await?;
+        // Fail a request fast while the store is down; the sink retries.
+        options.server_selection_timeout = Some(Duration::from_secs(5));
+        options.connect_timeout = Some(Duration::from_secs(5));
+        options.command_event_handler = Some(EventHandler::callback(move |e| {
+            if let CommandEvent::Started(_) = e {
+                commands.inc();
+            }
+        }));
+        let client = Client::with_options(options)?;
+        Ok(Self {
+            db: client.database(database),
+        })
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.run_command(doc! { "ping": 1 }).await?;
+        Ok(())
+    }
+
+    /// The indexes analysts' queries need, and the sink's own. Only missing
+    /// ones are created: FerretDB v1.24 drops the connection when asked to
+    /// create indexes that exist.
+    pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
+        let wanted = [
+            (collections::PRODUCTS, "category_id"),
+            (collections::PRODUCTS, "price_bucket"),
+            (collections::PRODUCTS, "isBestSeller"),
+            (collections::PRODUCTS, "price"),
+            (collections::SINK_PARTIALS, "partition"),
+        ];
+        for (collection, field) in wanted {
+            let c = self.db.collection::<Document>(collection);
+            let existing = match c.list_index_names().await {
+                Ok(names) => names,
+                // No collection yet, so no index.
+                Err(e) if matches!(*e.kind, mongodb::error::ErrorKind::Command(ref c) if c.code == 26) => {
+                    Vec::new()
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !existing.iter().any(|n| n == &format!("{field}_1")) {
+                c.create_index(IndexModel::builder().keys(doc! { field: 1 }).build())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn find<T: DeserializeOwned>(
+        &self,
+        collection: &str,
+        filter: Document,
+    ) -> Result<Vec<T>, StoreError> {
+        // Large cursor batches: one round trip where the default would take
+        // one per 101 documents.
+        let options = FindOptions::builder().batch_size(10_000).build();
+        let docs: Vec<Document> = self
+            .db
+            .collection::<Document>(collection)
+            .find(filter)
+            .with_options(options)
+            .await?
+            .try_collect()
+            .await?;
+        docs.into_iter()
+            .map(|d| {
+                bson::from_document(d).map_err(|error| StoreError::Decode {
+                    collection: collection.to_owned(),
+                    error,
+                })
+            })
+            .collect()
+    }
+
+    /// The partials of `partitions`, or all of them.
+    pub async fn partials(&self, partitions: Option<&[i32]>) -> Result<Vec<Partial>, StoreError> {
+        let filter = match partitions {
+            Some(p) => doc! { "partition": { "$in": p } },
+            None => doc! {},
+        };
+        self.find(collections::SINK_PARTIALS, filter).await
+    }
+
+    /// The stored documents of these products.
+    pub async fn products(&self, asins: &[String]) -> Result<Vec<Document>, StoreError> {
+        let mut out = Vec::with_capacity(asins.len());
+        for chunk in asins.chunks(MAX_STATEMENTS) {
+            out.extend(
+                self.find::<Document>(collections::PRODUCTS, doc! { "_id": { "$in": chunk } })
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
+    pub async fn merged(&self) -> Result<(Vec<CategoryStats>, Vec<PriceBucket>), StoreError> {
+        let stats = self.find(collections::CATEGORY_STATS, doc! {}).await?;
+        let buckets = self.find(collections::PRICE_BUCKETS, doc! {}).await?;
+        Ok((stats, buckets))
+    }
+
+    /// Replaces (or inserts) each document by its `_id`. `previous` holds
+    /// the stored versions where fields may have gone away since.
+    ///
+    /// Each statement is `$set` of every field with `multi: true` (it still
+    /// matches one document by `_id`), not a replacement: FerretDB v1 keeps
+    /// a statement's query open until the whole command ends unless it reads
+    /// it to the end, which a single-document update does not, and more
+    /// than 100 open queries on one database deadlock it.
+    pub async fn upsert(
+        &self,
+        collection: &str,
+        docs: Vec<Document>,
+        previous: Option<&HashMap<String, Document>>,
+    ) -> Result<(), StoreError> {
+        let statements = docs.into_iter().map(|mut d| {
+            let id = d.remove("_id").unwrap_or(Bson::Null);
+            let mut update = doc! {};
+            if let Some(old) = previous.and_then(|p| p.get(&id_key(&id))) {
+                let gone: Document = old
+                    .keys()
+                    .filter(|k| *k != "_id" && !d.contains_key(*k))
+                    .map(|k| (k.clone(), Bson::String(String::new())))
+                    .collect();
+                if !gone.is_empty() {
+                    update.insert("$unset", gone);
+                }
+            }
+            update.insert("$set", d);
+            doc! { "q": { "_id": id }, "u": update, "upsert": true, "multi": true }
+        });
+        self.update(collection, statements).await
+    }
+
+    /// Gives the products of each fill's partition and category the name.
+    pub async fn fill_names(&self, fills: &[NameFill]) -> Result<(), StoreError> {
+        let statements = fills.iter().map(|f| {
+            doc! {
+                "q": {
+                    "_src.partition": f.partition,
+                    "category_id": f.category_id,
+                    "category_name": { "$ne": &f.name },
+                },
+                "u": { "$set": { "category_name": &f.name } },
+                "multi": true,
+            }
+        });
+        self.update(collections::PRODUCTS, statements).await
+    }
+
+    pub async fn delete_ids(&self, collection: &str, ids: Vec<Bson>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let command = doc! {
+            "delete": collection,
+            "deletes": [ { "q": { "_id": { "$in": ids } }, "limit": 0 } ],
+        };
+        let reply = self.db.run_command(command).await?;
+        refused(collection, &reply)
+    }
+
+    /// Runs `update` commands over the statements, as few as the size
+    /// limits allow. Ordered: the first refused statement stops its command.
+    async fn update(
+        &self,
+        collection: &str,
+        statements: impl IntoIterator<Item = Document>,
+    ) -> Result<(), StoreError> {
+        let mut chunk: Vec<Document> = Vec::new();
+        let mut bytes = 0;
+        for s in statements {
+            let size = bson::to_vec(&s).map_or(0, |b| b.len());
+            if !chunk.is_empty()
+                && (bytes + size > MAX_COMMAND_BYTES || chunk.len() == MAX_STATEMENTS)
+            {
+                self.send_update(collection, std::mem::take(&mut chunk))
+                    .await?;
+                bytes = 0;
+            }
+            bytes += size;
+            chunk.push(s);
+        }
+        if !chunk.is_empty() {
+            self.send_update(collection, chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_update(
+        &self,
+        collection: &str,
+        updates: Vec<Document>,
+    ) -> Result<(), StoreError> {
+        let reply = self
+            .db
+            .run_command(doc! { "update": collection, "updates": updates, "ordered": true })
+            .await?;
+        refused(collection, &reply)
+    }
+}
+
+/// The key [`Store::upsert`] finds a previous version under.
+pub fn id_key(id: &Bson) -> String {
+    match id {
+        Bson::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The first write error of a write command's reply.
+fn refused(collection: &str, reply: &Document) -> Result<(), StoreError> {
+    let Ok(errors) = reply.get_array("writeErrors") else {
+        return Ok(());
+    };
+    let Some(Bson::Document(e)) = errors.first() else {
+        return Ok(());
+    };
+    let int = |k: &str| match e.get(k) {
+        Some(Bson::Int32(i)) => i64::from(*i),
+        Some(Bson::Int64(i)) => *i,
+        _ => -1,
+    };
+    Err(StoreError::Refused {
+        collection: collection.to_owned(),
+        index: int("index"),
+        code: int("code"),
+        message: e.get_str("errmsg").unwrap_or("no message").to_owned(),
+    })
+}

@@ -1,0 +1,237 @@
+//! The sink against real Kafka and FerretDB: exact figures with repeated
+//! asins that change price and category, late categories, poison records,
+//! dead letters, and two instances at once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use mongodb::bson::{doc, Document};
+use shelf_tests::sink::{
+    category_name, category_records, check_all, database, product_events, wait_for_all, SinkProcess,
+};
+use shelf_tests::{create_topics, platform, produce_all, unique};
+
+const CATEGORIES: i64 = 12;
+
+fn names(ids: impl IntoIterator<Item = i64>) -> HashMap<i64, String> {
+    ids.into_iter().map(|id| (id, category_name(id))).collect()
+}
+
+async fn topics(p: &shelf_config::Platform) {
+    let t = &p.topics;
+    create_topics(
+        &p.kafka,
+        &[&t.product_clean, &t.ingest_category, &t.product_dlq],
+        6,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_are_exact_and_late_categories_name_what_came_before() {
+    let p = platform();
+    topics(&p).await;
+    let db = database(&p).await;
+    // Half the categories arrive before the products, half after.
+    let early = 1..=CATEGORIES / 2;
+    let late = CATEGORIES / 2 + 1..=CATEGORIES;
+    produce_all(
+        &p.kafka,
+        &p.topics.ingest_category,
+        &category_records(early.clone()),
+    )
+    .await
+    .unwrap();
+    let (events, last) = product_events(1, "S", 400, 5, CATEGORIES);
+    assert!(events.len() > 800, "versions repeat: {}", events.len());
+    produce_all(&p.kafka, &p.topics.product_clean, &events)
+        .await
+        .unwrap();
+
+    let sink = SinkProcess::start(&p, &unique("g"), "0", 300).await;
+    wait_for_all(&db, &last, &names(early.clone()), Duration::from_secs(90))
+        .await
+        .unwrap();
+
+    produce_all(&p.kafka, &p.topics.ingest_category, &category_records(late))
+        .await
+        .unwrap();
+    wait_for_all(&db, &last, &names(1..=CATEGORIES), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let categories: Vec<Document> = futures::TryStreamExt::try_collect(
+        db.collection::<Document>("categories")
+            .find(doc! {})
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(categories.len(), CATEGORIES as usize);
+
+    // SIGTERM: a clean exit.
+    assert!(sink.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_records_and_dead_letters_end_up_in_rejects() {
+    let p = platform();
+    topics(&p).await;
+    let db = database(&p).await;
+    let (good, last) = product_events(2, "P", 30, 1, 3);
+    let poison: Vec<(String, Vec<u8>)> = [
+        (
+            r#"{"asin":"P000000001","category_id":1,"price_bucket":"0-5","specs":{"size.cm":3}}"#,
+            "unstorable_document",
+        ),
+        (
+            r#"{"asin":"P000000002","category_id":1,"price_bucket":"0-5","$where":"1"}"#,
+            "unstorable_document",
+        ),
+        (r#"{"asin":"P000000003","price":NaN}"#, "invalid_record"),
+        (
+            r#"{"asin":"P000000004","price_bucket":"0-5"}"#,
+            "invalid_record",
+        ),
+    ]
+    .iter()
+    .map(|(v, _)| (v[9..19].to_owned(), v.as_bytes().to_vec()))
+    .collect();
+    // Poison first, so the good records behind it prove nothing stalls.
+    produce_all(&p.kafka, &p.topics.product_clean, &poison)
+        .await
+        .unwrap();
+    produce_all(&p.kafka, &p.topics.product_clean, &good)
+        .await
+        .unwrap();
+    let letter = serde_json::json!({"reason": "invalid_price", "detail": "field `price`: -5 is negative",
+        "payload": "{\"asin\":\"X\",\"price\":-5}", "source": {"topic": "ingest-product", "partition": 2, "offset": 17}});
+    let letters = vec![
+        ("X".to_owned(), letter.to_string().into_bytes()),
+        ("Y".to_owned(), b"not a dead letter".to_vec()),
+    ];
+    produce_all(&p.kafka, &p.topics.product_dlq, &letters)
+        .await
+        .unwrap();
+
+    let _sink = SinkProcess::start(&p, &unique("g"), "0", 100).await;
+    wait_for_all(&db, &last, &HashMap::new(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let rejects = db.collection::<Document>("rejects");
+    let started = std::time::Instant::now();
+    while rejects.count_documents(doc! {}).await.unwrap() < 6 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "rejects missing"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let count = |filter: Document| {
+        let rejects = rejects.clone();
+        async move { rejects.count_documents(filter).await.unwrap() }
+    };
+    assert_eq!(
+        count(doc! {"reason": "unstorable_document", "stage": "sink"}).await,
+        2
+    );
+    assert_eq!(
+        count(doc! {"reason": "invalid_record", "stage": "sink"}).await,
+        3
+    );
+    let from_transform = rejects
+        .find_one(doc! {"_id": "ingest-product/2/17"})
+        .await
+        .unwrap()
+        .expect("the dead letter, keyed by its source");
+    assert_eq!(from_transform.get_str("reason").unwrap(), "invalid_price");
+    assert_eq!(
+        from_transform.get_str("payload").unwrap(),
+        r#"{"asin":"X","price":-5}"#
+    );
+    let dotted = rejects
+        .find_one(doc! {"reason": "unstorable_document", "detail": {"$regex": "size.cm"}})
+        .await
+        .unwrap()
+        .expect("the dotted key is named");
+    assert!(dotted.get_str("payload").unwrap().contains("size.cm"));
+    assert_eq!(count(doc! {}).await, 6, "each reject stored once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_the_partitions_and_the_figures_stay_exact() {
+    let p = platform();
+    topics(&p).await;
+    let db = database(&p).await;
+    produce_all(
+        &p.kafka,
+        &p.topics.ingest_category,
+        &category_records(1..=CATEGORIES),
+    )
+    .await
+    .unwrap();
+    let group = unique("g");
+    let a = SinkProcess::start(&p, &group, "a", 200).await;
+    let b = SinkProcess::start(&p, &group, "b", 200).await;
+    // Both in the group before the data arrives.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (events, last) = product_events(3, "T", 600, 4, CATEGORIES);
+    produce_all(&p.kafka, &p.topics.product_clean, &events)
+        .await
+        .unwrap();
+    wait_for_all(&db, &last, &names(1..=CATEGORIES), Duration::from_secs(120))
+        .await
+        .unwrap();
+    let stored = format!(
+        "shelf_sink_records_total{{topic=\"{}\",result=\"stored\"}}",
+        p.topics.product_clean
+    );
+    let (na, nb) = (a.metric(&stored).await, b.metric(&stored).await);
+    assert!(
+        na.unwrap_or(0.0) > 0.0 && nb.unwrap_or(0.0) > 0.0,
+        "both instances stored records: {na:?} {nb:?}"
+    );
+    assert_eq!(na.unwrap_or(0.0) + nb.unwrap_or(0.0), events.len() as f64);
+    // And the aggregates stay right once both have merged again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    check_all(&db, &last, &names(1..=CATEGORIES)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_updates_to_existing_documents_in_one_command_do_not_hang() {
+    // FerretDB v1 holds each statement's query open until the command ends
+    // unless it was read to the end; over 100 at once used to deadlock it.
+    let p = platform();
+    let store = shelf_sink::store::Store::connect(&p.mongo, &p.database, Default::default())
+        .await
+        .unwrap();
+    let docs = |v: i32| {
+        (0..400)
+            .map(move |i| doc! {"_id": i, "v": v, "gone": v})
+            .collect::<Vec<_>>()
+    };
+    for v in 0..2 {
+        tokio::time::timeout(Duration::from_secs(30), store.upsert("many", docs(v), None))
+            .await
+            .expect("the store answers")
+            .unwrap();
+    }
+    // A field left out of the new version is removed when the caller says
+    // what was there before.
+    let old: HashMap<String, Document> = docs(1)
+        .into_iter()
+        .map(|d| (shelf_sink::store::id_key(d.get("_id").unwrap()), d))
+        .collect();
+    let new = (0..400).map(|i| doc! {"_id": i, "v": 2}).collect();
+    store.upsert("many", new, Some(&old)).await.unwrap();
+    let db = database(&p).await;
+    let c = db.collection::<Document>("many");
+    assert_eq!(c.count_documents(doc! {"v": 2}).await.unwrap(), 400);
+    assert_eq!(
+        c.count_documents(doc! {"gone": {"$exists": true}})
+            .await
+            .unwrap(),
+        0
+    );
+}
