@@ -51,8 +51,12 @@ pub struct Figures {
     #[serde(with = "i128_text")]
     pub bought_last_month: i128,
     /// Products per price bucket label (labels with none are left out).
+    /// Stored as `[{"k": label, "v": n}]`: FerretDB v1 would skip a `$set`
+    /// of a map whose values are unchanged under other keys.
+    #[serde(with = "pairs")]
     pub buckets: BTreeMap<String, i64>,
-    /// Each label's lower bound (`None` for "unpriced").
+    /// Each label's lower bound (`None` for "unpriced"), as pairs too.
+    #[serde(with = "pairs")]
     pub bucket_lo: BTreeMap<String, Option<i64>>,
 }
 
@@ -212,6 +216,36 @@ pub fn merge<'a>(
         })
         .collect();
     (stats, buckets)
+}
+
+/// A map stored as an array of `{"k": key, "v": value}` documents (FerretDB
+/// v1 stores no nested arrays).
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Pair<K, V> {
+        k: K,
+        v: V,
+    }
+
+    pub fn serialize<V: Serialize, S: Serializer>(
+        map: &BTreeMap<String, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter().map(|(k, v)| Pair { k, v }))
+    }
+
+    pub fn deserialize<'de, V: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, V>, D::Error> {
+        Ok(Vec::<Pair<String, V>>::deserialize(d)?
+            .into_iter()
+            .map(|p| (p.k, p.v))
+            .collect())
+    }
 }
 
 /// An `i128` stored as decimal text: BSON has no 128-bit integer.

@@ -23,7 +23,7 @@ use tokio::runtime::Handle;
 
 use crate::categories::{CategoryReader, CategoryRecord};
 use crate::config::SinkArgs;
-use crate::figures::{merge, Partial};
+use crate::figures::{merge, CategoryStats, Partial};
 use crate::metrics::{Metrics, PartitionLabels};
 use crate::plan::{self, PartialKey, ProductRecord};
 use crate::product;
@@ -86,7 +86,7 @@ pub async fn run(platform: &Platform, args: SinkArgs) -> Result<(), SinkError> {
     )
     .await?;
     let mut backoff = Backoff::default();
-    while let Err(e) = store.ensure_indexes().await {
+    while let Err(e) = store.prepare().await {
         tracing::warn!(error = %e, "MongoDB not ready; retrying");
         if shutdown.load(Ordering::Relaxed) {
             return Ok(());
@@ -169,6 +169,9 @@ struct Sink {
     pending_categories: Vec<CategoryRecord>,
     /// Partials of the owned partitions of the product topic.
     partials: HashMap<PartialKey, Partial>,
+    /// Their `applied_offset` as last read from or written to the store:
+    /// a write expects to find it there still.
+    stored_offsets: HashMap<PartialKey, i64>,
     loaded: HashSet<i32>,
     /// Owned partitions whose partials must be read before the next batch.
     to_load: HashSet<i32>,
@@ -220,6 +223,7 @@ impl Sink {
             names: HashMap::new(),
             pending_categories,
             partials: HashMap::new(),
+            stored_offsets: HashMap::new(),
             loaded: HashSet::new(),
             to_load: HashSet::new(),
             dirty: true,
@@ -238,7 +242,6 @@ impl Sink {
             } else {
                 self.collect(shutdown)
             };
-            let batch = self.apply_group_changes(batch);
             match self.step(&batch) {
                 Ok(()) => {
                     backoff = Backoff::default();
@@ -250,6 +253,16 @@ impl Sink {
                         tracing::debug!(error = %e, "merge failed; retrying at the next interval");
                     }
                 }
+                Err(SinkError::Store(e)) if e.is_conflict() => {
+                    // Not an outage: someone else wrote what this batch
+                    // read. Read again and replay.
+                    tracing::warn!(error = %e, "store changed under the batch; re-reading and replaying");
+                    self.partials.clear();
+                    self.stored_offsets.clear();
+                    self.to_load.extend(self.loaded.drain());
+                    self.rewind()?;
+                    continue;
+                }
                 Err(e) => {
                     self.metrics.store_errors.inc();
                     self.store_up(false);
@@ -257,6 +270,7 @@ impl Sink {
                     // The cached partials may be ahead of or behind what
                     // got written: read them again before the retry.
                     self.partials.clear();
+                    self.stored_offsets.clear();
                     self.to_load.extend(self.loaded.drain());
                     self.rewind()?;
                     if stopping {
@@ -280,7 +294,10 @@ impl Sink {
 
     /// Up to `batch_size` records, returning early once the batch has
     /// waited `batch_wait` since its first record.
-    fn collect(&self, shutdown: &AtomicBool) -> Vec<OwnedMessage> {
+    /// Group changes are applied after every poll: records polled before a
+    /// revocation are dropped then, while those polled after it (the
+    /// partition may come straight back) are kept.
+    fn collect(&mut self, shutdown: &AtomicBool) -> Vec<OwnedMessage> {
         let mut batch = Vec::new();
         let mut first_at: Option<Instant> = None;
         while batch.len() < self.args.batch_size && !shutdown.load(Ordering::Relaxed) {
@@ -291,10 +308,12 @@ impl Sink {
                     None => break,
                 },
             };
-            match self.consumer.poll(wait) {
+            let polled = self.consumer.poll(wait).map(|r| r.map(|m| m.detach()));
+            self.apply_group_changes(&mut batch);
+            match polled {
                 Some(Ok(m)) => {
                     first_at.get_or_insert_with(Instant::now);
-                    batch.push(m.detach());
+                    batch.push(m);
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
                 // Nothing for a while: let the caller merge and check.
@@ -307,7 +326,7 @@ impl Sink {
 
     /// Drops the state and records of revoked partitions (their new owner
     /// replays them from the committed offsets) and notes new ones.
-    fn apply_group_changes(&mut self, mut batch: Vec<OwnedMessage>) -> Vec<OwnedMessage> {
+    fn apply_group_changes(&mut self, batch: &mut Vec<OwnedMessage>) {
         let ctx = self.consumer.context();
         let revoked: Vec<(String, i32)> = ctx
             .revoked
@@ -331,6 +350,7 @@ impl Sink {
                 self.loaded.remove(p);
                 self.to_load.remove(p);
                 self.partials.retain(|k, _| k.0 != *p);
+                self.stored_offsets.retain(|k, _| k.0 != *p);
             }
         }
         if !assigned.is_empty() {
@@ -341,7 +361,6 @@ impl Sink {
                 }
             }
         }
-        batch
     }
 
     /// Stores one batch (and any category records and pending loads), then
@@ -406,6 +425,15 @@ impl Sink {
             &topics.product_clean,
         );
         rejects.extend(plan.rejects);
+        let stored_offsets = &self.stored_offsets;
+        let partial_guard = |id: &str| match partial_key(id).and_then(|k| stored_offsets.get(&k)) {
+            Some(offset) => doc! { "applied_offset": offset },
+            None => doc! { "applied_offset": { "$exists": false } },
+        };
+        let product_guard = |asin: &str| match stored.get(asin) {
+            Some(s) => doc! { "_src.offset": s.offset },
+            None => doc! { "_src": { "$exists": false } },
+        };
         let store = &self.store;
         self.block_on(async {
             if !plan.fills.is_empty() {
@@ -415,18 +443,31 @@ impl Sink {
                 );
                 store.fill_names(&plan.fills).await?;
             }
+            // Partials before the products whose old state they retract.
             store
                 .upsert(
                     collections::SINK_PARTIALS,
                     plan.partials.iter().map(to_document).collect(),
                     None,
+                    Some(&partial_guard),
                 )
                 .await?;
             store
-                .upsert(collections::PRODUCTS, plan.products, Some(&stored_docs))
+                .upsert(
+                    collections::PRODUCTS,
+                    plan.products,
+                    Some(&stored_docs),
+                    Some(&product_guard),
+                )
                 .await?;
-            store.upsert(collections::REJECTS, rejects, None).await
+            store
+                .upsert(collections::REJECTS, rejects, None, None)
+                .await
         })?;
+        for p in &plan.partials {
+            self.stored_offsets
+                .insert((p.partition, p.category_id), p.applied_offset);
+        }
         self.partials = partials;
         if plan.applied > 0 || !plan.partials.is_empty() {
             self.dirty = true;
@@ -488,9 +529,11 @@ impl Sink {
         }
         self.block_on(async {
             self.store
-                .upsert(collections::CATEGORIES, docs, None)
+                .upsert(collections::CATEGORIES, docs, None, None)
                 .await?;
-            self.store.upsert(collections::REJECTS, rejects, None).await
+            self.store
+                .upsert(collections::REJECTS, rejects, None, None)
+                .await
         })?;
         let n = self.pending_categories.len() as u64;
         self.metrics
@@ -512,7 +555,9 @@ impl Sink {
         let wanted: Vec<i32> = self.to_load.iter().copied().collect();
         let loaded = self.block_on(self.store.partials(Some(&wanted)))?;
         for p in loaded {
-            self.partials.insert((p.partition, p.category_id), p);
+            let key = (p.partition, p.category_id);
+            self.stored_offsets.insert(key, p.applied_offset);
+            self.partials.insert(key, p);
         }
         self.loaded.extend(wanted);
         self.to_load.clear();
@@ -552,19 +597,24 @@ impl Sink {
             let partials = store.partials(None).await?;
             let (stats, buckets) = merge(&partials, names);
             let (old_stats, old_buckets) = store.merged().await?;
-            let rewrites =
-                sync_collection(store, collections::CATEGORY_STATS, stats, old_stats, |s| {
-                    Bson::Int64(s.id)
-                })
-                .await?
-                    + sync_collection(
-                        store,
-                        collections::PRICE_BUCKETS,
-                        buckets,
-                        old_buckets,
-                        |b| Bson::String(b.label.clone()),
-                    )
-                    .await?;
+            let rewrites = sync_collection(
+                store,
+                collections::CATEGORY_STATS,
+                stats,
+                old_stats,
+                |s| Bson::Int64(s.id),
+                stats_update,
+            )
+            .await?
+                + sync_collection(
+                    store,
+                    collections::PRICE_BUCKETS,
+                    buckets,
+                    old_buckets,
+                    |b| Bson::String(b.label.clone()),
+                    |b, _| set_all(b),
+                )
+                .await?;
             Ok::<_, StoreError>(rewrites)
         })?;
         if rewrites > 0 {
@@ -611,19 +661,28 @@ impl Sink {
     }
 }
 
+/// The key of a partial from its `_id` (`p<partition>/c<category>`).
+fn partial_key(id: &str) -> Option<PartialKey> {
+    let (p, c) = id.strip_prefix('p')?.split_once("/c")?;
+    Some((p.parse().ok()?, c.parse().ok()?))
+}
+
 fn to_document(p: &Partial) -> Document {
     // A plain struct of strings, integers and maps always serialises.
     bson::to_document(p).unwrap_or_default()
 }
 
 /// Makes `collection` hold exactly `wanted`: rewrites what differs,
-/// deletes what is no longer wanted. Returns the number of changes.
-async fn sync_collection<T: serde::Serialize + PartialEq>(
+/// deletes what is no longer wanted. `update` turns a wanted document (and
+/// the stored one, if any) into update operators. Returns the number of
+/// changes.
+async fn sync_collection<T: PartialEq>(
     store: &Store,
     collection: &str,
     wanted: Vec<T>,
     current: Vec<T>,
     id: impl Fn(&T) -> Bson,
+    update: impl Fn(&T, Option<&T>) -> Document,
 ) -> Result<usize, StoreError> {
     let current: HashMap<String, T> = current
         .into_iter()
@@ -635,15 +694,52 @@ async fn sync_collection<T: serde::Serialize + PartialEq>(
         .filter(|(k, _)| !wanted_ids.contains(*k))
         .map(|(_, c)| id(c))
         .collect();
-    let changed: Vec<Document> = wanted
+    let changed: Vec<(Bson, Document)> = wanted
         .iter()
-        .filter(|w| current.get(&id(w).to_string()) != Some(w))
-        .filter_map(|w| bson::to_document(w).ok())
+        .filter_map(|w| {
+            let old = current.get(&id(w).to_string());
+            (old != Some(w)).then(|| (id(w), update(w, old)))
+        })
         .collect();
     let n = changed.len() + stale.len();
-    store.upsert(collection, changed, None).await?;
+    store.update_by_id(collection, changed, None).await?;
     store.delete_ids(collection, stale).await?;
     Ok(n)
+}
+
+/// `$set` of every field but `_id`.
+fn set_all<T: serde::Serialize>(value: &T) -> Document {
+    let mut fields = bson::to_document(value).unwrap_or_default();
+    fields.remove("_id");
+    doc! { "$set": fields }
+}
+
+/// The update of a `category_stats` document. Its bucket map is updated
+/// entry by entry: FerretDB v1 would skip a `$set` of the whole map when
+/// only its keys changed (one product moving from "5-10" to "10-15").
+fn stats_update(new: &CategoryStats, old: Option<&CategoryStats>) -> Document {
+    let Some(old) = old else {
+        return set_all(new);
+    };
+    let mut fields = bson::to_document(new).unwrap_or_default();
+    fields.remove("_id");
+    fields.remove("buckets");
+    let mut unset = Document::new();
+    for (label, n) in &new.buckets {
+        if old.buckets.get(label) != Some(n) {
+            fields.insert(format!("buckets.{label}"), *n);
+        }
+    }
+    for label in old.buckets.keys() {
+        if !new.buckets.contains_key(label) {
+            unset.insert(format!("buckets.{label}"), "");
+        }
+    }
+    let mut update = doc! { "$set": fields };
+    if !unset.is_empty() {
+        update.insert("$unset", unset);
+    }
+    update
 }
 
 /// Exponential backoff from 100 ms to 5 s.
@@ -660,5 +756,51 @@ impl Backoff {
         let now = self.0;
         self.0 = (self.0 * 2).min(Duration::from_secs(5));
         now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(buckets: &[(&str, i64)]) -> CategoryStats {
+        CategoryStats {
+            id: 3,
+            category_name: None,
+            products: 2,
+            priced: 2,
+            price_sum: 20.0,
+            avg_price: Some(10.0),
+            bestsellers: 0,
+            rated: 0,
+            stars_sum: 0.0,
+            avg_stars: None,
+            bought_last_month: 0,
+            buckets: buckets.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
+    }
+
+    #[test]
+    fn bucket_maps_are_updated_entry_by_entry() {
+        let old = stats(&[("5-10", 1), ("10-15", 1)]);
+        let new = stats(&[("10-15", 1), ("15-20", 1)]);
+        let update = stats_update(&new, Some(&old));
+        let set = update.get_document("$set").unwrap();
+        assert_eq!(set.get_i64("buckets.15-20").unwrap(), 1);
+        assert!(!set.contains_key("buckets") && !set.contains_key("buckets.10-15"));
+        assert!(update
+            .get_document("$unset")
+            .unwrap()
+            .contains_key("buckets.5-10"));
+        // A new document is set whole.
+        let fresh = stats_update(&new, None);
+        assert!(fresh.get_document("$set").unwrap().contains_key("buckets"));
+    }
+
+    #[test]
+    fn partial_ids_read_back() {
+        assert_eq!(partial_key("p3/c270"), Some((3, 270)));
+        assert_eq!(partial_key(&Partial::new(11, 5, None).id), Some((11, 5)));
+        assert_eq!(partial_key("x"), None);
     }
 }

@@ -47,6 +47,17 @@ pub enum StoreError {
     },
 }
 
+/// Extra filter conditions for the statement on one `_id` (see
+/// [`Store::upsert`]).
+pub type Guard<'a> = &'a dyn Fn(&str) -> Document;
+
+impl StoreError {
+    /// A guarded write found the document changed by another writer.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Refused { code: 11000, .. })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Database,
@@ -78,10 +89,21 @@ impl Store {
         Ok(())
     }
 
+    /// Checks the store answers and creates the indexes.
+    pub async fn prepare(&self) -> Result<(), StoreError> {
+        let info = self.db.run_command(doc! { "buildInfo": 1 }).await?;
+        let server = match info.get_str("ferretdbVersion") {
+            Ok(v) => format!("FerretDB {v}"),
+            Err(_) => format!("MongoDB {}", info.get_str("version").unwrap_or("?")),
+        };
+        tracing::info!(%server, "store ready");
+        self.ensure_indexes().await
+    }
+
     /// The indexes analysts' queries need, and the sink's own. Only missing
     /// ones are created: FerretDB v1.24 drops the connection when asked to
     /// create indexes that exist.
-    pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
+    async fn ensure_indexes(&self) -> Result<(), StoreError> {
         let wanted = [
             (collections::PRODUCTS, "category_id"),
             (collections::PRODUCTS, "price_bucket"),
@@ -163,18 +185,22 @@ impl Store {
     /// Replaces (or inserts) each document by its `_id`. `previous` holds
     /// the stored versions where fields may have gone away since.
     ///
-    /// Each statement is `$set` of every field with `multi: true` (it still
-    /// matches one document by `_id`), not a replacement: FerretDB v1 keeps
-    /// a statement's query open until the whole command ends unless it reads
-    /// it to the end, which a single-document update does not, and more
-    /// than 100 open queries on one database deadlock it.
+    /// Each is a `$set` of every field (and `$unset` of the gone ones) with
+    /// `multi: true`, though it matches one document by `_id`, not a
+    /// replacement: FerretDB v1 keeps a statement's query open until the
+    /// whole command ends unless it read it to the end, which only a multi
+    /// update does, and a few dozen open queries on one database deadlock
+    /// it. (FerretDB's `$set` also skips an embedded document whose values
+    /// equal the stored one's under other keys; callers keep such maps out
+    /// of `$set` or set their entries by path, see `figures`.)
     pub async fn upsert(
         &self,
         collection: &str,
         docs: Vec<Document>,
         previous: Option<&HashMap<String, Document>>,
+        guard: Option<Guard<'_>>,
     ) -> Result<(), StoreError> {
-        let statements = docs.into_iter().map(|mut d| {
+        let updates = docs.into_iter().map(|mut d| {
             let id = d.remove("_id").unwrap_or(Bson::Null);
             let mut update = doc! {};
             if let Some(old) = previous.and_then(|p| p.get(&id_key(&id))) {
@@ -188,7 +214,30 @@ impl Store {
                 }
             }
             update.insert("$set", d);
-            doc! { "q": { "_id": id }, "u": update, "upsert": true, "multi": true }
+            (id, update)
+        });
+        self.update_by_id(collection, updates, guard).await
+    }
+
+    /// Applies each update (operators) to the document with that `_id`,
+    /// inserting it if missing. `guard` adds conditions on the stored
+    /// document (for example "still at the offset I read"). A document that
+    /// fails them makes the upsert collide on `_id`: the command stops with
+    /// a [`StoreError::is_conflict`] error and the caller reads again. That
+    /// fences off a writer that lost its partition, or a killed instance's
+    /// last command that the store finishes after its successor started.
+    pub async fn update_by_id(
+        &self,
+        collection: &str,
+        updates: impl IntoIterator<Item = (Bson, Document)>,
+        guard: Option<Guard<'_>>,
+    ) -> Result<(), StoreError> {
+        let statements = updates.into_iter().map(|(id, update)| {
+            let mut filter = doc! { "_id": id.clone() };
+            if let Some(guard) = guard {
+                filter.extend(guard(&id_key(&id)));
+            }
+            doc! { "q": filter, "u": update, "upsert": true, "multi": true }
         });
         self.update(collection, statements).await
     }
@@ -261,7 +310,7 @@ impl Store {
     }
 }
 
-/// The key [`Store::upsert`] finds a previous version under.
+/// An `_id` as the text a [`Guard`] is given.
 pub fn id_key(id: &Bson) -> String {
     match id {
         Bson::String(s) => s.clone(),

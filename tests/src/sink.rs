@@ -46,7 +46,10 @@ impl SinkProcess {
             .args(["--group", group, "--instance", instance])
             .args(["--batch-size", &batch_size.to_string()])
             .envs(platform_env(p))
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("SHELF_TEST_SINK_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .spawn()
             .expect("start shelf sink run");

@@ -200,22 +200,27 @@ async fn two_instances_share_the_partitions_and_the_figures_stay_exact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_updates_to_existing_documents_in_one_command_do_not_hang() {
-    // FerretDB v1 holds each statement's query open until the command ends
-    // unless it was read to the end; over 100 at once used to deadlock it.
+    // FerretDB v1 holds a statement's query open until the command ends
+    // unless it was read to the end; single-document updates of existing
+    // documents, a few dozen in one command, used to deadlock it.
     let p = platform();
     let store = shelf_sink::store::Store::connect(&p.mongo, &p.database, Default::default())
         .await
         .unwrap();
+    store.prepare().await.unwrap();
     let docs = |v: i32| {
         (0..400)
             .map(move |i| doc! {"_id": i, "v": v, "gone": v})
             .collect::<Vec<_>>()
     };
     for v in 0..2 {
-        tokio::time::timeout(Duration::from_secs(30), store.upsert("many", docs(v), None))
-            .await
-            .expect("the store answers")
-            .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            store.upsert("many", docs(v), None, None),
+        )
+        .await
+        .expect("the store answers")
+        .unwrap();
     }
     // A field left out of the new version is removed when the caller says
     // what was there before.
@@ -224,7 +229,7 @@ async fn hundreds_of_updates_to_existing_documents_in_one_command_do_not_hang() 
         .map(|d| (shelf_sink::store::id_key(d.get("_id").unwrap()), d))
         .collect();
     let new = (0..400).map(|i| doc! {"_id": i, "v": 2}).collect();
-    store.upsert("many", new, Some(&old)).await.unwrap();
+    store.upsert("many", new, Some(&old), None).await.unwrap();
     let db = database(&p).await;
     let c = db.collection::<Document>("many");
     assert_eq!(c.count_documents(doc! {"v": 2}).await.unwrap(), 400);
@@ -233,5 +238,55 @@ async fn hundreds_of_updates_to_existing_documents_in_one_command_do_not_hang() 
             .await
             .unwrap(),
         0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guarded_write_that_finds_the_document_changed_is_a_conflict() {
+    let p = platform();
+    let store = shelf_sink::store::Store::connect(&p.mongo, &p.database, Default::default())
+        .await
+        .unwrap();
+    store.prepare().await.unwrap();
+    let at = |offset: i64| vec![doc! {"_id": "A", "_src": {"offset": offset}}];
+    let expect = |offset: Option<i64>| {
+        move |_: &str| match offset {
+            Some(o) => doc! {"_src.offset": o},
+            None => doc! {"_src": {"$exists": false}},
+        }
+    };
+    store
+        .upsert("g", at(5), None, Some(&expect(None)))
+        .await
+        .unwrap();
+    store
+        .upsert("g", at(9), None, Some(&expect(Some(5))))
+        .await
+        .unwrap();
+    // A writer that still believes offset 5 is stored is refused.
+    let err = store
+        .upsert("g", at(7), None, Some(&expect(Some(5))))
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    let err = store
+        .upsert("g", at(7), None, Some(&expect(None)))
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    let db = database(&p).await;
+    let stored = db
+        .collection::<Document>("g")
+        .find_one(doc! {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored
+            .get_document("_src")
+            .unwrap()
+            .get_i64("offset")
+            .unwrap(),
+        9
     );
 }

@@ -1,0 +1,304 @@
+//! Sink benchmark: cleaned product events into MongoDB (FerretDB locally)
+//! with the aggregates maintained, through `shelf sink run` (release) and
+//! through a naive writer that handles one record at a time (find the old
+//! state, `$inc` it out of the aggregates, replace the product, `$inc` the
+//! new state in). Both on the same records; prints documents/s, MongoDB
+//! round trips per 1000 records, and the sink's CPU and peak RSS.
+//!
+//! Needs the platform (`make up`); `make bench` runs it.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::event::command::CommandEvent;
+use mongodb::event::EventHandler;
+use mongodb::options::{ClientOptions, ReplaceOptions, UpdateOptions};
+use rand::{Rng, SeedableRng};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::ClientConfig;
+use shelf_benches::{product_record, shelf_release_bin, Service};
+use shelf_rules::{clean, derive, BucketParams};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Product events (about half of them later versions of earlier asins).
+    #[arg(long, default_value_t = 100_000)]
+    records: usize,
+    /// Events the naive writer handles (the first ones of the same data;
+    /// it is slow).
+    #[arg(long, default_value_t = 5_000)]
+    naive_records: usize,
+    #[arg(long, default_value_t = 5000)]
+    batch: usize,
+    #[arg(long, env = "SHELF_KAFKA", default_value = "127.0.0.1:9092")]
+    kafka: String,
+    #[arg(
+        long,
+        env = "SHELF_MONGO",
+        default_value = "mongodb://127.0.0.1:27017/"
+    )]
+    mongo: String,
+}
+
+/// Cleaned, priced product events keyed by asin: `records` events over
+/// `records / 2` asins, so many products change price and category.
+fn events(records: usize) -> Vec<(String, Vec<u8>)> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let asins = (records / 2).max(1) as u64;
+    let mut out = Vec::with_capacity(records);
+    while out.len() < records {
+        let n = rng.random_range(0..asins);
+        let mut raw = product_record(&mut rng, n);
+        raw["asin"] = serde_json::json!(format!("B{n:09}"));
+        if let Ok(product) = clean(&raw) {
+            let priced = derive(product, BucketParams::default());
+            let asin = priced.product.asin.clone();
+            out.push((asin, serde_json::to_vec(&priced).unwrap_or_default()));
+        }
+    }
+    out
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let data = events(args.records);
+    let prefix = format!("sbench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let (products, categories, dlq) = (
+        format!("{prefix}-product-clean"),
+        format!("{prefix}-ingest-category"),
+        format!("{prefix}-product-dlq"),
+    );
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(shelf_kafka::ensure_topics(
+        &args.kafka,
+        &[&products, &categories, &dlq].map(|t| shelf_kafka::TopicSpec::new(t, 6, 1)),
+        Duration::from_secs(30),
+    ))?;
+    println!("producing {} events and 270 categories", data.len());
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &args.kafka)
+        .set("linger.ms", "20")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    for id in 1..=270 {
+        let value =
+            serde_json::json!({"id": id, "category_name": format!("Category {id}")}).to_string();
+        let key = id.to_string();
+        send(
+            &producer,
+            BaseRecord::to(&categories)
+                .key(&key)
+                .payload(value.as_bytes()),
+        );
+    }
+    for (key, value) in &data {
+        send(&producer, BaseRecord::to(&products).key(key).payload(value));
+    }
+    producer.flush(Duration::from_secs(120))?;
+
+    let database = prefix.replace('-', "_");
+    sink(&rt, &args, &data, &database, [&products, &categories, &dlq])?;
+    rt.block_on(naive(
+        &args,
+        &data[..args.naive_records.min(data.len())],
+        &format!("{database}_naive"),
+    ))?;
+    Ok(())
+}
+
+fn send(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut record: BaseRecord<'_, String, [u8]>,
+) {
+    while let Err((_, back)) = producer.send(record) {
+        record = back;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn sink(
+    rt: &tokio::runtime::Runtime,
+    args: &Args,
+    data: &[(String, Vec<u8>)],
+    database: &str,
+    [products, categories, dlq]: [&str; 3],
+) -> Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    let service = Service::spawn(
+        "sink",
+        Command::new(shelf_release_bin()?)
+            .args(["sink", "run", "--group", &format!("{database}-group")])
+            .args([
+                "--batch-size",
+                &args.batch.to_string(),
+                "--metrics-listen",
+                &listen,
+            ])
+            .env("SHELF_KAFKA", &args.kafka)
+            .env("SHELF_MONGO", &args.mongo)
+            .env("SHELF_DB", database)
+            .env("SHELF_TOPIC_PRODUCT_CLEAN", products)
+            .env("SHELF_TOPIC_INGEST_CATEGORY", categories)
+            .env("SHELF_TOPIC_PRODUCT_DLQ", dlq)
+            .env("RUST_LOG", "warn"),
+    )?;
+    let metrics_url = format!("http://{listen}/metrics");
+    let metric = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let stored_prefix = format!("shelf_sink_records_total{{topic=\"{products}\"");
+    let mut last_print = Instant::now();
+    let commands = loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let fetched = rt.block_on(async { reqwest::get(&metrics_url).await?.text().await });
+        let Ok(text) = fetched else {
+            continue;
+        };
+        let done = metric(&text, &stored_prefix);
+        if last_print.elapsed() > Duration::from_secs(5) {
+            println!(
+                "  {done} / {} events stored after {:.0}s",
+                data.len(),
+                started.elapsed().as_secs_f64()
+            );
+            last_print = Instant::now();
+        }
+        // All stored and the aggregates merged after the last batch.
+        if done as usize >= data.len() && metric(&text, "shelf_sink_merges_total") > 0.0 {
+            break metric(&text, "shelf_sink_mongo_commands_total");
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(3600),
+            "sink did not finish in an hour"
+        );
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = service.cpu_seconds()?;
+    let peak = service.peak_rss_mib()?;
+    service.stop()?;
+    println!();
+    println!("sink (one instance, batch {}, FerretDB):", args.batch);
+    println!(
+        "  {} events in {:.1}s: {:.0} documents/s (including start-up and group join)",
+        data.len(),
+        secs,
+        data.len() as f64 / secs
+    );
+    println!(
+        "  {:.0} MongoDB commands: {:.1} round trips per 1000 records",
+        commands,
+        1000.0 * commands / data.len() as f64
+    );
+    println!(
+        "  CPU {:.0} % of one core on average, peak RSS {:.0} MB",
+        100.0 * cpu / secs,
+        peak
+    );
+    Ok(())
+}
+
+/// One record at a time, the obvious way: find the old state, retract it
+/// with `$inc`, replace the product, add the new state with `$inc`.
+async fn naive(args: &Args, data: &[(String, Vec<u8>)], database: &str) -> Result<()> {
+    let commands = Arc::new(AtomicU64::new(0));
+    let mut options = ClientOptions::parse(&args.mongo).await?;
+    let counter = commands.clone();
+    options.command_event_handler = Some(EventHandler::callback(move |e| {
+        if let CommandEvent::Started(_) = e {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }));
+    let db = mongodb::Client::with_options(options)?.database(database);
+    let products = db.collection::<Document>("products");
+    let stats = db.collection::<Document>("category_stats");
+    let buckets = db.collection::<Document>("price_buckets");
+    let upsert = UpdateOptions::builder().upsert(true).build();
+    let before = commands.load(Ordering::Relaxed);
+    let started = Instant::now();
+    for (asin, value) in data {
+        let new: serde_json::Value = serde_json::from_slice(value)?;
+        let old = products.find_one(doc! {"_id": asin}).await?;
+        if let Some(old) = &old {
+            let (category, inc, bucket) = contribution_of(old, -1);
+            stats
+                .update_one(doc! {"_id": category}, doc! {"$inc": inc})
+                .with_options(upsert.clone())
+                .await?;
+            buckets
+                .update_one(doc! {"_id": bucket}, doc! {"$inc": {"products": -1}})
+                .with_options(upsert.clone())
+                .await?;
+        }
+        let mut d: Document = mongodb::bson::to_document(&new).context("product to BSON")?;
+        d.insert("_id", asin.as_str());
+        products
+            .replace_one(doc! {"_id": asin}, d.clone())
+            .with_options(ReplaceOptions::builder().upsert(true).build())
+            .await?;
+        let (category, inc, bucket) = contribution_of(&d, 1);
+        stats
+            .update_one(doc! {"_id": category}, doc! {"$inc": inc})
+            .with_options(upsert.clone())
+            .await?;
+        buckets
+            .update_one(doc! {"_id": bucket}, doc! {"$inc": {"products": 1}})
+            .with_options(upsert.clone())
+            .await?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let sent = (commands.load(Ordering::Relaxed) - before) as f64;
+    println!();
+    println!(
+        "naive writer (one record at a time, $inc aggregates, same data, first {} events):",
+        data.len()
+    );
+    println!(
+        "  {} events in {:.1}s: {:.0} documents/s",
+        data.len(),
+        secs,
+        data.len() as f64 / secs
+    );
+    println!(
+        "  {:.0} MongoDB commands: {:.1} round trips per 1000 records",
+        sent,
+        1000.0 * sent / data.len() as f64
+    );
+    Ok(())
+}
+
+/// What a product adds (`sign` 1) or takes away (-1), as `$inc` fields.
+fn contribution_of(d: &Document, sign: i64) -> (Bson, Document, String) {
+    let num = |k: &str| match d.get(k) {
+        Some(Bson::Double(x)) => Some(*x),
+        Some(Bson::Int32(i)) => Some(f64::from(*i)),
+        Some(Bson::Int64(i)) => Some(*i as f64),
+        _ => None,
+    };
+    let price = num("price");
+    let stars = num("stars");
+    let s = sign as f64;
+    let inc = doc! {
+        "products": sign,
+        "priced": if price.is_some() { sign } else { 0 },
+        "price_sum": s * price.unwrap_or(0.0),
+        "rated": if stars.is_some() { sign } else { 0 },
+        "stars_sum": s * stars.unwrap_or(0.0),
+        "bestsellers": if d.get_bool("isBestSeller").unwrap_or(false) { sign } else { 0 },
+        "bought_last_month": s * num("boughtInLastMonth").unwrap_or(0.0),
+    };
+    let category = d.get("category_id").cloned().unwrap_or(Bson::Null);
+    let bucket = d.get_str("price_bucket").unwrap_or("unpriced").to_owned();
+    (category, inc, bucket)
+}
