@@ -120,6 +120,6 @@ mod tests {
         let value = "é".repeat(MAX_PAYLOAD_BYTES);
         let d = from_refusal(&refusal, value.as_bytes(), AT);
         assert!(d.get_str("payload").unwrap().len() <= MAX_PAYLOAD_BYTES);
-        assert_eq!(d.get_bool("payload_truncated").unwrap(), true);
+        assert!(d.get_bool("payload_truncated").unwrap());
     }
 }

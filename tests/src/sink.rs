@@ -31,6 +31,12 @@ pub fn platform_env(p: &Platform) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Keyed records, in production order.
+pub type Records = Vec<(String, Vec<u8>)>;
+
+/// Figures per category, and (lower bound, products) per price bucket.
+pub type Expected = (BTreeMap<i64, Figures>, BTreeMap<String, (Option<i64>, i64)>);
+
 /// A `shelf sink run` process.
 pub struct SinkProcess {
     pub child: Child,
@@ -167,7 +173,7 @@ pub fn product_events(
     asins: usize,
     max_versions: usize,
     categories: i64,
-) -> (Vec<(String, Vec<u8>)>, BTreeMap<String, State>) {
+) -> (Records, BTreeMap<String, State>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut records = Vec::new();
     let mut last = BTreeMap::new();
@@ -207,7 +213,7 @@ pub fn product_events(
 }
 
 /// Category records `{"id", "category_name"}` for `ids`.
-pub fn category_records(ids: impl IntoIterator<Item = i64>) -> Vec<(String, Vec<u8>)> {
+pub fn category_records(ids: impl IntoIterator<Item = i64>) -> Records {
     ids.into_iter()
         .map(|id| {
             let value = serde_json::json!({"id": id, "category_name": category_name(id)});
@@ -234,9 +240,7 @@ pub struct Figures {
 }
 
 /// Category figures and bucket counts recomputed from product states.
-pub fn recompute<'a>(
-    states: impl IntoIterator<Item = &'a State>,
-) -> (BTreeMap<i64, Figures>, BTreeMap<String, (Option<i64>, i64)>) {
+pub fn recompute<'a>(states: impl IntoIterator<Item = &'a State>) -> Expected {
     let mut cats: BTreeMap<i64, Figures> = BTreeMap::new();
     let mut buckets: BTreeMap<String, (Option<i64>, i64)> = BTreeMap::new();
     for s in states {
@@ -297,7 +301,7 @@ async fn all(db: &mongodb::Database, coll: &str) -> Result<Vec<Document>> {
 /// within 1e-6 relative. The error says what differs.
 pub async fn check_figures(
     db: &mongodb::Database,
-    expected: &(BTreeMap<i64, Figures>, BTreeMap<String, (Option<i64>, i64)>),
+    expected: &Expected,
     names: &HashMap<i64, String>,
 ) -> Result<()> {
     let (cats, buckets) = expected;
