@@ -46,8 +46,9 @@ demo: up
 	$(SHELF) transform deploy-defaults
 	$(SHELF) transform list
 	@echo
-	@echo "Platform up, standard transforms deployed. Run 'shelf ingest serve' and"
-	@echo "'shelf transform run'; the sink, client and full demo arrive with later work."
+	@echo "Platform up, standard transforms deployed. Run 'shelf ingest serve',"
+	@echo "'shelf transform run' and 'shelf sink run'; the CSV client and the full"
+	@echo "demo (issue 6) are not built yet."
 
 ## Checks -----------------------------------------------------------------
 
@@ -73,6 +74,7 @@ bench: up
 	$(CARGO) build --release -p shelf -p shelf-benches
 	target/release/ingest-bench
 	target/release/transform-bench
+	target/release/sink-bench
 
 clean-local: down
 	rm -rf .local

@@ -15,7 +15,7 @@ pub struct SinkArgs {
     #[arg(long, env = "SHELF_SINK_GROUP", default_value = "shelf-sink")]
     pub group: String,
     /// Records per batch at most.
-    #[arg(long, env = "SHELF_SINK_BATCH_SIZE", default_value_t = 5000)]
+    #[arg(long, env = "SHELF_SINK_BATCH_SIZE", default_value_t = 1000)]
     pub batch_size: usize,
     /// How long to wait for a batch to fill once it has a record (ms).
     #[arg(long, env = "SHELF_SINK_BATCH_WAIT_MS", default_value_t = 100)]
@@ -28,7 +28,7 @@ pub struct SinkArgs {
     /// raced with (ms).
     #[arg(long, env = "SHELF_SINK_VERIFY_INTERVAL_MS", default_value_t = 2000)]
     pub verify_interval_ms: u64,
-    /// Longest wait for one MongoDB operation before the batch is retried (ms).
+    /// Longest wait for one MongoDB command before the batch is retried (ms).
     #[arg(long, env = "SHELF_SINK_STORE_TIMEOUT_MS", default_value_t = 30_000)]
     pub store_timeout_ms: u64,
     /// Address of /metrics, /healthz and /readyz.

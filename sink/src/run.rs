@@ -84,7 +84,8 @@ pub async fn run(platform: &Platform, args: SinkArgs) -> Result<(), SinkError> {
         &platform.database,
         metrics.mongo_commands.clone(),
     )
-    .await?;
+    .await?
+    .with_command_timeout(args.store_timeout());
     let mut backoff = Backoff::default();
     while let Err(e) = store.prepare().await {
         tracing::warn!(error = %e, "MongoDB not ready; retrying");
@@ -496,18 +497,13 @@ impl Sink {
         Ok(())
     }
 
-    /// Waits for a store operation, at most `--store-timeout-ms`: a store
-    /// that hangs is treated like one that is down.
+    /// Waits for store operations (each command bounded by
+    /// `--store-timeout-ms` in the store).
     fn block_on<T>(
         &self,
         f: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let limit = self.args.store_timeout();
-        self.handle.block_on(async move {
-            tokio::time::timeout(limit, f)
-                .await
-                .map_err(|_| StoreError::Timeout(limit))?
-        })
+        self.handle.block_on(f)
     }
 
     /// Stores categories read since the last batch and learns their names.

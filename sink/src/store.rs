@@ -6,6 +6,7 @@
 //! write on both MongoDB and FerretDB. No transactions, no `$inc`.
 
 use std::collections::HashMap;
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use bson::{doc, Bson, Document};
@@ -24,8 +25,8 @@ use crate::plan::NameFill;
 /// One write command carries at most this many bytes of statements (the
 /// limit is 16 MiB) ...
 const MAX_COMMAND_BYTES: usize = 8 << 20;
-/// ... and at most this many statements.
-const MAX_STATEMENTS: usize = 10_000;
+/// ... and at most this many statements (bounding one command's time).
+const MAX_STATEMENTS: usize = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -61,6 +62,8 @@ impl StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Database,
+    /// Longest wait for one command: a store that hangs counts as down.
+    command_timeout: Duration,
 }
 
 impl Store {
@@ -81,7 +84,25 @@ impl Store {
         let client = Client::with_options(options)?;
         Ok(Self {
             db: client.database(database),
+            command_timeout: Duration::from_secs(30),
         })
+    }
+
+    /// Sets the longest wait for one command (default 30 s).
+    pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// `command`, given at most the command timeout.
+    async fn timed<T>(
+        &self,
+        command: impl std::future::Future<Output = Result<T, mongodb::error::Error>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.command_timeout, command).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(StoreError::Timeout(self.command_timeout)),
+        }
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -137,13 +158,15 @@ impl Store {
         // Large cursor batches: one round trip where the default would take
         // one per 101 documents.
         let options = FindOptions::builder().batch_size(10_000).build();
+        let coll = self.db.collection::<Document>(collection);
         let docs: Vec<Document> = self
-            .db
-            .collection::<Document>(collection)
-            .find(filter)
-            .with_options(options)
-            .await?
-            .try_collect()
+            .timed(async {
+                coll.find(filter)
+                    .with_options(options)
+                    .await?
+                    .try_collect()
+                    .await
+            })
             .await?;
         docs.into_iter()
             .map(|d| {
@@ -266,7 +289,9 @@ impl Store {
             "delete": collection,
             "deletes": [ { "q": { "_id": { "$in": ids } }, "limit": 0 } ],
         };
-        let reply = self.db.run_command(command).await?;
+        let reply = self
+            .timed(self.db.run_command(command).into_future())
+            .await?;
         refused(collection, &reply)
     }
 
@@ -302,9 +327,9 @@ impl Store {
         collection: &str,
         updates: Vec<Document>,
     ) -> Result<(), StoreError> {
+        let command = doc! { "update": collection, "updates": updates, "ordered": true };
         let reply = self
-            .db
-            .run_command(doc! { "update": collection, "updates": updates, "ordered": true })
+            .timed(self.db.run_command(command).into_future())
             .await?;
         refused(collection, &reply)
     }

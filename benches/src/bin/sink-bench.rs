@@ -33,7 +33,7 @@ struct Args {
     /// it is slow).
     #[arg(long, default_value_t = 5_000)]
     naive_records: usize,
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 1000)]
     batch: usize,
     #[arg(long, env = "SHELF_KAFKA", default_value = "127.0.0.1:9092")]
     kafka: String,
