@@ -251,7 +251,7 @@ impl Sink {
                         // Another instance writing the same aggregate at once (a
                         // duplicate key on upsert) or a store hiccup: the next merge
                         // repairs it; the batch itself is not affected.
-                        tracing::debug!(error = %e, "merge failed; retrying at the next interval");
+                        tracing::warn!(error = %e, "merge failed; retrying at the next interval");
                     }
                 }
                 Err(SinkError::Store(e)) if e.is_conflict() => {
