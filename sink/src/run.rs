@@ -262,6 +262,9 @@ impl Sink {
                     self.stored_offsets.clear();
                     self.to_load.extend(self.loaded.drain());
                     self.rewind()?;
+                    // Give the other writer (often a killed instance's last
+                    // command, still running in the store) time to finish.
+                    std::thread::sleep(backoff.next());
                     continue;
                 }
                 Err(e) => {
