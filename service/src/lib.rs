@@ -49,6 +49,19 @@ pub async fn spawn_status_server(
     Ok(local)
 }
 
+/// A flag set on SIGTERM or Ctrl-C, for a loop that finishes its current
+/// unit of work (a batch) and then stops.
+pub fn shutdown_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("stopping after the current batch");
+        set.store(true, Ordering::Relaxed);
+    });
+    flag
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

@@ -52,7 +52,7 @@ pub enum SinkError {
 pub async fn run(platform: &Platform, args: SinkArgs) -> Result<(), SinkError> {
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
-    let shutdown = Arc::new(AtomicBool::new(false));
+    let shutdown = shelf_service::shutdown_flag();
     {
         let metrics = metrics.clone();
         shelf_service::spawn_status_server(
@@ -65,14 +65,6 @@ pub async fn run(platform: &Platform, args: SinkArgs) -> Result<(), SinkError> {
             addr: args.metrics_listen,
             error,
         })?;
-    }
-    {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            shelf_service::shutdown_signal().await;
-            tracing::info!("stopping after the current batch");
-            shutdown.store(true, Ordering::Relaxed);
-        });
     }
     let t = &platform.topics;
     let specs = [&t.product_clean, &t.ingest_category, &t.product_dlq]
@@ -258,10 +250,7 @@ impl Sink {
                     // Not an outage: someone else wrote what this batch
                     // read. Read again and replay.
                     tracing::warn!(error = %e, "store changed under the batch; re-reading and replaying");
-                    self.partials.clear();
-                    self.stored_offsets.clear();
-                    self.to_load.extend(self.loaded.drain());
-                    self.rewind()?;
+                    self.forget_and_rewind()?;
                     // Give the other writer (often a killed instance's last
                     // command, still running in the store) time to finish.
                     std::thread::sleep(backoff.next());
@@ -271,12 +260,7 @@ impl Sink {
                     self.metrics.store_errors.inc();
                     self.store_up(false);
                     tracing::warn!(error = %e, records = batch.len(), "batch failed; rewinding to retry");
-                    // The cached partials may be ahead of or behind what
-                    // got written: read them again before the retry.
-                    self.partials.clear();
-                    self.stored_offsets.clear();
-                    self.to_load.extend(self.loaded.drain());
-                    self.rewind()?;
+                    self.forget_and_rewind()?;
                     if stopping {
                         return Ok(());
                     }
@@ -623,6 +607,16 @@ impl Sink {
         self.dirty = false;
         self.last_merge = Instant::now();
         Ok(())
+    }
+
+    /// After a failed batch: the cached partials may be ahead of or behind
+    /// what got written, so they are read again, and the consumer goes back
+    /// to the committed offsets to replay.
+    fn forget_and_rewind(&mut self) -> Result<(), SinkError> {
+        self.partials.clear();
+        self.stored_offsets.clear();
+        self.to_load.extend(self.loaded.drain());
+        self.rewind()
     }
 
     /// Puts the consumer back at the committed offsets.

@@ -37,6 +37,18 @@ pub type Records = Vec<(String, Vec<u8>)>;
 /// Figures per category, and (lower bound, products) per price bucket.
 pub type Expected = (BTreeMap<i64, Figures>, BTreeMap<String, (Option<i64>, i64)>);
 
+/// Creates the topics the sink reads (6 partitions each).
+pub async fn create_sink_topics(p: &Platform) {
+    let t = &p.topics;
+    crate::create_topics(
+        &p.kafka,
+        &[&t.product_clean, &t.ingest_category, &t.product_dlq],
+        6,
+    )
+    .await
+    .expect("create the sink's topics");
+}
+
 /// A `shelf sink run` process.
 pub struct SinkProcess {
     pub child: Child,

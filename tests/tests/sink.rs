@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use mongodb::bson::{doc, Document};
 use shelf_tests::sink::{
-    category_name, category_records, check_all, database, product_events, wait_for_all, SinkProcess,
+    category_name, category_records, check_all, create_sink_topics, database, product_events,
+    wait_for_all, SinkProcess,
 };
-use shelf_tests::{create_topics, platform, produce_all, unique};
+use shelf_tests::{platform, produce_all, unique};
 
 const CATEGORIES: i64 = 12;
 
@@ -17,21 +18,10 @@ fn names(ids: impl IntoIterator<Item = i64>) -> HashMap<i64, String> {
     ids.into_iter().map(|id| (id, category_name(id))).collect()
 }
 
-async fn topics(p: &shelf_config::Platform) {
-    let t = &p.topics;
-    create_topics(
-        &p.kafka,
-        &[&t.product_clean, &t.ingest_category, &t.product_dlq],
-        6,
-    )
-    .await
-    .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn figures_are_exact_and_late_categories_name_what_came_before() {
     let p = platform();
-    topics(&p).await;
+    create_sink_topics(&p).await;
     let db = database(&p).await;
     // Half the categories arrive before the products, half after.
     let early = 1..=CATEGORIES / 2;
@@ -77,7 +67,7 @@ async fn figures_are_exact_and_late_categories_name_what_came_before() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_records_and_dead_letters_end_up_in_rejects() {
     let p = platform();
-    topics(&p).await;
+    create_sink_topics(&p).await;
     let db = database(&p).await;
     let (good, last) = product_events(2, "P", 30, 1, 3);
     let poison: Vec<(String, Vec<u8>)> = [
@@ -162,7 +152,7 @@ async fn poison_records_and_dead_letters_end_up_in_rejects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_the_partitions_and_the_figures_stay_exact() {
     let p = platform();
-    topics(&p).await;
+    create_sink_topics(&p).await;
     let db = database(&p).await;
     produce_all(
         &p.kafka,

@@ -7,21 +7,16 @@ use std::time::Duration;
 
 use rand::Rng;
 use shelf_tests::sink::{
-    category_name, category_records, database, product_events, wait_for_all, SinkProcess,
+    category_name, category_records, create_sink_topics, database, product_events, wait_for_all,
+    SinkProcess,
 };
-use shelf_tests::{create_topics, platform, produce_with, producer, unique};
+use shelf_tests::{platform, produce_with, producer, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_in_a_loop_keeps_every_figure_exact() {
     let p = platform();
     let t = &p.topics;
-    create_topics(
-        &p.kafka,
-        &[&t.product_clean, &t.ingest_category, &t.product_dlq],
-        6,
-    )
-    .await
-    .unwrap();
+    create_sink_topics(&p).await;
     let db = database(&p).await;
     let kafka = producer(&p.kafka).unwrap();
     let categories = 20;

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use shelf_tests::sink::{
-    category_name, category_records, database, product_events, wait_for_all, SinkProcess,
+    category_name, category_records, create_sink_topics, database, product_events, wait_for_all,
+    SinkProcess,
 };
-use shelf_tests::{create_topics, platform, platform_ctl, produce_all, unique};
+use shelf_tests::{platform, platform_ctl, produce_all, unique};
 
 /// Puts FerretDB back even when the test fails half-way.
 struct RestartOnDrop;
@@ -23,13 +24,7 @@ impl Drop for RestartOnDrop {
 async fn the_store_going_away_mid_stream_loses_nothing() {
     let p = platform();
     let t = &p.topics;
-    create_topics(
-        &p.kafka,
-        &[&t.product_clean, &t.ingest_category, &t.product_dlq],
-        6,
-    )
-    .await
-    .unwrap();
+    create_sink_topics(&p).await;
     let db = database(&p).await;
     produce_all(&p.kafka, &t.ingest_category, &category_records(1..=8))
         .await

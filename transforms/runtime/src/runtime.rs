@@ -163,7 +163,7 @@ fn changed(active: &Active, deployments: &Deployments) -> bool {
 
 /// Runs until SIGTERM or Ctrl-C; serves metrics meanwhile.
 pub async fn run(platform: &Platform, args: RunArgs) -> Result<(), RuntimeError> {
-    let shutdown = Arc::new(AtomicBool::new(false));
+    let shutdown = shelf_service::shutdown_flag();
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
     {
@@ -178,14 +178,6 @@ pub async fn run(platform: &Platform, args: RunArgs) -> Result<(), RuntimeError>
             addr: args.metrics_listen,
             error,
         })?;
-    }
-    {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            shelf_service::shutdown_signal().await;
-            tracing::info!("stopping after the current batch");
-            shutdown.store(true, Ordering::Relaxed);
-        });
     }
     let registry = Registry::new(&platform.kafka, &platform.topics.transforms);
     registry.ensure_topic().await?;
