@@ -57,6 +57,15 @@ impl Service {
     }
 }
 
+/// Sum of every sample of a Prometheus text exposition whose line starts
+/// with `prefix` (a metric name, optionally with the start of its labels).
+pub fn metric_sum(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 pub fn cpu_seconds(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces) start after ')'.

@@ -54,8 +54,33 @@ enum IngestCommand {
     Serve(shelf_ingest::ServeArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    limit_malloc_arenas();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async_main())
+}
+
+/// glibc gives each busy thread its own malloc arena (up to 8 per core);
+/// the transform runtime's chain threads and librdkafka's then fragment the
+/// heap: transform-bench measured 305 MB peak RSS with glibc's default and
+/// 227 MB with 4 arenas, at 110k and 98k records/s.
+/// Must run before any thread starts.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 4);
+    }
+}
+
+async fn async_main() -> ExitCode {
     logging::init();
     let cli = Cli::parse();
     match run(cli).await {

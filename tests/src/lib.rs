@@ -5,6 +5,7 @@
 //! leave nothing behind that another test could trip over.
 
 pub mod sink;
+pub mod transform;
 
 use std::time::{Duration, Instant};
 

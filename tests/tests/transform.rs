@@ -54,7 +54,7 @@ impl Runtime {
             run_blocking(
                 &p,
                 &args,
-                &Metrics::default(),
+                Arc::new(Metrics::default()),
                 &AtomicBool::new(false),
                 &stop,
             )

@@ -152,12 +152,7 @@ fn sink(
             .env("RUST_LOG", "warn"),
     )?;
     let metrics_url = format!("http://{listen}/metrics");
-    let metric = |text: &str, name: &str| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
+    let metric = shelf_benches::metric_sum;
     let stored_prefix = format!("shelf_sink_records_total{{topic=\"{products}\"");
     let mut last_print = Instant::now();
     let commands = loop {

@@ -22,8 +22,8 @@ struct Args {
     /// Records pushed through each measurement.
     #[arg(long, default_value_t = 2_000_000)]
     records: usize,
-    /// Records per chain call / per transaction.
-    #[arg(long, default_value_t = 5000)]
+    /// Records per `Chain::run` / per transaction.
+    #[arg(long, default_value_t = 20_000)]
     batch: usize,
     #[arg(long, env = "SHELF_KAFKA", default_value = shelf_config::DEFAULT_KAFKA)]
     kafka: String,
@@ -180,6 +180,7 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
     let started = Instant::now();
     let mut rss_samples = Vec::new();
     let mut last_print = Instant::now();
+    let mut first_commit: Option<(Instant, i64)> = None;
     loop {
         std::thread::sleep(Duration::from_millis(500));
         // The broker shares the cores with the runtime; a slow answer is
@@ -191,6 +192,9 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
                 continue;
             }
         };
+        if done > 0 {
+            first_commit.get_or_insert((Instant::now(), done));
+        }
         rss_samples.push((
             done,
             service.peak_rss_mib().unwrap_or(0.0),
@@ -212,9 +216,12 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
             "runtime did not finish in 30 minutes"
         );
     }
-    let secs = started.elapsed().as_secs_f64();
+    let finished = Instant::now();
+    let secs = finished.duration_since(started).as_secs_f64();
     let cpu = service.cpu_seconds()?;
     let peak = service.peak_rss_mib()?;
+    let metrics_url = format!("http://127.0.0.1:{port}/metrics");
+    let phases = rt.block_on(async { reqwest::get(&metrics_url).await?.text().await });
     service.stop()?;
     let quarter = rss_samples.len() / 4;
     let steady: Vec<f64> = rss_samples[quarter..].iter().map(|s| s.2).collect();
@@ -229,6 +236,12 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
         secs,
         data.len() as f64 / secs
     );
+    if let Some((at, done)) = first_commit {
+        println!(
+            "  {:.0} records/s from the first commit to the last",
+            (data.len() as i64 - done) as f64 / finished.duration_since(at).as_secs_f64()
+        );
+    }
     println!(
         "  CPU {:.0} % of one core on average, peak RSS {:.0} MB",
         100.0 * cpu / secs,
@@ -238,6 +251,20 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
         "  RSS after the first quarter of the run: {:.0} to {:.0} MB",
         lo, hi
     );
+    match phases {
+        Ok(text) => {
+            let batches = shelf_benches::metric_sum(&text, "shelf_transform_batch_seconds_count");
+            println!("  where a batch's time goes (mean of {batches:.0} batches):");
+            for phase in ["collect", "chain", "produce", "commit"] {
+                let sum = shelf_benches::metric_sum(
+                    &text,
+                    &format!("shelf_transform_phase_seconds_sum{{phase=\"{phase}\"}}"),
+                );
+                println!("    {phase:<8} {:>7.1} ms", 1000.0 * sum / batches.max(1.0));
+            }
+        }
+        Err(e) => println!("  (phase times not read: {e})"),
+    }
     Ok(())
 }
 

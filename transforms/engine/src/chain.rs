@@ -11,6 +11,10 @@ use crate::module::{CallError, Module};
 /// Below this many records per thread, splitting a batch costs more than
 /// it saves.
 const MIN_RECORDS_PER_THREAD: usize = 500;
+/// Records handed to one module call at most. A guest's linear memory grows
+/// to hold its whole input and output, and the pool keeps it resident, so
+/// this bounds memory whatever the transaction size.
+const MAX_RECORDS_PER_CALL: usize = 2000;
 
 /// What became of an input record. `input` is its index in the batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +70,7 @@ impl Chain {
             .clamp(1, batch.len().div_ceil(MIN_RECORDS_PER_THREAD).max(1));
         if threads == 1 {
             let mut out = Vec::with_capacity(batch.len());
-            self.run_range(engine, batch, 0, batch.len(), &mut out);
+            self.run_calls(engine, batch, 0, batch.len(), &mut out);
             return out;
         }
         let part = batch.len().div_ceil(threads);
@@ -77,7 +81,7 @@ impl Chain {
                     let end = (start + part).min(batch.len());
                     scope.spawn(move || {
                         let mut out = Vec::with_capacity(end - start);
-                        self.run_range(engine, batch, start, end, &mut out);
+                        self.run_calls(engine, batch, start, end, &mut out);
                         out
                     })
                 })
@@ -91,6 +95,26 @@ impl Chain {
                 .collect()
         });
         parts.into_iter().flatten().collect()
+    }
+
+    /// `start..end` in calls of at most [`MAX_RECORDS_PER_CALL`] records.
+    fn run_calls(
+        &self,
+        engine: &Engine,
+        batch: &[(Option<&[u8]>, &[u8])],
+        start: usize,
+        end: usize,
+        out: &mut Vec<Outcome>,
+    ) {
+        for from in (start..end).step_by(MAX_RECORDS_PER_CALL) {
+            self.run_range(
+                engine,
+                batch,
+                from,
+                (from + MAX_RECORDS_PER_CALL).min(end),
+                out,
+            );
+        }
     }
 
     fn run_range(

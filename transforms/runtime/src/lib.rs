@@ -3,11 +3,13 @@
 //! - [`registry`]: deployed modules and chains, kept in a compacted topic.
 //! - [`runtime`]: `shelf transform run`: consume → chain → produce, with
 //!   the consumed offsets committed in the same Kafka transaction.
+//! - [`committer`]: the Kafka transactions, one batch behind the chain.
 //! - [`deploy`]: what `shelf transform deploy|chain|list|remove|test` do.
 //!
 //! Category names are joined in the sink, not here: the sink already keeps
 //! the categories and must fill in names for products that arrived first.
 
+pub mod committer;
 pub mod deploy;
 pub mod metrics;
 pub mod registry;

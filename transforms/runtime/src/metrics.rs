@@ -17,6 +17,16 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+/// A step of the per-batch loop, so `/metrics` shows where the time goes.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub phase: &'static str,
+}
+
+fn phase_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
 pub struct Metrics {
     registry: Registry,
     pub records_in: Counter,
@@ -25,6 +35,7 @@ pub struct Metrics {
     pub transactions: Family<ResultLabels, Counter>,
     pub batch_seconds: Histogram,
     pub chain_version: Gauge,
+    pub phase_seconds: Family<PhaseLabels, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -36,6 +47,7 @@ impl Default for Metrics {
         let transactions = Family::<ResultLabels, Counter>::default();
         let batch_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let chain_version = Gauge::default();
+        let phase_seconds = Family::new_with_constructor(phase_histogram as fn() -> Histogram);
         registry.register("records_in", "Input records committed", records_in.clone());
         registry.register(
             "records_out",
@@ -62,6 +74,11 @@ impl Default for Metrics {
             "Version of the chain in use",
             chain_version.clone(),
         );
+        registry.register(
+            "phase_seconds",
+            "Time per batch in each step: collect (poll), chain (modules), produce (send outputs), commit (offsets and transaction commit)",
+            phase_seconds.clone(),
+        );
         Self {
             registry,
             records_in,
@@ -70,6 +87,7 @@ impl Default for Metrics {
             transactions,
             batch_seconds,
             chain_version,
+            phase_seconds,
         }
     }
 }
@@ -79,5 +97,14 @@ impl Metrics {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+impl Metrics {
+    /// Records how long one step of a batch took.
+    pub fn phase(&self, phase: &'static str, started: std::time::Instant) {
+        self.phase_seconds
+            .get_or_create(&PhaseLabels { phase })
+            .observe(started.elapsed().as_secs_f64());
     }
 }

@@ -2,13 +2,13 @@
 //!
 //! Per batch: poll up to `--batch-size` records (read_committed), run the
 //! chain over them, then in one Kafka transaction produce the outputs, the
-//! dead letters and the consumed offsets. A crash at any point leaves
+//! dead letters and the consumed offsets (on the [`crate::committer`]'s
+//! thread, while the next batch runs through the chain). A crash at any point leaves
 //! either the whole batch committed or none of it; the restarted runtime
 //! (same transactional id) aborts what was open and resumes from the last
 //! committed offsets. Registry changes are applied between batches, so a
 //! new module version takes effect at a transaction boundary.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,17 +16,15 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Message, Offset};
 use shelf_config::Platform;
-use shelf_engine::{Chain, Engine, EngineConfig, LoadError, Outcome};
+use shelf_engine::{Chain, Engine, EngineConfig, LoadError};
 use shelf_kafka::{ensure_topics, TopicError, TopicSpec};
-use shelf_rules::dead_letter::{DeadLetter, Source};
 
-use crate::metrics::{Metrics, ReasonLabels, ResultLabels};
+use crate::committer::{Committer, Prepared};
+use crate::metrics::Metrics;
 use crate::registry::{ChainSpec, Deployments, Registry, RegistryError, RegistryReader};
 
 /// Flags of `shelf transform run` (each also a `SHELF_TRANSFORM_*` variable).
@@ -42,8 +40,9 @@ pub struct RunArgs {
     /// Consumer group (default `shelf-transform-<chain>`).
     #[arg(long, env = "SHELF_TRANSFORM_GROUP")]
     pub group: Option<String>,
-    /// Records per transaction at most.
-    #[arg(long, env = "SHELF_TRANSFORM_BATCH_SIZE", default_value_t = 5000)]
+    /// Records per transaction at most. A transaction costs about 100 ms of
+    /// broker round trips whatever its size, so large batches pay off.
+    #[arg(long, env = "SHELF_TRANSFORM_BATCH_SIZE", default_value_t = 20_000)]
     pub batch_size: usize,
     /// How long to wait for a batch to fill once it has a record (ms).
     #[arg(long, env = "SHELF_TRANSFORM_BATCH_WAIT_MS", default_value_t = 50)]
@@ -103,7 +102,7 @@ pub enum RuntimeError {
     },
 }
 
-fn kafka(e: impl std::fmt::Display) -> RuntimeError {
+pub(crate) fn kafka(e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Kafka(e.to_string())
 }
 
@@ -182,7 +181,7 @@ pub async fn run(platform: &Platform, args: RunArgs) -> Result<(), RuntimeError>
     let registry = Registry::new(&platform.kafka, &platform.topics.transforms);
     registry.ensure_topic().await?;
     let platform = platform.clone();
-    tokio::task::spawn_blocking(move || run_blocking(&platform, &args, &metrics, &ready, &shutdown))
+    tokio::task::spawn_blocking(move || run_blocking(&platform, &args, metrics, &ready, &shutdown))
         .await
         .map_err(kafka)?
 }
@@ -191,7 +190,7 @@ pub async fn run(platform: &Platform, args: RunArgs) -> Result<(), RuntimeError>
 pub fn run_blocking(
     platform: &Platform,
     args: &RunArgs,
-    metrics: &Metrics,
+    metrics: Arc<Metrics>,
     ready: &AtomicBool,
     shutdown: &AtomicBool,
 ) -> Result<(), RuntimeError> {
@@ -232,6 +231,8 @@ pub fn run_blocking(
             format!("shelf-transform-{}-{}", args.chain, args.instance),
         )
         .set("session.timeout.ms", "10000")
+        // Prefetch about two transactions' worth, not librdkafka's 64 MB.
+        .set("queued.max.messages.kbytes", "32768")
         .create()
         .map_err(kafka)?;
     consumer.subscribe(&[&active.spec.input]).map_err(kafka)?;
@@ -246,6 +247,7 @@ pub fn run_blocking(
             args.transaction_timeout_ms.to_string(),
         )
         .set("linger.ms", "5")
+        .set("retry.backoff.ms", "10")
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "1000000")
         .create()
@@ -259,7 +261,14 @@ pub fn run_blocking(
         output = %active.spec.output, %group, %transactional_id, "transform runtime started");
 
     let timeout = Duration::from_secs(30);
+    let mut committer = Committer::spawn(producer, metrics.clone(), timeout)?;
+    let mut generation = committer.generation();
     while !shutdown.load(Ordering::Relaxed) {
+        // A failed transaction: what was read after it is read again.
+        if committer.generation() != generation {
+            generation = committer.generation();
+            rewind(&consumer, &active.spec.input)?;
+        }
         // Registry changes apply here, between transactions.
         while reader.poll(Duration::ZERO)? {}
         if changed(&active, &reader.state) {
@@ -280,43 +289,35 @@ pub fn run_blocking(
             }
         }
 
+        let collecting = Instant::now();
         let batch = collect(&consumer, args, shutdown);
+        metrics.phase("collect", collecting);
         if batch.is_empty() {
             continue;
         }
-        let started = Instant::now();
-        match transact(
-            &producer, &consumer, &engine, &active, &batch, metrics, timeout,
-        ) {
-            Ok(()) => {
-                metrics
-                    .transactions
-                    .get_or_create(&ResultLabels {
-                        result: "committed",
-                    })
-                    .inc();
-                metrics
-                    .batch_seconds
-                    .observe(started.elapsed().as_secs_f64());
-            }
-            Err(e) => {
-                metrics
-                    .transactions
-                    .get_or_create(&ResultLabels { result: "aborted" })
-                    .inc();
-                tracing::warn!(error = %e, records = batch.len(), "transaction failed; aborting and rewinding");
-                if let Err(abort) = producer.abort_transaction(timeout) {
-                    tracing::warn!(error = %abort, "abort failed");
-                }
-                if let Some((code, reason)) = producer.client().fatal_error() {
-                    return Err(RuntimeError::Kafka(format!(
-                        "fatal producer error {code:?}: {reason}"
-                    )));
-                }
-                rewind(&consumer, &active.spec.input)?;
-            }
-        }
+        let group = consumer
+            .group_metadata()
+            .ok_or_else(|| RuntimeError::Kafka("no consumer group metadata".into()))?;
+        let chaining = Instant::now();
+        let outcomes = {
+            let inputs: Vec<(Option<&[u8]>, &[u8])> = batch
+                .iter()
+                .map(|m| (m.key(), m.payload().unwrap_or_default()))
+                .collect();
+            active.chain.run(&engine, &inputs)
+        };
+        metrics.phase("chain", chaining);
+        committer.submit(Prepared {
+            generation,
+            batch,
+            outcomes,
+            output: active.spec.output.clone(),
+            dlq: active.spec.dlq.clone(),
+            group,
+            collected_at: collecting,
+        })?;
     }
+    committer.finish()?;
     tracing::info!("transform runtime stopped");
     Ok(())
 }
@@ -372,106 +373,6 @@ fn collect(consumer: &BaseConsumer, args: &RunArgs, shutdown: &AtomicBool) -> Ve
         }
     }
     batch
-}
-
-/// Runs the chain over the batch and commits outputs, dead letters and
-/// offsets in one transaction.
-fn transact(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    consumer: &BaseConsumer,
-    engine: &Engine,
-    active: &Active,
-    batch: &[OwnedMessage],
-    metrics: &Metrics,
-    timeout: Duration,
-) -> Result<(), RuntimeError> {
-    let inputs: Vec<(Option<&[u8]>, &[u8])> = batch
-        .iter()
-        .map(|m| (m.key(), m.payload().unwrap_or_default()))
-        .collect();
-    let outcomes = active.chain.run(engine, &inputs);
-
-    producer.begin_transaction().map_err(kafka)?;
-    let (mut outputs, mut rejects): (u64, HashMap<&'static str, u64>) = (0, HashMap::new());
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Output { key, value, .. } => {
-                let mut record = BaseRecord::to(&active.spec.output).payload(value.as_slice());
-                if let Some(k) = key.as_deref() {
-                    record = record.key(k);
-                }
-                send(producer, record)?;
-                outputs += 1;
-            }
-            Outcome::Reject { input, reject } => {
-                let m = &batch[input];
-                let letter = DeadLetter {
-                    reason: reject.reason.as_str().to_owned(),
-                    detail: reject.detail,
-                    payload: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-                    source: Source {
-                        topic: m.topic().to_owned(),
-                        partition: m.partition(),
-                        offset: m.offset(),
-                    },
-                };
-                let value = serde_json::to_vec(&letter).map_err(kafka)?;
-                let mut record = BaseRecord::to(&active.spec.dlq).payload(value.as_slice());
-                if let Some(k) = m.key() {
-                    record = record.key(k);
-                }
-                send(producer, record)?;
-                *rejects.entry(reject.reason.as_str()).or_default() += 1;
-            }
-        }
-    }
-
-    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
-    for m in batch {
-        let e = next.entry((m.topic(), m.partition())).or_insert(0);
-        *e = (*e).max(m.offset() + 1);
-    }
-    let mut offsets = TopicPartitionList::new();
-    for ((topic, partition), offset) in next {
-        offsets
-            .add_partition_offset(topic, partition, Offset::Offset(offset))
-            .map_err(kafka)?;
-    }
-    let group = consumer
-        .group_metadata()
-        .ok_or_else(|| RuntimeError::Kafka("no consumer group metadata".into()))?;
-    producer
-        .send_offsets_to_transaction(&offsets, &group, timeout)
-        .map_err(kafka)?;
-    producer.commit_transaction(timeout).map_err(kafka)?;
-
-    metrics.records_in.inc_by(batch.len() as u64);
-    metrics.records_out.inc_by(outputs);
-    for (reason, n) in rejects {
-        metrics
-            .rejects
-            .get_or_create(&ReasonLabels {
-                reason: reason.to_owned(),
-            })
-            .inc_by(n);
-    }
-    Ok(())
-}
-
-fn send(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    mut record: BaseRecord<'_, [u8], [u8]>,
-) -> Result<(), RuntimeError> {
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err((e, _)) => return Err(kafka(e)),
-        }
-    }
 }
 
 /// Puts the consumer back at the last committed offsets after an abort.

@@ -1,0 +1,131 @@
+//! Helpers for tests of the transform runtime as a separate process.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use shelf_config::Platform;
+use shelf_rules::dead_letter::DeadLetter;
+
+use crate::{read_topic, shelf_bin};
+
+/// `shelf transform run` as a child process.
+pub struct RuntimeProcess {
+    pub child: Child,
+    pub listen: String,
+}
+
+impl RuntimeProcess {
+    pub fn spawn(p: &Platform, group: &str, instance: &str, batch_size: usize) -> Self {
+        let listen = format!("127.0.0.1:{}", crate::closed_port());
+        let child = Command::new(shelf_bin())
+            .args(["transform", "run", "--metrics-listen", &listen])
+            .args(["--batch-size", &batch_size.to_string()])
+            .args(["--group", group, "--instance", instance])
+            .env("SHELF_KAFKA", &p.kafka)
+            .env("SHELF_TOPIC_TRANSFORMS", &p.topics.transforms)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start shelf transform run");
+        Self { child, listen }
+    }
+
+    /// Waits until `/readyz` answers 200 (modules compiled, transactions
+    /// initialised).
+    pub async fn ready(&self, within: Duration) -> Result<()> {
+        let url = format!("http://{}/readyz", self.listen);
+        let started = Instant::now();
+        while !reqwest::get(&url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ensure!(
+                started.elapsed() < within,
+                "runtime not ready in {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    /// Input records this instance has committed so far.
+    pub async fn records_in(&self) -> Result<f64> {
+        let text = reqwest::get(format!("http://{}/metrics", self.listen))
+            .await?
+            .text()
+            .await?;
+        text.lines()
+            .find(|l| l.starts_with("shelf_transform_records_in_total "))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .context("no shelf_transform_records_in_total")
+    }
+
+    pub fn kill_9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM; Ok if the runtime exited cleanly.
+    pub fn terminate(mut self) -> Result<()> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        let status = self.child.wait()?;
+        ensure!(status.success(), "SIGTERM: exit {status}");
+        Ok(())
+    }
+}
+
+/// Reads the output and dead-letter topics until every input is accounted
+/// for, then checks each is there exactly once: outputs by key, dead
+/// letters by source offset.
+pub async fn check_exactly_once(
+    p: &Platform,
+    inputs: &[(String, Vec<u8>)],
+    within: Duration,
+) -> Result<()> {
+    let want: HashSet<&str> = inputs
+        .iter()
+        .filter(|(_, v)| shelf_rules::clean_bytes(v).is_ok())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let rejected = inputs.len() - want.len();
+    let settle = Duration::from_secs(3);
+    let outputs = read_topic(
+        &p.kafka,
+        &p.topics.product_clean,
+        want.len(),
+        within,
+        settle,
+    )
+    .await?;
+    let dlq = read_topic(&p.kafka, &p.topics.product_dlq, rejected, within, settle).await?;
+
+    ensure!(
+        outputs.len() == want.len(),
+        "outputs: {} for {} valid inputs (lost or doubled)",
+        outputs.len(),
+        want.len()
+    );
+    let keys: HashSet<&str> = outputs.iter().map(|r| r.key_str()).collect();
+    ensure!(keys.len() == want.len(), "outputs: a key twice");
+    ensure!(
+        keys.iter().all(|k| want.contains(k)),
+        "an unknown output key"
+    );
+
+    ensure!(
+        dlq.len() == rejected,
+        "dead letters: {} for {rejected} invalid inputs",
+        dlq.len()
+    );
+    let mut sources = HashSet::new();
+    for r in &dlq {
+        let d: DeadLetter = serde_json::from_slice(&r.value)?;
+        sources.insert((d.source.partition, d.source.offset));
+    }
+    ensure!(sources.len() == rejected, "dead letters: a source twice");
+    Ok(())
+}

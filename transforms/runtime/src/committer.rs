@@ -1,0 +1,251 @@
+//! The transactional half of the runtime, on a thread of its own.
+//!
+//! A Kafka transaction costs about 100 ms of waiting on this machine,
+//! whatever its size (the broker finishes the previous transaction's
+//! markers before the next one may add partitions). The loop therefore
+//! runs the chain over batch N+1 while batch N commits. Order is kept:
+//! batches are committed one at a time, in the order they were prepared.
+//!
+//! After a failed transaction every batch prepared before the failure was
+//! computed from records that will be read again, so the committer drops
+//! them: each batch carries the [`Committer::generation`] it was prepared
+//! in, and a failure starts a new generation, which the loop notices,
+//! rewinding its consumer to the committed offsets.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use shelf_engine::Outcome;
+use shelf_rules::dead_letter::{DeadLetter, Source};
+
+use crate::metrics::{Metrics, ReasonLabels, ResultLabels};
+use crate::runtime::{kafka, RuntimeError};
+
+/// A batch run through the chain, ready to be committed.
+pub struct Prepared {
+    pub generation: u64,
+    pub batch: Vec<OwnedMessage>,
+    pub outcomes: Vec<Outcome>,
+    pub output: String,
+    pub dlq: String,
+    /// The consumer's group metadata when the batch was read: a rebalance
+    /// since then fences the offset commit, and the batch is read again.
+    pub group: ConsumerGroupMetadata,
+    pub collected_at: Instant,
+}
+
+pub struct Committer {
+    sender: Option<SyncSender<Prepared>>,
+    thread: Option<JoinHandle<Result<(), RuntimeError>>>,
+    generation: Arc<AtomicU64>,
+}
+
+impl Committer {
+    pub fn spawn(
+        producer: ThreadedProducer<DefaultProducerContext>,
+        metrics: Arc<Metrics>,
+        timeout: Duration,
+    ) -> Result<Self, RuntimeError> {
+        // Rendezvous: at most one batch committing and one waiting in the
+        // loop, so memory stays at two batches.
+        let (sender, receiver) = sync_channel(0);
+        let generation = Arc::new(AtomicU64::new(0));
+        let thread = {
+            let generation = generation.clone();
+            std::thread::Builder::new()
+                .name("shelf-commit".into())
+                .spawn(move || commit_loop(&producer, &receiver, &metrics, &generation, timeout))
+                .map_err(kafka)?
+        };
+        Ok(Self {
+            sender: Some(sender),
+            thread: Some(thread),
+            generation,
+        })
+    }
+
+    /// The generation batches are prepared in now; it changes after a
+    /// failed transaction.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Hands a batch over, waiting while the previous one commits. An error
+    /// means the committer has stopped on a fatal producer error.
+    pub fn submit(&mut self, prepared: Prepared) -> Result<(), RuntimeError> {
+        let sent = match &self.sender {
+            Some(sender) => sender.send(prepared).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            self.finish()
+                .and(Err(RuntimeError::Kafka("the committer stopped".into())))
+        }
+    }
+
+    /// Commits what was handed over and stops the thread.
+    pub fn finish(&mut self) -> Result<(), RuntimeError> {
+        self.sender = None;
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| RuntimeError::Kafka("the committer panicked".into()))?,
+            None => Ok(()),
+        }
+    }
+}
+
+fn commit_loop(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    receiver: &Receiver<Prepared>,
+    metrics: &Metrics,
+    generation: &AtomicU64,
+    timeout: Duration,
+) -> Result<(), RuntimeError> {
+    for prepared in receiver {
+        if prepared.generation != generation.load(Ordering::Acquire) {
+            continue; // read before a failure; it will be read again
+        }
+        match transact(producer, &prepared, metrics, timeout) {
+            Ok(()) => {
+                metrics
+                    .transactions
+                    .get_or_create(&ResultLabels {
+                        result: "committed",
+                    })
+                    .inc();
+                metrics
+                    .batch_seconds
+                    .observe(prepared.collected_at.elapsed().as_secs_f64());
+            }
+            Err(e) => {
+                metrics
+                    .transactions
+                    .get_or_create(&ResultLabels { result: "aborted" })
+                    .inc();
+                tracing::warn!(error = %e, records = prepared.batch.len(), "transaction failed; aborting and rewinding");
+                if let Err(abort) = producer.abort_transaction(timeout) {
+                    tracing::warn!(error = %abort, "abort failed");
+                }
+                if let Some((code, reason)) = producer.client().fatal_error() {
+                    return Err(RuntimeError::Kafka(format!(
+                        "fatal producer error {code:?}: {reason}"
+                    )));
+                }
+                // Only after the abort: the loop rewinds to offsets that
+                // no longer move.
+                generation.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Produces outputs and dead letters and commits them with the consumed
+/// offsets in one transaction.
+fn transact(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    prepared: &Prepared,
+    metrics: &Metrics,
+    timeout: Duration,
+) -> Result<(), RuntimeError> {
+    let producing = Instant::now();
+    producer.begin_transaction().map_err(kafka)?;
+    let (mut outputs, mut rejects): (u64, HashMap<&'static str, u64>) = (0, HashMap::new());
+    for outcome in &prepared.outcomes {
+        match outcome {
+            Outcome::Output { key, value, .. } => {
+                let mut record = BaseRecord::to(&prepared.output).payload(value.as_slice());
+                if let Some(k) = key.as_deref() {
+                    record = record.key(k);
+                }
+                send(producer, record)?;
+                outputs += 1;
+            }
+            Outcome::Reject { input, reject } => {
+                let m = &prepared.batch[*input];
+                let letter = DeadLetter {
+                    reason: reject.reason.as_str().to_owned(),
+                    detail: reject.detail.clone(),
+                    payload: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                    source: Source {
+                        topic: m.topic().to_owned(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                    },
+                };
+                let value = serde_json::to_vec(&letter).map_err(kafka)?;
+                let mut record = BaseRecord::to(&prepared.dlq).payload(value.as_slice());
+                if let Some(k) = m.key() {
+                    record = record.key(k);
+                }
+                send(producer, record)?;
+                *rejects.entry(reject.reason.as_str()).or_default() += 1;
+            }
+        }
+    }
+    metrics.phase("produce", producing);
+
+    let committing = Instant::now();
+    producer
+        .send_offsets_to_transaction(&next_offsets(&prepared.batch)?, &prepared.group, timeout)
+        .map_err(kafka)?;
+    producer.commit_transaction(timeout).map_err(kafka)?;
+    metrics.phase("commit", committing);
+
+    metrics.records_in.inc_by(prepared.batch.len() as u64);
+    metrics.records_out.inc_by(outputs);
+    for (reason, n) in rejects {
+        metrics
+            .rejects
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc_by(n);
+    }
+    Ok(())
+}
+
+/// The offset after the last record of each partition in the batch.
+fn next_offsets(batch: &[OwnedMessage]) -> Result<TopicPartitionList, RuntimeError> {
+    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+    for m in batch {
+        let e = next.entry((m.topic(), m.partition())).or_insert(0);
+        *e = (*e).max(m.offset() + 1);
+    }
+    let mut offsets = TopicPartitionList::new();
+    for ((topic, partition), offset) in next {
+        offsets
+            .add_partition_offset(topic, partition, Offset::Offset(offset))
+            .map_err(kafka)?;
+    }
+    Ok(offsets)
+}
+
+fn send(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+) -> Result<(), RuntimeError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(kafka(e)),
+        }
+    }
+}
