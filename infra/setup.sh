@@ -17,6 +17,7 @@ need cc build-essential
 need c++ g++
 need go golang-go
 need python3 python3
+need patch patch
 # librdkafka 2.12's CMake build includes <curl/curl.h> even with curl off (an
 # `#ifdef` on a macro its config.h defines as 0); only the header is used.
 compgen -G "/usr/include/*curl/curl.h" >/dev/null || compgen -G "/usr/include/*/curl/curl.h" >/dev/null \

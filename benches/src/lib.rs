@@ -66,6 +66,17 @@ pub fn metric_sum(text: &str, prefix: &str) -> f64 {
         .sum()
 }
 
+/// The pid of a service `infra/platform.sh` started (`kafka`, `ferretdb`),
+/// if it runs from this checkout's state directory.
+pub fn platform_pid(service: &str) -> Option<u32> {
+    let home = std::env::var_os("SHELF_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".local"));
+    let text = std::fs::read_to_string(home.join("run").join(format!("{service}.pid"))).ok()?;
+    let pid = text.trim().parse().ok()?;
+    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+}
+
 pub fn cpu_seconds(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces) start after ')'.

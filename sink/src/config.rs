@@ -15,7 +15,7 @@ pub struct SinkArgs {
     #[arg(long, env = "SHELF_SINK_GROUP", default_value = "shelf-sink")]
     pub group: String,
     /// Records per batch at most.
-    #[arg(long, env = "SHELF_SINK_BATCH_SIZE", default_value_t = 1000)]
+    #[arg(long, env = "SHELF_SINK_BATCH_SIZE", default_value_t = 5000)]
     pub batch_size: usize,
     /// How long to wait for a batch to fill once it has a record (ms).
     #[arg(long, env = "SHELF_SINK_BATCH_WAIT_MS", default_value_t = 100)]

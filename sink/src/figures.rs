@@ -113,6 +113,7 @@ pub struct Partial {
     pub id: String,
     pub partition: i32,
     pub category_id: i64,
+    #[serde(with = "figures_as_text")]
     pub figures: Figures,
     /// The category name every product counted here carries (`None`: none
     /// known yet). When the known name differs, the products get it.
@@ -349,5 +350,34 @@ mod tests {
         let doc = bson::to_document(&p).unwrap();
         let back: Partial = bson::from_document(doc).unwrap();
         assert_eq!(back, p);
+    }
+}
+
+/// A partial's figures are stored as one JSON text. FerretDB v1 encodes
+/// every nested value with a schema of its own; the text form made reading
+/// and writing partials several times cheaper there. Documents written
+/// before, with the figures as a subdocument, still load.
+mod figures_as_text {
+    use serde::{de, ser, Deserialize, Deserializer, Serializer};
+
+    use super::Figures;
+
+    pub fn serialize<S: Serializer>(figures: &Figures, s: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(figures).map_err(ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Text(String),
+        Document(Figures),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Figures, D::Error> {
+        match Stored::deserialize(d)? {
+            Stored::Text(text) => serde_json::from_str(&text).map_err(de::Error::custom),
+            Stored::Document(figures) => Ok(figures),
+        }
     }
 }

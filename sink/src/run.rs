@@ -440,10 +440,18 @@ impl Sink {
                     Some(&partial_guard),
                 )
                 .await?;
+            // Products not stored before are inserted: an insert is
+            // guarded by `_id` uniqueness alone, and much cheaper on FerretDB.
+            let (stored_before, new): (Vec<Document>, Vec<Document>) =
+                plan.products.into_iter().partition(|d| {
+                    d.get_str("_id")
+                        .is_ok_and(|asin| stored_docs.contains_key(asin))
+                });
+            store.insert_new(collections::PRODUCTS, new).await?;
             store
                 .upsert(
                     collections::PRODUCTS,
-                    plan.products,
+                    stored_before,
                     Some(&stored_docs),
                     Some(&product_guard),
                 )

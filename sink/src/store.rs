@@ -159,6 +159,7 @@ impl Store {
         // one per 101 documents.
         let options = FindOptions::builder().batch_size(10_000).build();
         let coll = self.db.collection::<Document>(collection);
+        let started = std::time::Instant::now();
         let docs: Vec<Document> = self
             .timed(async {
                 coll.find(filter)
@@ -168,6 +169,7 @@ impl Store {
                     .await
             })
             .await?;
+        tracing::debug!(collection, documents = docs.len(), elapsed = ?started.elapsed(), "find");
         docs.into_iter()
             .map(|d| {
                 bson::from_document(d).map_err(|error| StoreError::Decode {
@@ -302,35 +304,72 @@ impl Store {
         collection: &str,
         statements: impl IntoIterator<Item = Document>,
     ) -> Result<(), StoreError> {
+        self.send_chunked(collection, "update", "updates", statements)
+            .await
+    }
+
+    /// Inserts documents that must be new: one already stored under an
+    /// `_id` stops the command with a [`StoreError::is_conflict`] error.
+    /// On FerretDB an insert is one SQLite transaction for a whole command,
+    /// several times cheaper than the same documents as upserts.
+    pub async fn insert_new(
+        &self,
+        collection: &str,
+        docs: Vec<Document>,
+    ) -> Result<(), StoreError> {
+        self.send_chunked(collection, "insert", "documents", docs)
+            .await
+    }
+
+    /// Sends `items` as few `command`s as the statement and size limits
+    /// allow, in order, stopping at the first refusal.
+    async fn send_chunked(
+        &self,
+        collection: &str,
+        command: &str,
+        field: &str,
+        items: impl IntoIterator<Item = Document>,
+    ) -> Result<(), StoreError> {
         let mut chunk: Vec<Document> = Vec::new();
         let mut bytes = 0;
-        for s in statements {
-            let size = bson::to_vec(&s).map_or(0, |b| b.len());
+        for item in items {
+            let size = bson::to_vec(&item).map_or(0, |b| b.len());
             if !chunk.is_empty()
                 && (bytes + size > MAX_COMMAND_BYTES || chunk.len() == MAX_STATEMENTS)
             {
-                self.send_update(collection, std::mem::take(&mut chunk))
+                self.send(collection, command, field, std::mem::take(&mut chunk))
                     .await?;
                 bytes = 0;
             }
             bytes += size;
-            chunk.push(s);
+            chunk.push(item);
         }
         if !chunk.is_empty() {
-            self.send_update(collection, chunk).await?;
+            self.send(collection, command, field, chunk).await?;
         }
         Ok(())
     }
 
-    async fn send_update(
+    async fn send(
         &self,
         collection: &str,
-        updates: Vec<Document>,
+        command: &str,
+        field: &str,
+        items: Vec<Document>,
     ) -> Result<(), StoreError> {
-        let command = doc! { "update": collection, "updates": updates, "ordered": true };
-        let reply = self
-            .timed(self.db.run_command(command).into_future())
-            .await?;
+        let statements = items.len();
+        let mut body = doc! { command: collection };
+        body.insert(field, items);
+        body.insert("ordered", true);
+        let started = std::time::Instant::now();
+        let reply = self.timed(self.db.run_command(body).into_future()).await?;
+        tracing::debug!(
+            command,
+            collection,
+            statements,
+            elapsed = ?started.elapsed(),
+            "write"
+        );
         refused(collection, &reply)
     }
 }

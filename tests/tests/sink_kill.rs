@@ -29,14 +29,15 @@ async fn kill_9_in_a_loop_keeps_every_figure_exact() {
     .unwrap();
     let names: HashMap<i64, String> = (1..=categories).map(|id| (id, category_name(id))).collect();
 
-    // The same 400 products in every cycle, each cycle changing some of
-    // them again (new prices, categories, ratings).
+    // The same 1500 products in every cycle, each cycle changing some of
+    // them again (new prices, categories, ratings): 3000 events, a few
+    // seconds of work, so the kill lands mid-stream.
     let group = unique("g");
     let mut last = BTreeMap::new();
     let mut rng = rand::rng();
     let mut sink = SinkProcess::start(&p, &group, "0", 250).await;
     for cycle in 0..10u64 {
-        let (events, states) = product_events(100 + cycle, "K", 400, 2, categories);
+        let (events, states) = product_events(100 + cycle, "K", 1500, 2, categories);
         produce_with(&kafka, &t.product_clean, &events)
             .await
             .unwrap();

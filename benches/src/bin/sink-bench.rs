@@ -33,7 +33,7 @@ struct Args {
     /// it is slow).
     #[arg(long, default_value_t = 5_000)]
     naive_records: usize,
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 5000)]
     batch: usize,
     #[arg(long, env = "SHELF_KAFKA", default_value = "127.0.0.1:9092")]
     kafka: String,
@@ -132,6 +132,9 @@ fn sink(
         .local_addr()?
         .port();
     let listen = format!("127.0.0.1:{port}");
+    // FerretDB's own CPU shows where the time goes: the sink mostly waits.
+    let ferretdb = shelf_benches::platform_pid("ferretdb");
+    let ferretdb_cpu_before = ferretdb.and_then(|pid| shelf_benches::cpu_seconds(pid).ok());
     let started = Instant::now();
     let service = Service::spawn(
         "sink",
@@ -149,7 +152,11 @@ fn sink(
             .env("SHELF_TOPIC_PRODUCT_CLEAN", products)
             .env("SHELF_TOPIC_INGEST_CATEGORY", categories)
             .env("SHELF_TOPIC_PRODUCT_DLQ", dlq)
-            .env("RUST_LOG", "warn"),
+            // SHELF_BENCH_SINK_LOG=shelf_sink=debug shows each command's time.
+            .env(
+                "RUST_LOG",
+                std::env::var("SHELF_BENCH_SINK_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
     )?;
     let metrics_url = format!("http://{listen}/metrics");
     let metric = shelf_benches::metric_sum;
@@ -201,6 +208,13 @@ fn sink(
         100.0 * cpu / secs,
         peak
     );
+    if let (Some(pid), Some(before)) = (ferretdb, ferretdb_cpu_before) {
+        let used = shelf_benches::cpu_seconds(pid)? - before;
+        println!(
+            "  FerretDB meanwhile: CPU {:.0} % of one core on average",
+            100.0 * used / secs
+        );
+    }
     Ok(())
 }
 
