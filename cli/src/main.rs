@@ -40,6 +40,17 @@ enum Command {
     /// analysts' collections, with exact rolling aggregates.
     #[command(subcommand)]
     Sink(SinkCommand),
+    /// Stream product and category CSVs to the ingest gateway (resumable).
+    Stream(shelf_client::StreamArgs),
+    /// Generate data sets shaped like Amazon Products 2023.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DatasetCommand {
+    /// Write products.csv and categories.csv.
+    Generate(shelf_dataset::GenerateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +129,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Transform(command) => {
             shelf::transform::execute(&cli.platform, command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stream(args) => {
+            let report = shelf_client::stream(&args).await?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dataset(DatasetCommand::Generate(args)) => {
+            let summary = shelf_dataset::generate(&args)?;
+            println!(
+                "{}: {} products, {} categories, {} faulty rows {:?}, {} unparseable lines",
+                args.out.display(),
+                summary.products,
+                summary.categories,
+                summary.faulty.values().sum::<u64>(),
+                summary.faulty,
+                summary.unparseable
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,0 +1,112 @@
+//! CSV cells to the typed JSON the gateway takes. Numbers become numbers,
+//! `True`/`False` booleans, empty cells `null` (but an empty asin or title
+//! stays text, for the transforms to reject by name); anything else stays text,
+//! so the transforms judge it by the data contract (and reject it with the
+//! contract's reason) instead of the client guessing.
+
+use serde_json::{Map, Number, Value};
+
+/// Columns that hold numbers in the products file.
+const NUMERIC: [&str; 6] = [
+    "stars",
+    "reviews",
+    "price",
+    "listPrice",
+    "category_id",
+    "boughtInLastMonth",
+];
+
+pub fn product(header: &[String], cells: &[String]) -> Value {
+    let mut object = Map::with_capacity(header.len());
+    for (name, cell) in header.iter().zip(cells) {
+        let value = if name == "isBestSeller" {
+            flag(cell)
+        } else if NUMERIC.contains(&name.as_str()) {
+            number(cell)
+        } else if cell.is_empty() && name != "asin" && name != "title" {
+            Value::Null
+        } else {
+            Value::String(cell.clone())
+        };
+        object.insert(name.clone(), value);
+    }
+    Value::Object(object)
+}
+
+pub fn category(cells: &[String]) -> Value {
+    let mut object = Map::with_capacity(2);
+    object.insert("id".into(), number(&cells[0]));
+    object.insert("category_name".into(), Value::String(cells[1].clone()));
+    Value::Object(object)
+}
+
+fn number(cell: &str) -> Value {
+    let t = cell.trim();
+    if t.is_empty() {
+        return Value::Null;
+    }
+    if let Ok(i) = t.parse::<i64>() {
+        return Value::Number(i.into());
+    }
+    match t.parse::<f64>().ok().and_then(Number::from_f64) {
+        Some(n) => Value::Number(n),
+        None => Value::String(cell.to_owned()),
+    }
+}
+
+fn flag(cell: &str) -> Value {
+    match cell.trim() {
+        "True" => Value::Bool(true),
+        "False" => Value::Bool(false),
+        "" => Value::Null,
+        other => Value::String(other.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn header() -> Vec<String> {
+        "asin,title,imgUrl,productURL,stars,reviews,price,listPrice,category_id,isBestSeller,boughtInLastMonth"
+            .split(',')
+            .map(String::from)
+            .collect()
+    }
+
+    fn cells(line: &str) -> Vec<String> {
+        line.split('|').map(String::from).collect()
+    }
+
+    #[test]
+    fn typed_values_from_text_cells() {
+        let v = product(
+            &header(),
+            &cells("B0ABCDEFGH|A, \"30\"\" TV\"|u|p|4.5|12|19.99|0.0|7|True|100"),
+        );
+        assert_eq!(v["stars"], json!(4.5));
+        assert_eq!(v["reviews"], json!(12));
+        assert_eq!(v["price"], json!(19.99));
+        assert_eq!(v["listPrice"], json!(0.0));
+        assert_eq!(v["category_id"], json!(7));
+        assert_eq!(v["isBestSeller"], json!(true));
+        assert_eq!(v["title"], json!("A, \"30\"\" TV\""));
+    }
+
+    #[test]
+    fn empty_cells_are_null_and_odd_ones_stay_text() {
+        let v = product(
+            &header(),
+            &cells("B0ABCDEFGH|t|||five||$12|inf|books|Maybe|-3"),
+        );
+        assert_eq!(v["imgUrl"], Value::Null);
+        assert_eq!(v["stars"], json!("five"));
+        assert_eq!(v["reviews"], Value::Null);
+        assert_eq!(v["price"], json!("$12"));
+        assert_eq!(v["listPrice"], json!("inf"), "not a finite number");
+        assert_eq!(v["category_id"], json!("books"));
+        assert_eq!(v["isBestSeller"], json!("Maybe"));
+        assert_eq!(v["boughtInLastMonth"], json!(-3));
+    }
+}

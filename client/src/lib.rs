@@ -1,0 +1,432 @@
+//! `shelf stream`: CSV files to the ingest gateway.
+//!
+//! - [`rows`]: the CSV read as a stream of rows with line numbers;
+//!   unparseable rows become reasons, not errors.
+//! - [`convert`]: cells to typed JSON.
+//! - [`send`]: gzip NDJSON batches, retries, 400s mapped back to lines.
+//! - [`checkpoint`]: where an interrupted run resumes.
+//!
+//! Categories are streamed first, then products. Several batches are in
+//! flight at once; they are acknowledged in order, and the checkpoint moves
+//! past a batch only when it and all before it are acknowledged. A resumed
+//! run therefore sends again at most the batches that were in flight.
+
+pub mod checkpoint;
+pub mod convert;
+pub mod rows;
+pub mod send;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use checkpoint::{Checkpoint, Counts};
+use rows::Rows;
+use send::{Batch, Sender};
+
+pub const PRODUCT_COLUMNS: [&str; 11] = [
+    "asin",
+    "title",
+    "imgUrl",
+    "productURL",
+    "stars",
+    "reviews",
+    "price",
+    "listPrice",
+    "category_id",
+    "isBestSeller",
+    "boughtInLastMonth",
+];
+pub const CATEGORY_COLUMNS: [&str; 2] = ["id", "category_name"];
+
+/// Flags of `shelf stream`.
+#[derive(Debug, Clone, Args)]
+pub struct StreamArgs {
+    /// Products CSV.
+    #[arg(long)]
+    pub products: PathBuf,
+    /// Categories CSV (sent first).
+    #[arg(long)]
+    pub categories: Option<PathBuf>,
+    /// Base URL of the ingest gateway.
+    #[arg(long, env = "SHELF_GATEWAY", default_value = "http://127.0.0.1:8080")]
+    pub gateway: String,
+    /// Bearer token for the gateway.
+    #[arg(long, env = "SHELF_TOKEN")]
+    pub token: Option<String>,
+    /// Records per request.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Attempts per request before giving up (429, 503, network errors).
+    #[arg(long, default_value_t = 12)]
+    pub max_attempts: u32,
+    /// Stop at the first row that cannot be parsed instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Where the checkpoint and the rejects file live.
+    #[arg(long, env = "SHELF_STREAM_STATE", default_value = ".local/stream")]
+    pub state_dir: PathBuf,
+    /// Ignore an earlier run's checkpoint and stream everything again.
+    #[arg(long)]
+    pub restart: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("{file}: {message}")]
+    Input { file: String, message: String },
+    #[error("{file} line {line}: {reason} (--strict)")]
+    Strict {
+        file: String,
+        line: u64,
+        reason: String,
+    },
+    #[error("{file}: batch of lines {first}-{last}: {error}")]
+    Send {
+        file: String,
+        first: u64,
+        last: u64,
+        error: send::SendError,
+    },
+    #[error("{0}")]
+    State(String),
+}
+
+/// The end of a run: counts per file (over resumed runs too), and where the
+/// refused and unparseable rows are listed.
+#[derive(Debug)]
+pub struct Report {
+    pub counts: Vec<(String, Counts)>,
+    pub rejects_file: PathBuf,
+    pub elapsed: Duration,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (file, c) in &self.counts {
+            writeln!(f, "{file}:")?;
+            writeln!(f, "  rows read      {:>10}", c.read)?;
+            writeln!(f, "  unparseable    {:>10}", c.unparseable)?;
+            writeln!(
+                f,
+                "  sent           {:>10}",
+                c.acknowledged + c.refused_total()
+            )?;
+            writeln!(f, "  acknowledged   {:>10}", c.acknowledged)?;
+            writeln!(f, "  refused        {:>10}", c.refused_total())?;
+            for (reason, n) in &c.refused {
+                writeln!(f, "    {n:>8}  {reason}")?;
+            }
+        }
+        write!(
+            f,
+            "unparseable and refused rows: {} ({:.1}s)",
+            self.rejects_file.display(),
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
+    let started = Instant::now();
+    let state =
+        |e: std::io::Error| StreamError::State(format!("{}: {e}", args.state_dir.display()));
+    std::fs::create_dir_all(&args.state_dir).map_err(state)?;
+    let mut inputs: Vec<&Path> = args.categories.iter().map(PathBuf::as_path).collect();
+    inputs.push(&args.products);
+    let name = checkpoint::name_for(&inputs, &args.gateway);
+    let checkpoint_path = args.state_dir.join(format!("{name}.json"));
+    let rejects_file = args.state_dir.join(format!("{name}.rejects.tsv"));
+    let mut checkpoint = if args.restart {
+        let _ = std::fs::remove_file(&rejects_file);
+        Checkpoint::default()
+    } else {
+        Checkpoint::load(&checkpoint_path).map_err(StreamError::State)?
+    };
+    let mut rejects = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&rejects_file)
+        .map_err(state)?;
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| StreamError::State(e.to_string()))?;
+    let base = args.gateway.trim_end_matches('/');
+    let mut files: Vec<(&Path, Kind)> = Vec::new();
+    if let Some(c) = &args.categories {
+        files.push((c, Kind::Categories));
+    }
+    files.push((&args.products, Kind::Products));
+    let mut report = Vec::new();
+    for (path, kind) in files {
+        let sender = Sender {
+            http: http.clone(),
+            url: format!("{base}{}", kind.route()),
+            token: args.token.clone(),
+            max_attempts: args.max_attempts,
+        };
+        let counts = stream_file(
+            args,
+            path,
+            kind,
+            sender,
+            &mut checkpoint,
+            &checkpoint_path,
+            &mut rejects,
+        )
+        .await?;
+        report.push((path.display().to_string(), counts));
+    }
+    Ok(Report {
+        counts: report,
+        rejects_file,
+        elapsed: started.elapsed(),
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Products,
+    Categories,
+}
+
+impl Kind {
+    fn route(self) -> &'static str {
+        match self {
+            Kind::Products => "/v1/products",
+            Kind::Categories => "/v1/categories",
+        }
+    }
+
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            Kind::Products => &PRODUCT_COLUMNS,
+            Kind::Categories => &CATEGORY_COLUMNS,
+        }
+    }
+}
+
+async fn stream_file(
+    args: &StreamArgs,
+    path: &Path,
+    kind: Kind,
+    sender: Sender,
+    checkpoint: &mut Checkpoint,
+    checkpoint_path: &Path,
+    rejects: &mut std::fs::File,
+) -> Result<Counts, StreamError> {
+    let file = path.display().to_string();
+    let key = kind.route().to_owned();
+    let input = |message: String| StreamError::Input {
+        file: file.clone(),
+        message,
+    };
+    let mut counts = checkpoint.counts.get(&key).cloned().unwrap_or_default();
+    if checkpoint.finished.get(&key).copied().unwrap_or(false) {
+        tracing::info!(
+            file,
+            "already streamed (checkpoint); --restart streams it again"
+        );
+        return Ok(counts);
+    }
+    let resume_after = checkpoint.done_through.get(&key).copied().unwrap_or(0);
+    let mut rows = Rows::open(path, kind.columns()).map_err(&input)?;
+    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let progress = progress_bar(args.quiet, total, &file);
+
+    // A task sends the batches, `concurrency` at once, and reports them in
+    // order; this loop reads, cuts batches and records what was settled.
+    let in_flight = args.concurrency.max(1);
+    let (batches, queued) = tokio::sync::mpsc::channel::<Batch>(in_flight);
+    let (settled_tx, mut settled) = tokio::sync::mpsc::unbounded_channel();
+    let sender = std::sync::Arc::new(sender);
+    let task = tokio::spawn(async move {
+        let mut sent = Box::pin(
+            futures::stream::unfold(
+                queued,
+                |mut q| async move { q.recv().await.map(|b| (b, q)) },
+            )
+            .map(|batch| {
+                let sender = sender.clone();
+                async move {
+                    let span = Span {
+                        first: batch.lines.first().copied().unwrap_or(0),
+                        last: batch.lines.last().copied().unwrap_or(0),
+                        bytes: batch.bytes,
+                        read_through: batch.read_through,
+                        unparseable_through: batch.unparseable_through,
+                    };
+                    (span, sender.send(batch).await)
+                }
+            })
+            .buffered(in_flight),
+        );
+        while let Some(done) = sent.next().await {
+            if settled_tx.send(done).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut ledger = Ledger {
+        file: &file,
+        key: &key,
+        counts: &mut counts,
+        checkpoint,
+        checkpoint_path,
+        rejects,
+        progress: &progress,
+    };
+    let mut batch = Batch::default();
+    let mut batch_start = 0u64;
+    while let Some(next) = rows.next_row() {
+        let row = next.map_err(&input)?;
+        let line = match &row {
+            Ok(r) => r.line,
+            Err(u) => u.line,
+        };
+        if line <= resume_after {
+            continue; // acknowledged in an earlier run
+        }
+        ledger.counts.read += 1;
+        match row {
+            Ok(r) => {
+                batch.records.push(match kind {
+                    Kind::Products => convert::product(&rows.header, &r.cells),
+                    Kind::Categories => convert::category(&r.cells),
+                });
+                batch.lines.push(r.line);
+            }
+            Err(u) if args.strict => {
+                task.abort();
+                return Err(StreamError::Strict {
+                    file: file.clone(),
+                    line: u.line,
+                    reason: u.reason,
+                });
+            }
+            Err(u) => {
+                ledger.counts.unparseable += 1;
+                ledger.reject(u.line, &format!("unparseable: {}", u.reason));
+            }
+        }
+        if batch.records.len() >= args.batch_size {
+            batch.bytes = rows.bytes - batch_start;
+            batch.read_through = ledger.counts.read;
+            batch.unparseable_through = ledger.counts.unparseable;
+            batch_start = rows.bytes;
+            // Waits while `concurrency` batches are queued.
+            let _ = batches.send(std::mem::take(&mut batch)).await;
+            while let Ok(done) = settled.try_recv() {
+                ledger.settle(done).inspect_err(|_| task.abort())?;
+            }
+        }
+    }
+    if !batch.records.is_empty() {
+        batch.bytes = rows.bytes - batch_start;
+        batch.read_through = ledger.counts.read;
+        batch.unparseable_through = ledger.counts.unparseable;
+        let _ = batches.send(batch).await;
+    }
+    drop(batches);
+    while let Some(done) = settled.recv().await {
+        ledger.settle(done)?;
+    }
+    progress.finish_and_clear();
+    checkpoint.finished.insert(key.clone(), true);
+    checkpoint.counts.insert(key, counts.clone());
+    checkpoint
+        .save(checkpoint_path)
+        .map_err(StreamError::State)?;
+    Ok(counts)
+}
+
+/// The CSV lines and bytes behind a batch.
+struct Span {
+    first: u64,
+    last: u64,
+    bytes: u64,
+    read_through: u64,
+    unparseable_through: u64,
+}
+
+/// Records settled batches: counts, rejects file, checkpoint, progress.
+struct Ledger<'a> {
+    file: &'a str,
+    key: &'a str,
+    counts: &'a mut Counts,
+    checkpoint: &'a mut Checkpoint,
+    checkpoint_path: &'a Path,
+    rejects: &'a mut std::fs::File,
+    progress: &'a ProgressBar,
+}
+
+impl Ledger<'_> {
+    fn settle(
+        &mut self,
+        (span, result): (Span, Result<send::Outcome, send::SendError>),
+    ) -> Result<(), StreamError> {
+        let outcome = result.map_err(|error| StreamError::Send {
+            file: self.file.to_owned(),
+            first: span.first,
+            last: span.last,
+            error,
+        })?;
+        self.counts.acknowledged += outcome.accepted;
+        for (line, reason) in &outcome.refused {
+            *self.counts.refused.entry(reason.clone()).or_default() += 1;
+            self.reject(*line, &format!("refused by the gateway: {reason}"));
+        }
+        self.checkpoint
+            .done_through
+            .insert(self.key.to_owned(), span.last);
+        // Rows read past this batch are read again on resume, so the
+        // checkpoint counts only those up to its last line.
+        let mut through = self.counts.clone();
+        through.read = span.read_through;
+        through.unparseable = span.unparseable_through;
+        self.checkpoint.counts.insert(self.key.to_owned(), through);
+        self.checkpoint
+            .save(self.checkpoint_path)
+            .map_err(StreamError::State)?;
+        self.progress.inc(span.bytes);
+        self.progress.set_message(format!(
+            "{} rows, {} acknowledged",
+            self.counts.read, self.counts.acknowledged
+        ));
+        Ok(())
+    }
+
+    fn reject(&mut self, line: u64, reason: &str) {
+        if let Err(e) = writeln!(self.rejects, "{}\t{line}\t{reason}", self.file) {
+            tracing::warn!(error = %e, "cannot write the rejects file");
+        }
+    }
+}
+
+fn progress_bar(quiet: bool, total: u64, file: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(file.to_owned());
+    bar
+}

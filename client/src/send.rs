@@ -1,0 +1,215 @@
+//! Posting NDJSON batches to the gateway: gzip, retries with exponential
+//! backoff and jitter (honouring `Retry-After`) on 429, 503 and network
+//! errors, and a 400 turned into the CSV lines it names.
+
+use std::io::Write;
+use std::time::Duration;
+
+use flate2::write::GzEncoder;
+use rand::Rng;
+use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// Records of one request, with the CSV line each came from.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub lines: Vec<u64>,
+    pub records: Vec<Value>,
+    /// Bytes of CSV behind the batch (for progress).
+    pub bytes: u64,
+    /// Rows read and rows unparseable in the file up to the batch's last
+    /// line: what a checkpoint after this batch may claim.
+    pub read_through: u64,
+    pub unparseable_through: u64,
+}
+
+/// How a batch ended.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub accepted: u64,
+    /// Lines the gateway refused, with its reason.
+    pub refused: Vec<(u64, String)>,
+    pub retries: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("the gateway refused the request: {status} {body}")]
+    Refused { status: u16, body: String },
+    #[error("the gateway did not accept the batch after {attempts} attempts: {last}")]
+    GaveUp { attempts: u32, last: String },
+}
+
+pub struct Sender {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub token: Option<String>,
+    pub max_attempts: u32,
+}
+
+impl Sender {
+    /// Sends `batch` until it is accepted. Records the gateway names in a
+    /// 400 are taken out and reported; the rest are sent again.
+    pub async fn send(&self, mut batch: Batch) -> Result<Outcome, SendError> {
+        let mut outcome = Outcome::default();
+        let mut backoff = Duration::from_millis(200);
+        let mut attempts = 0;
+        while !batch.records.is_empty() {
+            attempts += 1;
+            let wait = match self.post(&batch.records).await {
+                Ok(Answer::Accepted(n)) => {
+                    outcome.accepted += n;
+                    return Ok(outcome);
+                }
+                Ok(Answer::BadRecords(bad)) if !bad.is_empty() => {
+                    let mut keep = Batch {
+                        bytes: batch.bytes,
+                        ..Batch::default()
+                    };
+                    for (i, (line, record)) in batch.lines.iter().zip(batch.records).enumerate() {
+                        match bad.iter().find(|(at, _)| *at == i + 1) {
+                            Some((_, reason)) => outcome.refused.push((*line, reason.clone())),
+                            None => {
+                                keep.lines.push(*line);
+                                keep.records.push(record);
+                            }
+                        }
+                    }
+                    batch = keep;
+                    continue;
+                }
+                Ok(Answer::BadRecords(_)) => {
+                    return Err(SendError::Refused {
+                        status: 400,
+                        body: "a 400 naming no record".into(),
+                    })
+                }
+                Ok(Answer::Fatal(status, body)) => return Err(SendError::Refused { status, body }),
+                Ok(Answer::Retry(after, why)) => {
+                    if attempts >= self.max_attempts {
+                        return Err(SendError::GaveUp {
+                            attempts,
+                            last: why,
+                        });
+                    }
+                    tracing::debug!(why, "retrying");
+                    after.unwrap_or(backoff)
+                }
+                Err(e) => {
+                    if attempts >= self.max_attempts {
+                        return Err(SendError::GaveUp {
+                            attempts,
+                            last: e.to_string(),
+                        });
+                    }
+                    tracing::debug!(error = %e, "network error; retrying");
+                    backoff
+                }
+            };
+            outcome.retries += 1;
+            // Full jitter: clients that failed together do not retry together.
+            let jittered = wait.mul_f64(rand::rng().random_range(0.5..1.5));
+            tokio::time::sleep(jittered).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+        Ok(outcome)
+    }
+
+    async fn post(&self, records: &[Value]) -> Result<Answer, reqwest::Error> {
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for r in records {
+            // Writing to a Vec cannot fail; serialising a Value cannot either.
+            let _ = serde_json::to_writer(&mut gz, r);
+            let _ = gz.write_all(b"\n");
+        }
+        let body = gz.finish().unwrap_or_default();
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header(CONTENT_TYPE, "application/x-ndjson")
+            .header(CONTENT_ENCODING, "gzip")
+            .body(body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let after = retry_after(response.headers());
+        let text = response.text().await?;
+        Ok(match status {
+            StatusCode::OK => Answer::Accepted(
+                serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v["accepted"].as_u64())
+                    .unwrap_or(records.len() as u64),
+            ),
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                Answer::Retry(after, format!("{status}: {text}"))
+            }
+            s if s.is_server_error() => Answer::Retry(after, format!("{status}: {text}")),
+            StatusCode::BAD_REQUEST => Answer::BadRecords(bad_lines(&text)),
+            s => Answer::Fatal(s.as_u16(), text),
+        })
+    }
+}
+
+enum Answer {
+    Accepted(u64),
+    /// NDJSON line (1-based) and reason of each refused record.
+    BadRecords(Vec<(usize, String)>),
+    Retry(Option<Duration>, String),
+    Fatal(u16, String),
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs: f64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs_f64(secs.clamp(0.0, 60.0)))
+}
+
+fn bad_lines(body: &str) -> Vec<(usize, String)> {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return Vec::new();
+    };
+    v["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| {
+                    let line = e["line"].as_u64()? as usize;
+                    Some((line, e["error"].as_str().unwrap_or("refused").to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_400_names_ndjson_lines() {
+        let body = r#"{"error":"2 invalid records","status":400,"invalid":2,
+            "errors":[{"line":2,"error":"no asin"},{"line":5,"error":"not an object"}]}"#;
+        assert_eq!(
+            bad_lines(body),
+            vec![(2, "no asin".into()), (5, "not an object".into())]
+        );
+        assert!(bad_lines("not json").is_empty());
+    }
+
+    #[test]
+    fn retry_after_in_seconds() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "2".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+    }
+}

@@ -1,0 +1,268 @@
+//! `shelf dataset generate`: product and category CSVs with the columns,
+//! quirks and shape of the public "Amazon Products 2023" data set (see
+//! `../shared/data-contract.md`), deterministic for a seed, optionally with
+//! faulty rows of every kind the pipeline must account for.
+//!
+//! - [`shape`]: the distributions (prices, ratings, counts, categories).
+//! - [`text`]: asins, titles and category names.
+//! - [`dirty`]: rows that the transforms reject, and lines no CSV reader
+//!   can parse.
+
+pub mod dirty;
+pub mod shape;
+pub mod text;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Rows in the real products file.
+pub const FULL_SIZE: u64 = 1_426_337;
+
+/// Flags of `shelf dataset generate`.
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    /// Product rows to write (the real file has 1,426,337).
+    #[arg(long, default_value_t = 10_000)]
+    pub rows: u64,
+    /// Directory for products.csv and categories.csv (created if missing).
+    #[arg(long, default_value = "dataset/generated")]
+    pub out: PathBuf,
+    /// Same seed, same files, byte for byte.
+    #[arg(long, default_value_t = 2023)]
+    pub seed: u64,
+    /// Share of product rows made faulty (0 to 1): every reject reason of
+    /// the data contract, and lines a CSV reader cannot parse.
+    #[arg(long, default_value_t = 0.0)]
+    pub dirty: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("{path}: {error}")]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{path}: {error}")]
+    Csv { path: PathBuf, error: csv::Error },
+    #[error("--dirty must be between 0 and 1, not {0}")]
+    DirtyRate(f64),
+}
+
+/// What was written.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub products: u64,
+    pub categories: u64,
+    /// Rows made to fail a contract rule, by the reason they should get.
+    pub faulty: std::collections::BTreeMap<&'static str, u64>,
+    /// Lines written so that a CSV reader cannot parse them.
+    pub unparseable: u64,
+}
+
+pub fn generate(args: &GenerateArgs) -> Result<Summary, DatasetError> {
+    if !(0.0..=1.0).contains(&args.dirty) {
+        return Err(DatasetError::DirtyRate(args.dirty));
+    }
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |error| DatasetError::Io { path, error }
+    };
+    std::fs::create_dir_all(&args.out).map_err(io(&args.out))?;
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let categories = shape::Categories::new(&mut rng);
+    let mut summary = Summary::default();
+
+    let path = args.out.join("categories.csv");
+    let mut w = csv::Writer::from_path(&path).map_err(|error| DatasetError::Csv {
+        path: path.clone(),
+        error,
+    })?;
+    let csv_err = |path: &Path| {
+        let path = path.to_owned();
+        move |error| DatasetError::Csv { path, error }
+    };
+    w.write_record(["id", "category_name"])
+        .map_err(csv_err(&path))?;
+    for c in &categories.list {
+        w.write_record([c.id.to_string(), c.name.clone()])
+            .map_err(csv_err(&path))?;
+        summary.categories += 1;
+    }
+    w.flush().map_err(io(&path))?;
+
+    let path = args.out.join("products.csv");
+    let file = File::create(&path).map_err(io(&path))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    out.write_all(shape::HEADER.join(",").as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .map_err(io(&path))?;
+    let mut titles = text::Titles::default();
+    for i in 0..args.rows {
+        let mut row = shape::product(&mut rng, i, args.seed, &categories, &mut titles);
+        let line = if args.dirty > 0.0 && rng.random_bool(args.dirty) {
+            match dirty::spoil(&mut rng, &mut row) {
+                dirty::Spoiled::Row(reason) => {
+                    *summary.faulty.entry(reason).or_default() += 1;
+                    row.to_csv_line()
+                }
+                dirty::Spoiled::Line(bytes) => {
+                    summary.unparseable += 1;
+                    bytes
+                }
+            }
+        } else {
+            row.to_csv_line()
+        };
+        out.write_all(&line).map_err(io(&path))?;
+        summary.products += 1;
+    }
+    out.flush().map_err(io(&path))?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap, HashSet};
+
+    use super::*;
+
+    fn generated(rows: u64, seed: u64, dirty: f64) -> (PathBuf, Summary) {
+        let out = std::env::temp_dir().join(format!(
+            "shelf-dataset-{}-{rows}-{seed}-{dirty}",
+            std::process::id()
+        ));
+        let summary = generate(&GenerateArgs {
+            rows,
+            out: out.clone(),
+            seed,
+            dirty,
+        })
+        .unwrap();
+        (out, summary)
+    }
+
+    fn records(dir: &Path) -> Vec<Vec<String>> {
+        csv::Reader::from_path(dir.join("products.csv"))
+            .unwrap()
+            .into_records()
+            .filter_map(Result::ok)
+            .filter(|r| r.len() == 11)
+            .map(|r| r.iter().map(String::from).collect())
+            .collect()
+    }
+
+    fn share(rows: &[Vec<String>], f: impl Fn(&[String]) -> bool) -> f64 {
+        rows.iter().filter(|r| f(r)).count() as f64 / rows.len() as f64
+    }
+
+    #[test]
+    fn same_seed_same_bytes() {
+        let (a, _) = generated(2000, 7, 0.05);
+        let (b, _) = generated(2000, 7, 0.05);
+        let (c, _) = generated(2000, 8, 0.05);
+        let read = |d: &Path| std::fs::read(d.join("products.csv")).unwrap();
+        assert_eq!(read(&a), read(&b));
+        assert_ne!(read(&a), read(&c));
+    }
+
+    #[test]
+    fn shaped_like_the_real_file() {
+        let (dir, summary) = generated(40_000, 1, 0.0);
+        let rows = records(&dir);
+        assert_eq!(rows.len(), 40_000);
+        assert!((240..=260).contains(&summary.categories), "{summary:?}");
+
+        let asins: HashSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(asins.len(), rows.len(), "asins are unique");
+        let digits = share(&rows, |r| r[0].bytes().all(|b| b.is_ascii_digit()));
+        assert!(digits > 0.0 && digits < 0.01, "ISBN-style asins {digits}");
+
+        let f = |r: &[String], i: usize| r[i].parse::<f64>().unwrap();
+        let mut prices: Vec<f64> = rows.iter().map(|r| f(r, 6)).filter(|&p| p > 0.0).collect();
+        prices.sort_by(f64::total_cmp);
+        let median = prices[prices.len() / 2];
+        let mean = prices.iter().sum::<f64>() / prices.len() as f64;
+        assert!((17.0..23.0).contains(&median), "median {median}");
+        assert!((36.0..52.0).contains(&mean), "mean {mean}");
+        assert!(*prices.last().unwrap() <= 20_000.0);
+        let zero = share(&rows, |r| f(r, 6) == 0.0);
+        assert!((0.018..0.028).contains(&zero), "zero prices {zero}");
+        assert!(share(&rows, |r| f(r, 7) == 0.0) >= 0.75, "listPrice 0");
+        let stars_mean = rows.iter().map(|r| f(r, 4)).sum::<f64>() / rows.len() as f64;
+        assert!((3.9..4.1).contains(&stars_mean), "stars mean {stars_mean}");
+        let unrated = share(&rows, |r| f(r, 4) == 0.0);
+        assert!((0.08..0.10).contains(&unrated), "unrated {unrated}");
+        let no_reviews = share(&rows, |r| r[5] == "0");
+        assert!(
+            (0.77..0.81).contains(&no_reviews),
+            "no reviews {no_reviews}"
+        );
+        let best = share(&rows, |r| r[9] == "True");
+        assert!((0.004..0.008).contains(&best), "best sellers {best}");
+        assert!(rows.iter().all(|r| r[9] == "True" || r[9] == "False"));
+        let bought: HashSet<u32> = rows.iter().map(|r| r[10].parse().unwrap()).collect();
+        assert!(bought.iter().all(|&b| b == 0 || b >= 50), "{bought:?}");
+        let non_ascii = share(&rows, |r| !r[1].is_ascii());
+        assert!(
+            (0.04..0.08).contains(&non_ascii),
+            "non-ASCII titles {non_ascii}"
+        );
+        assert!(
+            rows.iter().any(|r| r[1].contains("\"")),
+            "titles with quotes"
+        );
+
+        let mut per_category: HashMap<&str, usize> = HashMap::new();
+        for r in &rows {
+            *per_category.entry(r[8].as_str()).or_default() += 1;
+        }
+        let biggest = *per_category.values().max().unwrap() as f64 / rows.len() as f64;
+        assert!(
+            (0.07..0.14).contains(&biggest),
+            "biggest category {biggest}"
+        );
+        assert!(per_category
+            .keys()
+            .all(|id| (1..=270).contains(&id.parse::<i64>().unwrap())));
+    }
+
+    #[test]
+    fn faulty_rows_get_the_reason_they_were_made_for() {
+        let (dir, summary) = generated(20_000, 3, 0.1);
+        assert_eq!(
+            summary.faulty.keys().copied().collect::<Vec<_>>().len(),
+            dirty::REASONS.len(),
+            "every reason: {summary:?}"
+        );
+        assert!(summary.unparseable > 0);
+
+        // Through the client's conversion and the contract's rules.
+        let header: Vec<String> = shape::HEADER.iter().map(|h| h.to_string()).collect();
+        let mut rejected: BTreeMap<&str, u64> = BTreeMap::new();
+        for r in records(&dir) {
+            if let Err(reject) = shelf_rules::clean(&shelf_client::convert::product(&header, &r)) {
+                *rejected.entry(reject.reason.as_str()).or_default() += 1;
+            }
+        }
+        assert_eq!(rejected, summary.faulty);
+
+        let mut reader = shelf_client::rows::Rows::open(
+            &dir.join("products.csv"),
+            &shelf_client::PRODUCT_COLUMNS,
+        )
+        .unwrap();
+        let mut unparseable = 0;
+        while let Some(row) = reader.next_row() {
+            if row.unwrap().is_err() {
+                unparseable += 1;
+            }
+        }
+        assert_eq!(unparseable, summary.unparseable);
+    }
+}

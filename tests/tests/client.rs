@@ -1,0 +1,182 @@
+//! `shelf stream` against the real gateway and broker: every CSV row ends
+//! up acknowledged (in the topic), refused or reported unparseable, and an
+//! interrupted run resumes after its last acknowledged batch.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use shelf_client::StreamArgs;
+use shelf_config::Platform;
+use shelf_dataset::{GenerateArgs, Summary};
+use shelf_ingest::{Gateway, ServeArgs};
+use shelf_tests::{platform, read_topic, unique};
+
+const SETTLE: Duration = Duration::from_secs(2);
+
+async fn gateway(p: &Platform) -> (Gateway, String) {
+    let gateway = Gateway::start(
+        p,
+        ServeArgs::from_flags(["--listen", "127.0.0.1:0"]).unwrap(),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}", gateway.local_addr());
+    (gateway, url)
+}
+
+fn dataset(rows: u64, dirty: f64) -> (PathBuf, Summary) {
+    let out = std::env::temp_dir().join(unique("shelf-client-data"));
+    let summary = shelf_dataset::generate(&GenerateArgs {
+        rows,
+        out: out.clone(),
+        seed: 11,
+        dirty,
+    })
+    .unwrap();
+    (out, summary)
+}
+
+fn args(dir: &Path, url: &str) -> StreamArgs {
+    StreamArgs {
+        products: dir.join("products.csv"),
+        categories: Some(dir.join("categories.csv")),
+        gateway: url.to_owned(),
+        token: None,
+        batch_size: 250,
+        concurrency: 3,
+        max_attempts: 5,
+        strict: false,
+        state_dir: dir.join("state"),
+        restart: false,
+        quiet: true,
+    }
+}
+
+/// Asins of the product rows the test itself can parse (11 cells of UTF-8).
+fn parseable_asins(dir: &Path) -> Vec<String> {
+    csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(dir.join("products.csv"))
+        .unwrap()
+        .into_byte_records()
+        .filter_map(Result::ok)
+        .filter(|r| r.len() == 11 && r.iter().all(|c| std::str::from_utf8(c).is_ok()))
+        .map(|r| String::from_utf8_lossy(&r[0]).into_owned())
+        .collect()
+}
+
+fn asin_of(value: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(value).unwrap();
+    v["asin"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_row_is_acknowledged_refused_or_reported() {
+    let p = platform();
+    let (gw, url) = gateway(&p).await;
+    let (dir, summary) = dataset(3000, 0.05);
+    let report = shelf_client::stream(&args(&dir, &url)).await.unwrap();
+    let (_, products) = &report.counts[1];
+    let (_, categories) = &report.counts[0];
+
+    assert_eq!(categories.acknowledged, summary.categories);
+    assert_eq!(products.read, 3000);
+    assert_eq!(products.unparseable, summary.unparseable);
+    assert_eq!(
+        products.acknowledged + products.refused_total(),
+        products.read - products.unparseable,
+        "every parseable row acknowledged or refused: {products:?}"
+    );
+    let rejects = std::fs::read_to_string(&report.rejects_file).unwrap();
+    assert_eq!(
+        rejects.lines().count() as u64,
+        products.unparseable + products.refused_total(),
+        "each unparseable or refused row is listed with its line"
+    );
+
+    let stored = read_topic(
+        &p.kafka,
+        &p.topics.ingest_product,
+        products.acknowledged as usize,
+        Duration::from_secs(60),
+        SETTLE,
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored.len() as u64, products.acknowledged, "each row once");
+    let sent: HashSet<String> = stored.iter().map(|r| asin_of(&r.value)).collect();
+    let csv: HashSet<String> = parseable_asins(&dir).into_iter().collect();
+    assert!(sent.is_subset(&csv), "only rows of the file");
+
+    // The same arguments again: the checkpoint says all is done.
+    let again = shelf_client::stream(&args(&dir, &url)).await.unwrap();
+    assert_eq!(again.counts[1].1, *products);
+    let after = read_topic(
+        &p.kafka,
+        &p.topics.ingest_product,
+        products.acknowledged as usize,
+        Duration::from_secs(60),
+        SETTLE,
+    )
+    .await
+    .unwrap();
+    assert_eq!(after.len(), stored.len(), "nothing sent twice");
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_resumes_after_its_last_acknowledged_batch() {
+    let p = platform();
+    let (gw, url) = gateway(&p).await;
+    let (dir, _) = dataset(6000, 0.0);
+    let a = args(&dir, &url);
+
+    // Interrupt once the checkpoint has moved past some batches.
+    let first = tokio::spawn({
+        let a = a.clone();
+        async move { shelf_client::stream(&a).await }
+    });
+    let state = a.state_dir.clone();
+    let moved = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let progressed = std::fs::read_dir(&state)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .any(|t| t.contains("/v1/products"));
+            if progressed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    first.abort();
+    let _ = first.await;
+    moved.expect("the checkpoint moved");
+
+    let report = shelf_client::stream(&a).await.unwrap();
+    let (_, products) = &report.counts[1];
+    assert_eq!(products.read, 6000, "rows counted once over both runs");
+    assert_eq!(products.acknowledged, 6000);
+
+    let stored = read_topic(
+        &p.kafka,
+        &p.topics.ingest_product,
+        6000,
+        Duration::from_secs(60),
+        SETTLE,
+    )
+    .await
+    .unwrap();
+    let distinct: HashSet<String> = stored.iter().map(|r| asin_of(&r.value)).collect();
+    assert_eq!(distinct.len(), 6000, "every row arrived");
+    // At most the batches in flight at the interruption arrive twice.
+    let twice = stored.len() - distinct.len();
+    assert!(twice <= 2 * 3 * 250, "{twice} rows sent twice");
+    assert!(stored.len() < 2 * 6000, "resumed, not started over");
+    gw.shutdown().await.unwrap();
+}
