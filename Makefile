@@ -42,13 +42,10 @@ build-wasm:
 doctor: build
 	$(SHELF) doctor
 
+# The main job: the whole pipeline on dataset/sample (or ROWS generated rows)
+# from an empty database, then the reconciliation and the charts.
 demo: up
-	$(SHELF) transform deploy-defaults
-	$(SHELF) transform list
-	@echo
-	@echo "Platform up, standard transforms deployed. Run 'shelf ingest serve',"
-	@echo "'shelf transform run' and 'shelf sink run'; the CSV client and the full"
-	@echo "demo (issue 6) are not built yet."
+	$(SHELF) demo --reset $(if $(ROWS),--rows $(ROWS),)
 
 ## Checks -----------------------------------------------------------------
 

@@ -42,6 +42,11 @@ enum Command {
     Sink(SinkCommand),
     /// Stream product and category CSVs to the ingest gateway (resumable).
     Stream(shelf_client::StreamArgs),
+    /// The three analyses from MongoDB as terminal charts, and the rejects.
+    Report,
+    /// The whole pipeline in this process on a CSV pair, then the
+    /// reconciliation and the charts (what `make demo` runs).
+    Demo(shelf::demo::DemoArgs),
     /// Generate data sets shaped like Amazon Products 2023.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -135,6 +140,31 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let report = shelf_client::stream(&args).await?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Report => {
+            let client = mongodb::Client::with_uri_str(&cli.platform.mongo).await?;
+            let db = client.database(&cli.platform.database);
+            println!("{}\n", shelf_report::charts::load(&db).await?);
+            println!("Rejects by stage and reason");
+            for ((stage, reason), n) in shelf_report::reconcile::rejects(&db).await? {
+                println!("  {n:>8}  {stage:<9} {reason}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            // The services run as tasks of this process and do not stop on
+            // their own: Ctrl-C or SIGTERM ends the demo, and so does its
+            // end, without waiting for them.
+            let passed = tokio::select! {
+                result = shelf::demo::run(&cli.platform, args) => result?,
+                () = shelf_service::shutdown_signal() => {
+                    eprintln!("demo interrupted");
+                    false
+                }
+            };
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            std::process::exit(if passed { 0 } else { 1 });
         }
         Command::Dataset(DatasetCommand::Generate(args)) => {
             let summary = shelf_dataset::generate(&args)?;

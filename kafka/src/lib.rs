@@ -34,6 +34,8 @@ pub enum TopicError {
     Unavailable(String),
     #[error("creating topic {topic}: {reason}")]
     Refused { topic: String, reason: String },
+    #[error("deleting {what}: {reason}")]
+    Delete { what: String, reason: String },
 }
 
 /// Creates the topics that do not exist yet; existing ones are left as
@@ -76,4 +78,57 @@ pub async fn ensure_topics(
         }
     }
     Ok(())
+}
+
+/// Deletes topics (missing ones are skipped) and waits until the broker
+/// no longer lists them, so they can be created afresh. For `shelf demo
+/// --reset`.
+pub async fn delete_topics(
+    bootstrap: &str,
+    topics: &[&str],
+    timeout: Duration,
+) -> Result<(), TopicError> {
+    let unavailable = |e: rdkafka::error::KafkaError| TopicError::Unavailable(e.to_string());
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .map_err(unavailable)?;
+    let options = AdminOptions::new().operation_timeout(Some(timeout));
+    let started = std::time::Instant::now();
+    for result in admin
+        .delete_topics(topics, &options)
+        .await
+        .map_err(unavailable)?
+    {
+        if let Err((topic, code)) = result {
+            if code != RDKafkaErrorCode::UnknownTopicOrPartition {
+                return Err(TopicError::Delete {
+                    what: format!("topic {topic}"),
+                    reason: code.to_string(),
+                });
+            }
+        }
+    }
+    loop {
+        let metadata = admin
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(5))
+            .map_err(unavailable)?;
+        let left: Vec<&str> = metadata
+            .topics()
+            .iter()
+            .map(|t| t.name())
+            .filter(|n| topics.contains(n))
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            return Err(TopicError::Delete {
+                what: format!("topics {}", left.join(", ")),
+                reason: "still listed after deletion".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

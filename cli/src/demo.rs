@@ -1,0 +1,212 @@
+//! `shelf demo`: the whole pipeline in one process on a CSV pair (the
+//! committed sample by default), then the reconciliation and the charts.
+//!
+//! Gateway, transform runtime and sink run as tasks of this process, with
+//! the same code and defaults as `shelf ingest serve`, `shelf transform
+//! run` and `shelf sink run`; the client streams to the gateway over HTTP.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser};
+use shelf_client::StreamArgs;
+use shelf_config::{collections, Platform};
+use shelf_report::{charts, drain, reconcile};
+
+use crate::transform::{execute, TransformCommand, DEFAULT_WASM_DIR};
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Products CSV.
+    #[arg(long, default_value = "dataset/sample/products.csv")]
+    pub products: PathBuf,
+    /// Categories CSV.
+    #[arg(long, default_value = "dataset/sample/categories.csv")]
+    pub categories: PathBuf,
+    /// Generate this many rows (1 % faulty) under .local/demo-data and
+    /// stream them instead of --products / --categories.
+    #[arg(long, env = "ROWS")]
+    pub rows: Option<u64>,
+    /// Empty the database and delete the pipeline's topics and consumer
+    /// groups first, so the reconciliation covers this run alone.
+    #[arg(long)]
+    pub reset: bool,
+    /// Address of the gateway.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub gateway_listen: String,
+    /// How long each stage may take to drain (s).
+    #[arg(long, default_value_t = 3600)]
+    pub timeout: u64,
+}
+
+#[derive(Parser)]
+struct Flags<T: Args> {
+    #[command(flatten)]
+    inner: T,
+}
+
+fn flags<T: Args>(argv: &[&str]) -> Result<T> {
+    Ok(Flags::<T>::try_parse_from(std::iter::once("demo").chain(argv.iter().copied()))?.inner)
+}
+
+/// Runs the demo; `Ok(false)` when the reconciliation fails.
+pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
+    let (products, categories) = match args.rows {
+        Some(rows) => {
+            let out = PathBuf::from(".local/demo-data");
+            println!("generating {rows} rows into {}", out.display());
+            shelf_dataset::generate(&shelf_dataset::GenerateArgs {
+                rows,
+                out: out.clone(),
+                seed: 2023,
+                dirty: 0.01,
+            })?;
+            (out.join("products.csv"), out.join("categories.csv"))
+        }
+        None => (args.products.clone(), args.categories.clone()),
+    };
+    let client = mongodb::Client::with_uri_str(&platform.mongo).await?;
+    let db = client.database(&platform.database);
+    let t = &platform.topics;
+    // Consumer groups of this run alone: no offsets of an earlier run (or
+    // a static member of a killed one) can get in the way.
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let groups = [
+        format!("shelf-demo-{run_id}-transform"),
+        format!("shelf-demo-{run_id}-sink"),
+    ];
+    if args.reset {
+        println!(
+            "reset: dropping database `{}`, deleting topics {}, {}, {}, {}",
+            platform.database, t.ingest_product, t.ingest_category, t.product_clean, t.product_dlq
+        );
+        db.drop().await?;
+        shelf_kafka::delete_topics(
+            &platform.kafka,
+            &[
+                &t.ingest_product,
+                &t.ingest_category,
+                &t.product_clean,
+                &t.product_dlq,
+            ],
+            Duration::from_secs(60),
+        )
+        .await?;
+    } else if db
+        .collection::<bson::Document>(collections::PRODUCTS)
+        .estimated_document_count()
+        .await?
+        > 0
+    {
+        bail!(
+            "database `{}` already holds products: run with --reset (make demo does) so the reconciliation covers this run alone",
+            platform.database
+        );
+    }
+
+    execute(
+        platform,
+        TransformCommand::DeployDefaults {
+            wasm_dir: DEFAULT_WASM_DIR.into(),
+            params: Vec::new(),
+        },
+    )
+    .await
+    .context("deploying the standard transforms (make build-wasm builds them)")?;
+
+    let gateway = shelf_ingest::Gateway::start(
+        platform,
+        shelf_ingest::ServeArgs::from_flags(["--listen", &args.gateway_listen])?,
+    )
+    .await?;
+    let runtime_args = flags(&["--metrics-listen", "127.0.0.1:0", "--group", &groups[0]])?;
+    let sink_args = flags(&["--metrics-listen", "127.0.0.1:0", "--group", &groups[1]])?;
+    let runtime = tokio::spawn({
+        let p = platform.clone();
+        async move { shelf_transform::run(&p, runtime_args).await }
+    });
+    let sink = tokio::spawn({
+        let p = platform.clone();
+        async move { shelf_sink::run(&p, sink_args).await }
+    });
+    println!(
+        "gateway on http://{}, transform runtime and sink running",
+        gateway.local_addr()
+    );
+
+    let streamed = shelf_client::stream(&StreamArgs {
+        products: products.clone(),
+        categories: Some(categories),
+        gateway: format!("http://{}", gateway.local_addr()),
+        token: None,
+        batch_size: 1000,
+        concurrency: 4,
+        max_attempts: 12,
+        strict: false,
+        state_dir: ".local/demo/stream".into(),
+        restart: true,
+        quiet: false,
+    })
+    .await?;
+    println!("{streamed}\n\nwaiting for the transforms and the sink to drain …");
+
+    let timeout = Duration::from_secs(args.timeout);
+    let kafka = platform.kafka.clone();
+    let topics = t.clone();
+    let [runtime_group, sink_group] = groups.clone();
+    let (clean, dlq) =
+        tokio::task::spawn_blocking(move || -> Result<_, shelf_report::ReportError> {
+            drain::wait_for_group(&kafka, &runtime_group, &topics.ingest_product, timeout)?;
+            println!("transforms drained");
+            let clean = drain::count(&kafka, &topics.product_clean)?;
+            let dlq = drain::count(&kafka, &topics.product_dlq)?;
+            drain::wait_past(&kafka, &sink_group, &topics.product_clean, &clean, timeout)?;
+            drain::wait_past(&kafka, &sink_group, &topics.product_dlq, &dlq, timeout)?;
+            println!("sink drained");
+            Ok((clean, dlq))
+        })
+        .await??;
+    // The sink merges the aggregates within its merge interval (500 ms).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (name, task) in [
+        ("runtime", runtime.is_finished()),
+        ("sink", sink.is_finished()),
+    ] {
+        if task {
+            bail!("the {name} stopped early; see its log above");
+        }
+    }
+
+    let (_, counts) = streamed
+        .counts
+        .iter()
+        .find(|(file, _)| *file == products.display().to_string())
+        .context("no counts for the products file")?;
+    let mut r = reconcile::Reconciliation {
+        read: counts.read,
+        unparseable: counts.unparseable,
+        refused: counts.refused.clone(),
+        dlq_records: dlq.records,
+        product_events: clean.records,
+        distinct_products: db
+            .collection::<bson::Document>(collections::PRODUCTS)
+            .count_documents(bson::doc! {})
+            .await?,
+        ..Default::default()
+    };
+    for ((stage, reason), n) in reconcile::rejects(&db).await? {
+        match stage.as_str() {
+            "sink" => r.sink_rejects.insert(reason, n),
+            _ => r.transform_rejects.insert(reason, n),
+        };
+    }
+    println!("\n{}\n", charts::load(&db).await?);
+    println!("{r}");
+    gateway.shutdown().await?;
+    runtime.abort();
+    sink.abort();
+    Ok(r.passes())
+}

@@ -1,0 +1,21 @@
+//! `shelf report` and the end of `make demo`.
+//!
+//! - [`charts`]: the three analyses (products per price bucket, per
+//!   category, average price per category) from MongoDB as terminal bars.
+//! - [`drain`]: waiting until the runtime and the sink have consumed
+//!   everything, and counting what each stage produced.
+//! - [`reconcile`]: rows read = unparseable + refused + rejected + stored.
+
+pub mod charts;
+pub mod drain;
+pub mod reconcile;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("MongoDB: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("{0}")]
+    Timeout(String),
+}
