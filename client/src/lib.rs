@@ -29,20 +29,7 @@ use checkpoint::{Checkpoint, Counts};
 use rows::Rows;
 use send::{Batch, Sender};
 
-pub const PRODUCT_COLUMNS: [&str; 11] = [
-    "asin",
-    "title",
-    "imgUrl",
-    "productURL",
-    "stars",
-    "reviews",
-    "price",
-    "listPrice",
-    "category_id",
-    "isBestSeller",
-    "boughtInLastMonth",
-];
-pub const CATEGORY_COLUMNS: [&str; 2] = ["id", "category_name"];
+pub use shelf_config::columns::{CATEGORIES as CATEGORY_COLUMNS, PRODUCTS as PRODUCT_COLUMNS};
 
 /// Flags of `shelf stream`.
 #[derive(Debug, Clone, Args)]

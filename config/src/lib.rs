@@ -123,6 +123,24 @@ impl Topics {
     }
 }
 
+/// Columns of the input CSVs, in order (the data contract's input section).
+pub mod columns {
+    pub const PRODUCTS: [&str; 11] = [
+        "asin",
+        "title",
+        "imgUrl",
+        "productURL",
+        "stars",
+        "reviews",
+        "price",
+        "listPrice",
+        "category_id",
+        "isBestSeller",
+        "boughtInLastMonth",
+    ];
+    pub const CATEGORIES: [&str; 2] = ["id", "category_name"];
+}
+
 /// Collection names of the store (see the data contract's store section).
 pub mod collections {
     pub const PRODUCTS: &str = "products";

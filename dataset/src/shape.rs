@@ -6,19 +6,7 @@ use rand::Rng;
 
 use crate::text;
 
-pub const HEADER: [&str; 11] = [
-    "asin",
-    "title",
-    "imgUrl",
-    "productURL",
-    "stars",
-    "reviews",
-    "price",
-    "listPrice",
-    "category_id",
-    "isBestSeller",
-    "boughtInLastMonth",
-];
+pub use shelf_config::columns::PRODUCTS as HEADER;
 
 /// Highest category id; about 20 ids below it are unused.
 pub const MAX_CATEGORY_ID: i64 = 270;
