@@ -5,15 +5,17 @@ SHELL := bash
 CARGO ?= cargo
 SHELF := target/debug/shelf
 
-.PHONY: up down status install build build-wasm doctor demo test fmt lint unit bench clean-local
+.PHONY: up down status setup install build build-wasm doctor demo test fmt lint unit bench clean-local
 
 WASM_DIR := target/wasm/wasm32-unknown-unknown/release
 
 ## Platform ---------------------------------------------------------------
 
-# Services start in the background while the CLI builds, then `shelf doctor`
-# waits until both really answer (a Kafka metadata request, a MongoDB ping).
-up: build-wasm
+# Installs what is missing first (Debian packages, the wasm target; quick
+# when all is there), so `make demo` works on a fresh machine. Services start
+# in the background while the CLI builds, then `shelf doctor` waits until
+# both really answer (a Kafka metadata request, a MongoDB ping).
+up: setup build-wasm
 	infra/platform.sh up
 	$(CARGO) build -q -p shelf
 	$(SHELF) doctor --wait 90
@@ -24,8 +26,10 @@ down:
 status:
 	infra/platform.sh status
 
-install:
+setup:
 	infra/setup.sh
+
+install: setup
 	infra/platform.sh install
 
 ## Build and run ----------------------------------------------------------
