@@ -316,7 +316,9 @@ async fn stream_file(
             batch.unparseable_through = ledger.counts.unparseable;
             batch_start = rows.bytes;
             // Waits while `concurrency` batches are queued.
-            let _ = batches.send(std::mem::take(&mut batch)).await;
+            if batches.send(std::mem::take(&mut batch)).await.is_err() {
+                return Err(sending_stopped());
+            }
             while let Ok(done) = settled.try_recv() {
                 ledger.settle(done).inspect_err(|_| task.abort())?;
             }
@@ -326,7 +328,9 @@ async fn stream_file(
         batch.bytes = rows.bytes - batch_start;
         batch.read_through = ledger.counts.read;
         batch.unparseable_through = ledger.counts.unparseable;
-        let _ = batches.send(batch).await;
+        if batches.send(batch).await.is_err() {
+            return Err(sending_stopped());
+        }
     }
     drop(batches);
     while let Some(done) = settled.recv().await {
@@ -339,6 +343,12 @@ async fn stream_file(
         .save(checkpoint_path)
         .map_err(StreamError::State)?;
     Ok(counts)
+}
+
+/// The sending task ends only when this loop stops listening; a batch it
+/// can no longer take must not be dropped silently.
+fn sending_stopped() -> StreamError {
+    StreamError::State("the task sending batches stopped unexpectedly".into())
 }
 
 /// The CSV lines and bytes behind a batch.
