@@ -4,6 +4,7 @@
 set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 apt_missing=()
 need() { # command debian-package
@@ -18,6 +19,7 @@ need c++ g++
 need go golang-go
 need python3 python3
 need patch patch
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_missing+=(python3-venv)
 # librdkafka 2.12's CMake build includes <curl/curl.h> even with curl off (an
 # `#ifdef` on a macro its config.h defines as 0); only the header is used.
 compgen -G "/usr/include/*curl/curl.h" >/dev/null || compgen -G "/usr/include/*/curl/curl.h" >/dev/null \
@@ -38,5 +40,15 @@ if command -v rustup >/dev/null; then
   components=$(rustup component list --installed)
   grep -q '^clippy' <<<"$components" || rustup component add clippy
   grep -q '^rustfmt' <<<"$components" || rustup component add rustfmt
+fi
+# The notebook's Python packages (notebooks/requirements.txt), in a venv of
+# the project's own, for notebooks/run.py and the test that runs it.
+venv=${SHELF_HOME:-$ROOT/.local}/venv
+want=$(sha256sum "$ROOT/notebooks/requirements.txt" | cut -d' ' -f1)
+if [[ ! -x $venv/bin/python || $(cat "$venv/.requirements.sha256" 2>/dev/null) != "$want" ]]; then
+  log "installing the notebook's Python packages into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/notebooks/requirements.txt"
+  echo "$want" >"$venv/.requirements.sha256"
 fi
 log "tools present"

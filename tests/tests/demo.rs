@@ -1,5 +1,6 @@
 //! `shelf demo` on the committed sample, on topics and a database of its
-//! own: it must drain, reconcile every row and exit 0.
+//! own: it must drain, reconcile every row and exit 0. Then the notebook
+//! runs headless against what the demo stored, and no cell may fail.
 
 use std::process::Command;
 
@@ -7,7 +8,7 @@ use shelf_tests::sink::platform_env;
 use shelf_tests::{closed_port, platform, shelf_bin};
 
 #[test]
-fn the_demo_accounts_for_every_sample_row() {
+fn the_demo_accounts_for_every_sample_row_and_the_notebook_runs_on_it() {
     let p = platform();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = Command::new(shelf_bin())
@@ -37,4 +38,28 @@ fn the_demo_accounts_for_every_sample_row() {
     ] {
         assert!(stdout.contains(line), "`{line}` missing:\n{stdout}");
     }
+
+    // The notebook, on the demo's database (Python from infra/setup.sh).
+    let home = std::env::var_os("SHELF_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".local"));
+    let python = home.join("venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run infra/setup.sh",
+        python.display()
+    );
+    let run = Command::new(python)
+        .current_dir(&root)
+        .args(["notebooks/run.py", "notebooks/trends.ipynb"])
+        .env("SHELF_MONGO", &p.mongo)
+        .env("SHELF_DB", &p.database)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "the notebook failed:\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
 }
