@@ -34,6 +34,21 @@ pub fn platform() -> Platform {
     p
 }
 
+/// The value of the first line of `/metrics` at `listen` (host:port) that
+/// starts with `line_start` (`name` or `name{labels}`), if it answers.
+pub async fn metric_at(listen: &str, line_start: &str) -> Option<f64> {
+    let text = reqwest::get(format!("http://{listen}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// A name no other test run uses.
 pub fn unique(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();

@@ -95,16 +95,7 @@ impl SinkProcess {
 
     /// The value of one metric line (`name{labels}`), if present.
     pub async fn metric(&self, line_start: &str) -> Option<f64> {
-        let text = reqwest::get(format!("http://{}/metrics", self.listen))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        text.lines()
-            .find(|l| l.starts_with(line_start))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
+        crate::metric_at(&self.listen, line_start).await
     }
 
     pub fn kill_9(mut self) {

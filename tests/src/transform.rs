@@ -52,14 +52,9 @@ impl RuntimeProcess {
 
     /// Input records this instance has committed so far.
     pub async fn records_in(&self) -> Result<f64> {
-        let text = reqwest::get(format!("http://{}/metrics", self.listen))
-            .await?
-            .text()
-            .await?;
-        text.lines()
-            .find(|l| l.starts_with("shelf_transform_records_in_total "))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .context("no shelf_transform_records_in_total")
+        crate::metric_at(&self.listen, "shelf_transform_records_in_total ")
+            .await
+            .context("no shelf_transform_records_in_total on /metrics")
     }
 
     pub fn kill_9(mut self) {
@@ -75,6 +70,13 @@ impl RuntimeProcess {
         let status = self.child.wait()?;
         ensure!(status.success(), "SIGTERM: exit {status}");
         Ok(())
+    }
+}
+
+impl Drop for RuntimeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
