@@ -145,6 +145,7 @@ pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
         batch_size: 1000,
         concurrency: 4,
         max_attempts: 12,
+        rate: 0,
         strict: false,
         state_dir: ".local/demo/stream".into(),
         restart: true,

@@ -13,6 +13,7 @@
 
 pub mod checkpoint;
 pub mod convert;
+pub mod rejects_list;
 pub mod rows;
 pub mod send;
 
@@ -55,6 +56,10 @@ pub struct StreamArgs {
     /// Attempts per request before giving up (429, 503, network errors).
     #[arg(long, default_value_t = 12)]
     pub max_attempts: u32,
+    /// Send at most this many rows per second (0: as fast as the gateway
+    /// takes them), to share a gateway or to replay a file at a steady pace.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
     /// Stop at the first row that cannot be parsed instead of skipping it.
     #[arg(long)]
     pub strict: bool,
@@ -141,6 +146,22 @@ pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
     } else {
         Checkpoint::load(&checkpoint_path).map_err(StreamError::State)?
     };
+    // A resumed run reads again every row after the checkpoint, and lists
+    // again those it cannot parse; the earlier run's lines for them go.
+    let files: Vec<(&Path, Kind)> = args
+        .categories
+        .iter()
+        .map(|c| (c.as_path(), Kind::Categories))
+        .chain([(args.products.as_path(), Kind::Products)])
+        .collect();
+    for (path, kind) in &files {
+        let key = kind.route();
+        if !checkpoint.finished.get(key).copied().unwrap_or(false) {
+            let after = checkpoint.done_through.get(key).copied().unwrap_or(0);
+            rejects_list::forget_after(&rejects_file, &path.display().to_string(), after)
+                .map_err(state)?;
+        }
+    }
     let mut rejects = OpenOptions::new()
         .create(true)
         .append(true)
@@ -152,11 +173,6 @@ pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
         .build()
         .map_err(|e| StreamError::State(e.to_string()))?;
     let base = args.gateway.trim_end_matches('/');
-    let mut files: Vec<(&Path, Kind)> = Vec::new();
-    if let Some(c) = &args.categories {
-        files.push((c, Kind::Categories));
-    }
-    files.push((&args.products, Kind::Products));
     let mut report = Vec::new();
     for (path, kind) in files {
         let sender = Sender {
@@ -279,6 +295,8 @@ async fn stream_file(
     };
     let mut batch = Batch::default();
     let mut batch_start = 0u64;
+    let pace = Pace::new(args.rate);
+    let mut rows_queued = 0u64;
     while let Some(next) = rows.next_row() {
         let row = next.map_err(&input)?;
         let line = match &row {
@@ -315,6 +333,8 @@ async fn stream_file(
             batch.read_through = ledger.counts.read;
             batch.unparseable_through = ledger.counts.unparseable;
             batch_start = rows.bytes;
+            pace.wait_for(rows_queued).await;
+            rows_queued += batch.records.len() as u64;
             // Waits while `concurrency` batches are queued.
             if batches.send(std::mem::take(&mut batch)).await.is_err() {
                 return Err(sending_stopped());
@@ -349,6 +369,28 @@ async fn stream_file(
 /// can no longer take must not be dropped silently.
 fn sending_stopped() -> StreamError {
     StreamError::State("the task sending batches stopped unexpectedly".into())
+}
+
+/// `--rate`: a batch leaves no earlier than its rows allow.
+struct Pace {
+    started: tokio::time::Instant,
+    rows_per_sec: u64,
+}
+
+impl Pace {
+    fn new(rows_per_sec: u64) -> Self {
+        Self {
+            started: tokio::time::Instant::now(),
+            rows_per_sec,
+        }
+    }
+
+    async fn wait_for(&self, rows_so_far: u64) {
+        if self.rows_per_sec > 0 {
+            let due = Duration::from_secs_f64(rows_so_far as f64 / self.rows_per_sec as f64);
+            tokio::time::sleep_until(self.started + due).await;
+        }
+    }
 }
 
 /// The CSV lines and bytes behind a batch.

@@ -4,6 +4,8 @@
 //! suffix, so tests can run in parallel against one broker and one store and
 //! leave nothing behind that another test could trip over.
 
+pub mod contract;
+pub mod pipeline;
 pub mod sink;
 pub mod transform;
 

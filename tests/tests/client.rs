@@ -46,6 +46,7 @@ fn args(dir: &Path, url: &str) -> StreamArgs {
         batch_size: 250,
         concurrency: 3,
         max_attempts: 5,
+        rate: 0,
         strict: false,
         state_dir: dir.join("state"),
         restart: false,

@@ -1,0 +1,208 @@
+//! The data contract (`../shared/data-contract.md`) restated from the CSV
+//! side, for end-to-end checks: what every row of a products file should
+//! become. Written from the contract's text alone; nothing here calls the
+//! client's conversion, the gateway or the cleaning rules of the transforms.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::sink::State;
+
+/// A stored product as the contract says it should look.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Product {
+    pub state: State,
+    pub title: String,
+    pub img_url: Option<String>,
+    pub product_url: Option<String>,
+    pub reviews: i64,
+    pub list_price: Option<f64>,
+    pub discount_pct: Option<f64>,
+}
+
+/// What one products file and its categories file should turn into.
+#[derive(Debug, Default)]
+pub struct Expectation {
+    /// Data rows in the products file.
+    pub rows: u64,
+    /// Lines the client cannot parse (wrong column count, invalid UTF-8).
+    pub unparseable: BTreeSet<u64>,
+    /// Lines the gateway refuses: no asin to key the record by.
+    pub refused: BTreeSet<u64>,
+    /// Records the transforms reject: (reason, asin cell) -> how many.
+    pub rejects: BTreeMap<(String, String), u64>,
+    /// Stored products by asin (the last version of each).
+    pub products: BTreeMap<String, Product>,
+    /// Category names by id.
+    pub names: HashMap<i64, String>,
+}
+
+impl Expectation {
+    /// Reads `products.csv` and `categories.csv` of `dir`.
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let mut e = Self::default();
+        let mut categories = csv::Reader::from_path(dir.join("categories.csv"))?;
+        for record in categories.records() {
+            let r = record?;
+            let id = r[0].trim().parse().context("category id")?;
+            e.names.insert(id, r[1].to_owned());
+        }
+        let mut products = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_path(dir.join("products.csv"))?;
+        for record in products.byte_records() {
+            let r = record?;
+            e.rows += 1;
+            let line = r.position().map_or(0, |p| p.line());
+            let cells: Option<Vec<&str>> = r.iter().map(|c| std::str::from_utf8(c).ok()).collect();
+            match cells {
+                Some(cells) if cells.len() == 11 => e.add(line, &cells),
+                _ => {
+                    e.unparseable.insert(line);
+                }
+            }
+        }
+        Ok(e)
+    }
+
+    fn add(&mut self, line: u64, cells: &[&str]) {
+        if cells[0].trim().is_empty() {
+            self.refused.insert(line);
+            return;
+        }
+        match clean(cells) {
+            Ok((asin, product)) => {
+                self.products.insert(asin, product);
+            }
+            Err(reason) => {
+                *self
+                    .rejects
+                    .entry((reason.to_owned(), cells[0].to_owned()))
+                    .or_default() += 1;
+            }
+        }
+    }
+
+    pub fn rejected(&self) -> u64 {
+        self.rejects.values().sum()
+    }
+}
+
+/// The contract's "Clean" table, rule by rule in its order, on the cells
+/// `asin,title,imgUrl,productURL,stars,reviews,price,listPrice,category_id,
+/// isBestSeller,boughtInLastMonth`.
+fn clean(c: &[&str]) -> Result<(String, Product), &'static str> {
+    let asin = c[0].trim().to_uppercase();
+    if asin.len() != 10
+        || !asin
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return Err("invalid_asin");
+    }
+    let title = c[1].split_whitespace().collect::<Vec<_>>().join(" ");
+    if title.is_empty() {
+        return Err("missing_title");
+    }
+    let price = match number(c[6]) {
+        Some(p) if p > 0.0 => Some(p),
+        Some(0.0) => None,
+        _ => return Err("invalid_price"),
+    };
+    let list_price = number(c[7]).filter(|&p| p > 0.0);
+    let stars = if c[4].trim().is_empty() {
+        None
+    } else {
+        match number(c[4]) {
+            Some(0.0) => None,
+            Some(s) if (0.0..=5.0).contains(&s) => Some(s),
+            _ => return Err("invalid_stars"),
+        }
+    };
+    let reviews = count(c[5]).ok_or("invalid_count")?;
+    let bought = count(c[10]).ok_or("invalid_count")?;
+    let best_seller = match c[9].trim().to_lowercase().as_str() {
+        "" | "false" | "0" => false,
+        "true" | "1" => true,
+        _ => return Err("invalid_flag"),
+    };
+    let category_id = match number(c[8]) {
+        Some(id) if id >= 1.0 && id.fract() == 0.0 => id as i64,
+        _ => return Err("invalid_category"),
+    };
+    let discount_pct = match (price, list_price) {
+        (Some(p), Some(lp)) if lp > p => Some((1000.0 * (lp - p) / lp).round() / 10.0),
+        _ => None,
+    };
+    let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    Ok((
+        asin,
+        Product {
+            state: State {
+                category_id,
+                price,
+                stars,
+                best_seller,
+                bought,
+            },
+            title,
+            img_url: text(c[2]),
+            product_url: text(c[3]),
+            reviews,
+            list_price,
+            discount_pct,
+        },
+    ))
+}
+
+/// A finite number written in the cell.
+fn number(cell: &str) -> Option<f64> {
+    cell.trim().parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+/// A whole number >= 0; an empty cell is 0.
+fn count(cell: &str) -> Option<i64> {
+    if cell.trim().is_empty() {
+        return Some(0);
+    }
+    number(cell)
+        .filter(|x| *x >= 0.0 && x.fract() == 0.0)
+        .map(|x| x as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(line: &str) -> Vec<&str> {
+        line.split('|').collect()
+    }
+
+    #[test]
+    fn the_contracts_examples() {
+        let (asin, p) = clean(&row(
+            " b0abcdefgh |  A  \"30\"\"\"  TV ||u|0.0||139.99|199.99|7|False|",
+        ))
+        .unwrap();
+        assert_eq!(asin, "B0ABCDEFGH");
+        assert_eq!(p.title, "A \"30\"\"\" TV");
+        assert_eq!(p.state.stars, None);
+        assert_eq!(p.state.bucket(), ("135-140".into(), Some(135)));
+        assert_eq!(p.discount_pct, Some(30.0));
+        assert_eq!(p.img_url, None);
+        assert_eq!(p.state.bought, 0);
+        for (cells, reason) in [
+            ("B0-SHORT|t|||4|1|1|0|1|True|0", "invalid_asin"),
+            ("B0ABCDEFGH| |||4|1|1|0|1|True|0", "missing_title"),
+            ("B0ABCDEFGH|t|||4|1|-1|0|1|True|0", "invalid_price"),
+            ("B0ABCDEFGH|t|||5.5|1|1|0|1|True|0", "invalid_stars"),
+            ("B0ABCDEFGH|t|||4|2.5|1|0|1|True|0", "invalid_count"),
+            ("B0ABCDEFGH|t|||4|1|1|0|1|Maybe|0", "invalid_flag"),
+            ("B0ABCDEFGH|t|||4|1|1|0|3.5|True|0", "invalid_category"),
+        ] {
+            assert_eq!(clean(&row(cells)).unwrap_err(), reason, "{cells}");
+        }
+    }
+}

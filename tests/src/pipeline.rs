@@ -1,0 +1,327 @@
+//! The whole pipeline as separate processes, as in production: `shelf
+//! ingest serve`, `shelf transform run`, `shelf sink run` and `shelf
+//! stream`, and the end-to-end check of what MongoDB holds against an
+//! [`Expectation`] recomputed from the CSV.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, Document};
+use shelf_config::Platform;
+
+use crate::contract::Expectation;
+use crate::shelf_bin;
+use crate::sink::check_all;
+
+/// `shelf ingest serve` on a fixed port, so a restart listens where the
+/// client keeps sending.
+pub struct GatewayProcess {
+    child: Child,
+    pub port: u16,
+}
+
+impl GatewayProcess {
+    pub async fn start(p: &Platform, port: u16) -> Result<Self> {
+        let child = Command::new(shelf_bin())
+            .args(["ingest", "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("SHELF_KAFKA", &p.kafka)
+            .env("SHELF_TOPIC_INGEST_PRODUCT", &p.topics.ingest_product)
+            .env("SHELF_TOPIC_INGEST_CATEGORY", &p.topics.ingest_category)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("start shelf ingest serve")?;
+        let gateway = Self { child, port };
+        let url = format!("{}/healthz", gateway.url());
+        let started = Instant::now();
+        while !reqwest::get(&url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ensure!(
+                started.elapsed() < Duration::from_secs(30),
+                "gateway not up in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(gateway)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn kill_9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `shelf stream` of `dir`'s two CSVs, with its state (checkpoint and
+/// rejects file) in `dir/state`, so a second start resumes the first.
+pub struct ClientProcess {
+    child: Child,
+}
+
+impl ClientProcess {
+    pub fn start(dir: &Path, gateway: &str, batch_size: usize, rate: u64) -> Result<Self> {
+        let child = Command::new(shelf_bin())
+            .arg("stream")
+            .arg("--products")
+            .arg(dir.join("products.csv"))
+            .arg("--categories")
+            .arg(dir.join("categories.csv"))
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .args(["--gateway", gateway, "--quiet"])
+            .args(["--batch-size", &batch_size.to_string()])
+            .args(["--rate", &rate.to_string(), "--concurrency", "2"])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("start shelf stream")?;
+        Ok(Self { child })
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub async fn wait(mut self, within: Duration) -> Result<ExitStatus> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            ensure!(
+                started.elapsed() < within,
+                "shelf stream still running after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn kill_9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The client's rejects file in `dir/state`: (line, reason) of each entry
+/// for the products file.
+pub fn client_rejects(dir: &Path) -> Result<Vec<(u64, String)>> {
+    let state = dir.join("state");
+    let list: PathBuf = std::fs::read_dir(&state)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with(".rejects.tsv"))
+        .with_context(|| format!("no rejects file in {}", state.display()))?;
+    let products = dir.join("products.csv").display().to_string();
+    std::fs::read_to_string(&list)?
+        .lines()
+        .filter_map(|l| {
+            let mut cells = l.splitn(3, '\t');
+            (cells.next()? == products).then_some(())?;
+            let line = cells.next()?.parse().ok()?;
+            Some((line, cells.next()?.to_owned()))
+        })
+        .map(Ok)
+        .collect()
+}
+
+/// The client's report matches the expectation: every unparseable and
+/// refused line listed, once.
+pub fn check_client_rejects(dir: &Path, want: &Expectation) -> Result<()> {
+    let entries = client_rejects(dir)?;
+    let lines = |prefix: &str| -> Vec<u64> {
+        entries
+            .iter()
+            .filter(|(_, r)| r.starts_with(prefix))
+            .map(|(l, _)| *l)
+            .collect()
+    };
+    let once = |found: Vec<u64>, want: &BTreeSet<u64>, what: &str| -> Result<()> {
+        let set: BTreeSet<u64> = found.iter().copied().collect();
+        ensure!(
+            set.len() == found.len(),
+            "{what} lines listed twice: {found:?}"
+        );
+        ensure!(&set == want, "{what} lines {set:?}, expected {want:?}");
+        Ok(())
+    };
+    once(lines("unparseable"), &want.unparseable, "unparseable")?;
+    once(lines("refused"), &want.refused, "refused")
+}
+
+/// Transform rejects in `rejects`: (reason, asin as sent) -> documents.
+pub async fn stored_rejects(db: &mongodb::Database) -> Result<BTreeMap<(String, String), u64>> {
+    let docs: Vec<Document> = db
+        .collection::<Document>("rejects")
+        .find(doc! {})
+        .await?
+        .try_collect()
+        .await?;
+    let mut out = BTreeMap::new();
+    for d in docs {
+        ensure!(
+            d.get_str("stage")? == "transform",
+            "a reject not from the transforms: {d}"
+        );
+        let payload: serde_json::Value = serde_json::from_str(d.get_str("payload")?)?;
+        let asin = payload["asin"].as_str().unwrap_or_default().to_owned();
+        *out.entry((d.get_str("reason")?.to_owned(), asin))
+            .or_default() += 1;
+    }
+    Ok(out)
+}
+
+fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+        (a, b) => a == b,
+    }
+}
+
+fn number(d: &Document, k: &str) -> Option<f64> {
+    match d.get(k) {
+        Some(Bson::Double(x)) => Some(*x),
+        Some(Bson::Int32(i)) => Some(f64::from(*i)),
+        Some(Bson::Int64(i)) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+fn text(d: &Document, k: &str) -> Option<String> {
+    d.get_str(k).ok().map(str::to_owned)
+}
+
+/// The fields of each stored product that [`check_all`] does not look at:
+/// title, links, reviews, list price, discount and bucket.
+async fn check_product_fields(db: &mongodb::Database, want: &Expectation) -> Result<()> {
+    let docs: Vec<Document> = db
+        .collection::<Document>("products")
+        .find(doc! {})
+        .await?
+        .try_collect()
+        .await?;
+    for d in docs {
+        let asin = d.get_str("_id")?;
+        let w = want
+            .products
+            .get(asin)
+            .with_context(|| format!("unexpected product {asin}"))?;
+        let (bucket, lo) = w.state.bucket();
+        let got = (
+            text(&d, "title"),
+            text(&d, "imgUrl"),
+            text(&d, "productURL"),
+            number(&d, "reviews"),
+            text(&d, "price_bucket"),
+            number(&d, "price_bucket_lo"),
+        );
+        let expected = (
+            Some(w.title.clone()),
+            w.img_url.clone(),
+            w.product_url.clone(),
+            Some(w.reviews as f64),
+            Some(bucket),
+            lo.map(|lo| lo as f64),
+        );
+        ensure!(
+            got == expected,
+            "product {asin}: {got:?}, expected {expected:?}"
+        );
+        let (list_price, discount) = (number(&d, "listPrice"), number(&d, "discount_pct"));
+        ensure!(
+            close(list_price, w.list_price) && close(discount, w.discount_pct),
+            "product {asin}: listPrice {list_price:?} discount {discount:?}, expected {:?} {:?}",
+            w.list_price,
+            w.discount_pct
+        );
+    }
+    Ok(())
+}
+
+/// Everything MongoDB should hold: products (every field), category names,
+/// `category_stats` and `price_buckets` exactly as recomputed, the
+/// invariant, and the transforms' rejects. With `exact_rejects`, each
+/// rejected row is there once; without (after a client or gateway crash,
+/// which resends what was in flight), at least once and nothing else.
+pub async fn check_store(
+    db: &mongodb::Database,
+    want: &Expectation,
+    exact_rejects: bool,
+) -> Result<()> {
+    let states = want
+        .products
+        .iter()
+        .map(|(asin, p)| (asin.clone(), p.state.clone()))
+        .collect();
+    check_all(db, &states, &want.names).await?;
+    check_product_fields(db, want).await?;
+    let names: Vec<Document> = db
+        .collection::<Document>("categories")
+        .find(doc! {})
+        .await?
+        .try_collect()
+        .await?;
+    ensure!(
+        names.len() == want.names.len(),
+        "{} categories stored, expected {}",
+        names.len(),
+        want.names.len()
+    );
+    let rejects = stored_rejects(db).await?;
+    let got: BTreeSet<_> = rejects.keys().collect();
+    let expected: BTreeSet<_> = want.rejects.keys().collect();
+    ensure!(
+        got == expected,
+        "rejected rows differ: missing {:?}, unexpected {:?}",
+        expected.difference(&got).collect::<Vec<_>>(),
+        got.difference(&expected).collect::<Vec<_>>()
+    );
+    for (key, n) in &want.rejects {
+        let stored = rejects.get(key).copied().unwrap_or(0);
+        ensure!(
+            stored == *n || (!exact_rejects && stored > *n),
+            "reject {key:?}: {stored} documents, expected {n}"
+        );
+    }
+    Ok(())
+}
+
+/// Waits until [`check_store`] passes; fails with its last complaint.
+pub async fn wait_for_store(
+    db: &mongodb::Database,
+    want: &Expectation,
+    exact_rejects: bool,
+    within: Duration,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        match check_store(db, want, exact_rejects).await {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() > within => {
+                bail!("not reached in {within:?}; last difference: {e:#}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+}
