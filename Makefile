@@ -76,6 +76,7 @@ bench: up
 	target/release/ingest-bench
 	target/release/transform-bench
 	target/release/sink-bench
+	target/release/pipeline-bench $(if $(ROWS),--rows $(ROWS),)
 
 clean-local: down
 	rm -rf .local

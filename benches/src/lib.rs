@@ -40,6 +40,35 @@ impl Service {
         peak_rss_mib(self.pid())
     }
 
+    /// Reaps the process if it has exited: its exit code with the CPU
+    /// seconds and peak RSS (MiB) the kernel accounted to it, which
+    /// `/proc` no longer shows once it has exited.
+    pub fn try_reap(&mut self) -> Result<Option<Usage>> {
+        let mut status = 0;
+        // SAFETY: wait4 writes only into the two locals passed to it.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let pid = unsafe {
+            libc::wait4(
+                self.pid() as libc::pid_t,
+                &mut status,
+                libc::WNOHANG,
+                &mut usage,
+            )
+        };
+        if pid == 0 {
+            return Ok(None);
+        }
+        if pid < 0 {
+            bail!("wait4 {}: {}", self.name, std::io::Error::last_os_error());
+        }
+        let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        Ok(Some(Usage {
+            success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+            peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        }))
+    }
+
     /// SIGTERM, then wait for the exit.
     pub fn stop(mut self) -> Result<()> {
         Command::new("kill")
@@ -55,6 +84,14 @@ impl Service {
         }
         Ok(())
     }
+}
+
+/// What a reaped process used.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub success: bool,
+    pub cpu_seconds: f64,
+    pub peak_rss_mib: f64,
 }
 
 /// Sum of every sample of a Prometheus text exposition whose line starts

@@ -23,6 +23,9 @@ pub struct Unparseable {
 
 pub struct Rows {
     reader: csv::Reader<BufReader<File>>,
+    /// A second handle on the file, to find where a line ends when the
+    /// reader has to start again after a broken quote.
+    raw: File,
     record: csv::ByteRecord,
     pub header: Vec<String>,
     /// Bytes read so far (for progress).
@@ -34,6 +37,8 @@ impl Rows {
     /// must have, in order.
     pub fn open(path: &Path, expected: &[&str]) -> Result<Self, String> {
         let file = File::open(path).map_err(|e| e.to_string())?;
+        // Opened apart: a cloned handle would share (and move) the offset.
+        let raw = File::open(path).map_err(|e| e.to_string())?;
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(true)
@@ -53,6 +58,7 @@ impl Rows {
         }
         Ok(Self {
             reader,
+            raw,
             record: csv::ByteRecord::new(),
             header,
             bytes: 0,
@@ -65,10 +71,21 @@ impl Rows {
         match self.reader.read_byte_record(&mut self.record) {
             Ok(false) => None,
             Ok(true) => {
-                let position = self.record.position().cloned();
-                self.bytes = position.as_ref().map_or(self.bytes, |p| p.byte());
-                let line = position.map_or(0, |p| p.line());
-                Some(Ok(self.row(line)))
+                let Some(start) = self.record.position().cloned() else {
+                    return Some(Ok(self.row(0)));
+                };
+                self.bytes = start.byte();
+                if self.reader.position().line() > start.line() + 1 {
+                    let end = self.reader.position().byte();
+                    match self.raw_span(start.byte(), end) {
+                        Err(e) => return Some(Err(e)),
+                        Ok(raw) if self.record.len() != self.header.len() || !well_quoted(&raw) => {
+                            return Some(self.broken_quote(&start, &raw));
+                        }
+                        Ok(_) => {}
+                    }
+                }
+                Some(Ok(self.row(start.line())))
             }
             Err(e) => match e.kind() {
                 csv::ErrorKind::Io(_) => Some(Err(e.to_string())),
@@ -81,6 +98,43 @@ impl Rows {
                 }
             },
         }
+    }
+
+    fn raw_span(&mut self, start: u64, end: u64) -> Result<Vec<u8>, String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut raw = vec![0; end.saturating_sub(start) as usize];
+        self.raw
+            .seek(SeekFrom::Start(start))
+            .and_then(|_| self.raw.read_exact(&mut raw))
+            .map_err(|e| e.to_string())?;
+        Ok(raw)
+    }
+
+    /// A quote opened on the record's first line and not closed there made
+    /// the reader run on into the lines after it: the record spans lines
+    /// and has the wrong column count or a quote that closes in the middle
+    /// of a field. That first line is reported; reading starts again on
+    /// the next one, so one stray quote costs one row, not the rest of the
+    /// file. (A quoted field may hold line breaks; a well-formed record
+    /// that spans lines is kept.)
+    fn broken_quote(
+        &mut self,
+        start: &csv::Position,
+        raw: &[u8],
+    ) -> Result<Result<Row, Unparseable>, String> {
+        let first_line = raw
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |i| i + 1);
+        let mut next = csv::Position::new();
+        next.set_byte(start.byte() + first_line as u64)
+            .set_line(start.line() + 1)
+            .set_record(start.record() + 1);
+        self.reader.seek(next).map_err(|e| e.to_string())?;
+        Ok(Err(Unparseable {
+            line: start.line(),
+            reason: "broken quoting: a quoted field opens on this line and does not close".into(),
+        }))
     }
 
     fn row(&self, line: u64) -> Result<Row, Unparseable> {
@@ -111,5 +165,104 @@ impl Rows {
             }
         }
         Ok(Row { line, cells })
+    }
+}
+
+/// Strict CSV quoting: a quote that opens a field closes it only when a
+/// delimiter, a line end or the end follows (`""` is an escaped quote).
+/// The reader itself is lenient and would take `"a"b` as `ab`.
+fn well_quoted(raw: &[u8]) -> bool {
+    let (mut in_quotes, mut field_start) = (false, true);
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if in_quotes {
+            if b == b'"' {
+                if raw.get(i + 1) == Some(&b'"') {
+                    i += 2;
+                    continue;
+                }
+                in_quotes = false;
+                if !matches!(raw.get(i + 1), None | Some(b',' | b'\n' | b'\r')) {
+                    return false;
+                }
+            }
+        } else if b == b'"' && field_start {
+            in_quotes = true;
+        }
+        field_start = !in_quotes && matches!(b, b',' | b'\n');
+        i += 1;
+    }
+    !in_quotes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(name: &str, text: &str) -> Vec<Result<Row, Unparseable>> {
+        let path = std::env::temp_dir().join(format!("shelf-rows-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let mut rows = Rows::open(&path, &["a", "b", "c"]).unwrap();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next_row() {
+            out.push(r.unwrap());
+        }
+        std::fs::remove_file(&path).unwrap();
+        out
+    }
+
+    fn lines(rows: &[Result<Row, Unparseable>]) -> Vec<(u64, bool)> {
+        rows.iter()
+            .map(|r| match r {
+                Ok(r) => (r.line, true),
+                Err(u) => (u.line, false),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_broken_quote_costs_one_line() {
+        let rows = read(
+            "broken",
+            "a,b,c\n1,x,y\n2,\"open,y\n3,\"q\"\"uoted\",z\n4,x,y\n5,x\n6,x,y\n",
+        );
+        assert_eq!(
+            lines(&rows),
+            [
+                (2, true),
+                (3, false),
+                (4, true),
+                (5, true),
+                (6, false),
+                (7, true)
+            ]
+        );
+        let Err(u) = &rows[1] else { panic!() };
+        assert!(u.reason.starts_with("broken quoting"), "{}", u.reason);
+        let Ok(r) = &rows[2] else { panic!() };
+        assert_eq!(r.cells, ["3", "q\"uoted", "z"]);
+    }
+
+    #[test]
+    fn strict_quoting() {
+        assert!(well_quoted(b"1,\"a, \"\"b\"\"\",c\n"));
+        assert!(well_quoted(b"1,\"two\nlines\",y\n"));
+        assert!(!well_quoted(b"2,\"open,y\n3,\"q\"\"uoted\",z\n"));
+        assert!(!well_quoted(b"1,\"never closed\n"));
+    }
+
+    #[test]
+    fn a_quoted_line_break_is_kept() {
+        let rows = read("multiline", "a,b,c\n1,\"two\nlines\",y\n2,x,y\n");
+        assert_eq!(lines(&rows), [(2, true), (4, true)]);
+        let Ok(r) = &rows[0] else { panic!() };
+        assert_eq!(r.cells[1], "two\nlines");
+    }
+
+    #[test]
+    fn an_unclosed_quote_on_the_last_line() {
+        let rows = read("last", "a,b,c\n1,x,y\n2,\"open,y\n");
+        assert_eq!(lines(&rows), [(2, true), (3, false)]);
     }
 }

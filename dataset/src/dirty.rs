@@ -10,13 +10,15 @@ use crate::shape::ProductRow;
 pub enum Spoiled {
     /// Still a CSV row; the transforms should reject it with this reason.
     Row(&'static str),
-    /// A line that cannot be parsed: wrong column count or invalid UTF-8.
+    /// A line that cannot be parsed: wrong column count, invalid UTF-8 or
+    /// a quote that never closes.
     Line(Vec<u8>),
 }
 
 /// Column indexes of `shape::HEADER`.
 const ASIN: usize = 0;
 const TITLE: usize = 1;
+const IMG_URL: usize = 2;
 const STARS: usize = 4;
 const REVIEWS: usize = 5;
 const PRICE: usize = 6;
@@ -63,20 +65,34 @@ pub fn spoil(rng: &mut impl Rng, row: &mut ProductRow) -> Spoiled {
 
 fn unparseable(rng: &mut impl Rng, row: &ProductRow) -> Vec<u8> {
     let mut line = row.to_csv_line();
-    if rng.random_bool(0.5) {
-        // Wrong column count: the last cell is missing.
-        let cut = line
-            .iter()
-            .rposition(|&b| b == b',')
-            .unwrap_or(line.len() - 1);
-        line.truncate(cut);
-        line.push(b'\n');
-    } else {
-        // Invalid UTF-8 in the title.
-        let at = line.iter().position(|&b| b == b',').map_or(0, |i| i + 1);
-        line.splice(at..at, [0xff, 0xfe, b'x']);
+    match rng.random_range(0..3) {
+        0 => {
+            // Wrong column count: the last cell is missing.
+            let cut = line
+                .iter()
+                .rposition(|&b| b == b',')
+                .unwrap_or(line.len() - 1);
+            line.truncate(cut);
+            line.push(b'\n');
+        }
+        1 => {
+            // Invalid UTF-8 in the title.
+            let at = line.iter().position(|&b| b == b',').map_or(0, |i| i + 1);
+            line.splice(at..at, [0xff, 0xfe, b'x']);
+        }
+        _ => {
+            // Broken quoting: a quote opens the image URL and never closes.
+            let url = format!(",{},", row.cells[IMG_URL]);
+            if let Some(at) = find(&line, url.as_bytes()) {
+                line.insert(at + 1, b'"');
+            }
+        }
     }
     line
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn pick(rng: &mut impl Rng, options: &[&str]) -> String {

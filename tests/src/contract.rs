@@ -27,7 +27,8 @@ pub struct Product {
 pub struct Expectation {
     /// Data rows in the products file.
     pub rows: u64,
-    /// Lines the client cannot parse (wrong column count, invalid UTF-8).
+    /// Lines the client cannot parse (wrong column count, invalid UTF-8,
+    /// a quote that never closes).
     pub unparseable: BTreeSet<u64>,
     /// Lines the gateway refuses: no asin to key the record by.
     pub refused: BTreeSet<u64>,
@@ -49,17 +50,11 @@ impl Expectation {
             let id = r[0].trim().parse().context("category id")?;
             e.names.insert(id, r[1].to_owned());
         }
-        let mut products = csv::ReaderBuilder::new()
-            .flexible(true)
-            .from_path(dir.join("products.csv"))?;
-        for record in products.byte_records() {
-            let r = record?;
+        for (line, cells) in product_rows(&dir.join("products.csv"))? {
             e.rows += 1;
-            let line = r.position().map_or(0, |p| p.line());
-            let cells: Option<Vec<&str>> = r.iter().map(|c| std::str::from_utf8(c).ok()).collect();
             match cells {
-                Some(cells) if cells.len() == 11 => e.add(line, &cells),
-                _ => {
+                Some(cells) => e.add(line, &cells.iter().map(String::as_str).collect::<Vec<_>>()),
+                None => {
                     e.unparseable.insert(line);
                 }
             }
@@ -88,6 +83,37 @@ impl Expectation {
     pub fn rejected(&self) -> u64 {
         self.rejects.values().sum()
     }
+}
+
+/// The data rows of a generated products file: line number and the 11
+/// cells, or `None` for a line that cannot be parsed (wrong column count,
+/// invalid UTF-8, a quote that never closes). Generated files never hold a
+/// line break inside a field, so each line is a row, parsed on its own: a
+/// quote that never closes spoils its line and no other.
+pub fn product_rows(path: &Path) -> Result<Vec<(u64, Option<Vec<String>>)>> {
+    let text = std::fs::read(path)?;
+    let mut rows = Vec::new();
+    for (i, line) in text.split(|&b| b == b'\n').enumerate().skip(1) {
+        if line.is_empty() {
+            continue;
+        }
+        let mut record = csv::ByteRecord::new();
+        let parsed = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(line)
+            .read_byte_record(&mut record);
+        let cells: Option<Vec<String>> = record
+            .iter()
+            .map(|c| std::str::from_utf8(c).ok().map(str::to_owned))
+            .collect();
+        let cells = match (parsed, cells) {
+            (Ok(true), Some(cells)) if cells.len() == 11 => Some(cells),
+            _ => None,
+        };
+        rows.push((i as u64 + 1, cells));
+    }
+    Ok(rows)
 }
 
 /// The contract's "Clean" table, rule by rule in its order, on the cells

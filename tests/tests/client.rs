@@ -54,16 +54,12 @@ fn args(dir: &Path, url: &str) -> StreamArgs {
     }
 }
 
-/// Asins of the product rows the test itself can parse (11 cells of UTF-8).
+/// Asins of the product rows the test itself can parse.
 fn parseable_asins(dir: &Path) -> Vec<String> {
-    csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(dir.join("products.csv"))
+    shelf_tests::contract::product_rows(&dir.join("products.csv"))
         .unwrap()
-        .into_byte_records()
-        .filter_map(Result::ok)
-        .filter(|r| r.len() == 11 && r.iter().all(|c| std::str::from_utf8(c).is_ok()))
-        .map(|r| String::from_utf8_lossy(&r[0]).into_owned())
+        .into_iter()
+        .filter_map(|(_, cells)| Some(cells?.swap_remove(0)))
         .collect()
 }
 

@@ -190,18 +190,12 @@ fn sink(
     let cpu = service.cpu_seconds()?;
     let peak = service.peak_rss_mib()?;
     service.stop()?;
-    println!();
-    println!("sink (one instance, batch {}, FerretDB):", args.batch);
-    println!(
-        "  {} events in {:.1}s: {:.0} documents/s (including start-up and group join)",
+    print_rate(
+        &format!("sink (one instance, batch {}, FerretDB)", args.batch),
+        " (including start-up and group join)",
         data.len(),
         secs,
-        data.len() as f64 / secs
-    );
-    println!(
-        "  {:.0} MongoDB commands: {:.1} round trips per 1000 records",
         commands,
-        1000.0 * commands / data.len() as f64
     );
     println!(
         "  CPU {:.0} % of one core on average, peak RSS {:.0} MB",
@@ -268,23 +262,30 @@ async fn naive(args: &Args, data: &[(String, Vec<u8>)], database: &str) -> Resul
     }
     let secs = started.elapsed().as_secs_f64();
     let sent = (commands.load(Ordering::Relaxed) - before) as f64;
-    println!();
-    println!(
-        "naive writer (one record at a time, $inc aggregates, same data, first {} events):",
-        data.len()
-    );
-    println!(
-        "  {} events in {:.1}s: {:.0} documents/s",
+    print_rate(
+        &format!(
+            "naive writer (one record at a time, $inc aggregates, same data, first {} events)",
+            data.len()
+        ),
+        "",
         data.len(),
         secs,
-        data.len() as f64 / secs
-    );
-    println!(
-        "  {:.0} MongoDB commands: {:.1} round trips per 1000 records",
         sent,
-        1000.0 * sent / data.len() as f64
     );
     Ok(())
+}
+
+/// A writer's throughput and round trips.
+fn print_rate(writer: &str, note: &str, events: usize, secs: f64, commands: f64) {
+    println!("\n{writer}:");
+    println!(
+        "  {events} events in {secs:.1}s: {:.0} documents/s{note}",
+        events as f64 / secs
+    );
+    println!(
+        "  {commands:.0} MongoDB commands: {:.1} round trips per 1000 records",
+        1000.0 * commands / events as f64
+    );
 }
 
 /// What a product adds (`sign` 1) or takes away (-1), as `$inc` fields.

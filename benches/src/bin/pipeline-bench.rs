@@ -1,0 +1,386 @@
+//! End-to-end benchmark: a generated products CSV (1,426,337 rows by
+//! default, 1 % faulty) through the whole pipeline, each stage its own
+//! release process: `shelf stream` → `shelf ingest serve` → `shelf
+//! transform run` → `shelf sink run` → MongoDB, until the aggregates hold
+//! every stored product. Prints, per stage, when it had handled its last
+//! record (seconds from the client's start), its rows/s, CPU and peak RSS,
+//! and the broker's and the store's CPU over the run.
+//!
+//! Needs the platform (`make up`) and the modules (`make build-wasm`);
+//! `make bench` runs it. The data set is generated once into
+//! `.local/bench-data/` and reused.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Document};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use shelf_benches::{
+    cpu_seconds, metric_sum, platform_pid, repo_root, shelf_release_bin, wait_http, Service,
+};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Product rows to generate and stream.
+    #[arg(long, default_value_t = 1_426_337)]
+    rows: u64,
+    /// Share of faulty rows.
+    #[arg(long, default_value_t = 0.01)]
+    dirty: f64,
+    /// Client requests in flight.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Give up when a stage has not drained after this long (s).
+    #[arg(long, default_value_t = 5400)]
+    timeout: u64,
+    #[arg(long, env = "SHELF_KAFKA", default_value = "127.0.0.1:9092")]
+    kafka: String,
+    #[arg(
+        long,
+        env = "SHELF_MONGO",
+        default_value = "mongodb://127.0.0.1:27017/"
+    )]
+    mongo: String,
+}
+
+/// One stage's figures, taken when it had handled its last record.
+struct Done {
+    after: f64,
+    records: f64,
+    cpu: f64,
+    rss: f64,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let root = repo_root();
+    let data = dataset(&root, &args)?;
+    let prefix = format!("pbench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let env: Vec<(&str, String)> = vec![
+        ("SHELF_KAFKA", args.kafka.clone()),
+        ("SHELF_MONGO", args.mongo.clone()),
+        ("SHELF_DB", prefix.replace('-', "_")),
+        (
+            "SHELF_TOPIC_INGEST_PRODUCT",
+            format!("{prefix}-ingest-product"),
+        ),
+        (
+            "SHELF_TOPIC_INGEST_CATEGORY",
+            format!("{prefix}-ingest-category"),
+        ),
+        (
+            "SHELF_TOPIC_PRODUCT_CLEAN",
+            format!("{prefix}-product-clean"),
+        ),
+        ("SHELF_TOPIC_PRODUCT_DLQ", format!("{prefix}-product-dlq")),
+        ("SHELF_TOPIC_TRANSFORMS", format!("{prefix}-transforms")),
+        // Warnings would be expected ones (the faulty rows' 400s).
+        ("RUST_LOG", "error".into()),
+    ];
+    let topic = |name: &str| -> String {
+        env.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let shelf = shelf_release_bin()?;
+    let status = Command::new(&shelf)
+        .current_dir(&root)
+        .args(["transform", "deploy-defaults"])
+        .envs(env.iter().cloned())
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("shelf transform deploy-defaults failed (make build-wasm builds the modules)");
+    }
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let (runtime_listen, sink_listen) = (free_listen()?, free_listen()?);
+    let gateway = Service::spawn(
+        "gateway",
+        Command::new(&shelf)
+            .args(["ingest", "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .envs(env.iter().cloned()),
+    )?;
+    let runtime = Service::spawn(
+        "transform runtime",
+        Command::new(&shelf)
+            .args(["transform", "run", "--metrics-listen", &runtime_listen])
+            .args(["--group", &format!("{prefix}-transform")])
+            .envs(env.iter().cloned()),
+    )?;
+    let sink = Service::spawn(
+        "sink",
+        Command::new(&shelf)
+            .args(["sink", "run", "--metrics-listen", &sink_listen])
+            .args(["--group", &format!("{prefix}-sink")])
+            .envs(env.iter().cloned()),
+    )?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        wait_http(
+            &format!("http://127.0.0.1:{port}/healthz"),
+            Duration::from_secs(30),
+        )
+        .await?;
+        wait_http(
+            &format!("http://{runtime_listen}/readyz"),
+            Duration::from_secs(60),
+        )
+        .await?;
+        wait_http(
+            &format!("http://{sink_listen}/readyz"),
+            Duration::from_secs(60),
+        )
+        .await
+    })?;
+    let (kafka_cpu, ferret_cpu) = (platform_cpu("kafka"), platform_cpu("ferretdb"));
+
+    let state = std::env::temp_dir().join(format!("{prefix}-stream"));
+    let started = Instant::now();
+    let mut client = Service::spawn(
+        "client",
+        Command::new(&shelf)
+            .arg("stream")
+            .arg("--products")
+            .arg(data.join("products.csv"))
+            .arg("--categories")
+            .arg(data.join("categories.csv"))
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["--gateway", &format!("http://127.0.0.1:{port}"), "--quiet"])
+            .args(["--concurrency", &args.concurrency.to_string()])
+            .env("RUST_LOG", "error"),
+    )?;
+    println!(
+        "pipeline-bench: {} rows ({} % faulty) from {}",
+        args.rows,
+        args.dirty * 100.0,
+        data.display()
+    );
+
+    let deadline = started + Duration::from_secs(args.timeout);
+    let watermarks = Watermarks::new(&args.kafka)?;
+    let mut stages: [Option<Done>; 4] = [None, None, None, None];
+    // Records the gateway wrote, known once the client is done.
+    let mut ingested = 0.0;
+    let secs = |at: Instant| at.duration_since(started).as_secs_f64();
+    while stages[3].is_none() {
+        if Instant::now() > deadline {
+            bail!("not drained within {} s", args.timeout);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        let now = Instant::now();
+        if stages[0].is_none() {
+            if let Some(usage) = client.try_reap()? {
+                if !usage.success {
+                    bail!("shelf stream failed (its errors are above)");
+                }
+                ingested = watermarks.total(&topic("SHELF_TOPIC_INGEST_PRODUCT"))? as f64;
+                stages[0] = Some(Done {
+                    after: secs(now),
+                    records: args.rows as f64,
+                    cpu: usage.cpu_seconds,
+                    rss: usage.peak_rss_mib,
+                });
+                stages[1] = Some(Done {
+                    after: secs(now),
+                    records: ingested,
+                    cpu: gateway.cpu_seconds()?,
+                    rss: gateway.peak_rss_mib()?,
+                });
+            }
+            continue;
+        }
+        let metrics = |listen: &str| -> Result<String> {
+            rt.block_on(async {
+                Ok(reqwest::get(format!("http://{listen}/metrics"))
+                    .await?
+                    .text()
+                    .await?)
+            })
+        };
+        if stages[2].is_none() {
+            let text = metrics(&runtime_listen)?;
+            if metric_sum(&text, "shelf_transform_records_in_total") >= ingested {
+                stages[2] = Some(Done {
+                    after: secs(now),
+                    records: ingested,
+                    cpu: runtime.cpu_seconds()?,
+                    rss: runtime.peak_rss_mib()?,
+                });
+            }
+            continue;
+        }
+        let runtime_text = metrics(&runtime_listen)?;
+        let outputs = metric_sum(&runtime_text, "shelf_transform_records_out_total")
+            + metric_sum(&runtime_text, "shelf_transform_rejects_total");
+        let sink_text = metrics(&sink_listen)?;
+        let handled: f64 = [
+            topic("SHELF_TOPIC_PRODUCT_CLEAN"),
+            topic("SHELF_TOPIC_PRODUCT_DLQ"),
+        ]
+        .iter()
+        .map(|t| {
+            metric_sum(
+                &sink_text,
+                &format!("shelf_sink_records_total{{topic=\"{t}\""),
+            )
+        })
+        .sum();
+        if handled >= outputs && aggregates_complete(&rt, &args.mongo, &topic("SHELF_DB"))? {
+            stages[3] = Some(Done {
+                after: secs(Instant::now()),
+                records: outputs,
+                cpu: sink.cpu_seconds()?,
+                rss: sink.peak_rss_mib()?,
+            });
+        }
+    }
+    let total = started.elapsed().as_secs_f64();
+    let kafka = platform_cpu("kafka").zip(kafka_cpu).map(|(b, a)| b - a);
+    let ferret = platform_cpu("ferretdb").zip(ferret_cpu).map(|(b, a)| b - a);
+    for service in [gateway, runtime, sink] {
+        service.stop()?;
+    }
+    let _ = std::fs::remove_dir_all(&state);
+
+    println!(
+        "\n{:<20} {:>10} {:>10} {:>12} {:>9} {:>7} {:>9}",
+        "stage", "records", "done at s", "records/s", "CPU s", "CPU %", "peak RSS"
+    );
+    let names = ["client", "gateway", "transform runtime", "sink"];
+    for (name, d) in names.iter().zip(stages.iter().flatten()) {
+        println!(
+            "{:<20} {:>10} {:>10.1} {:>12.0} {:>9.1} {:>6.0}% {:>6.0} MiB",
+            name,
+            d.records,
+            d.after,
+            d.records / d.after,
+            d.cpu,
+            100.0 * d.cpu / d.after,
+            d.rss
+        );
+    }
+    for (name, cpu) in [("kafka broker", kafka), ("ferretdb", ferret)] {
+        match cpu {
+            Some(cpu) => println!(
+                "{name:<20} {:>10} {:>10.1} {:>12} {cpu:>9.1} {:>6.0}%",
+                "",
+                total,
+                "",
+                100.0 * cpu / total
+            ),
+            None => println!("{name:<20} (not started by infra/platform.sh here: no CPU figure)"),
+        }
+    }
+    println!(
+        "\nwhole pipeline: {} rows in {total:.1} s = {:.0} rows/s from CSV to drained aggregates",
+        args.rows,
+        args.rows as f64 / total
+    );
+    Ok(())
+}
+
+/// The data set for these arguments, generated on first use.
+fn dataset(root: &Path, args: &Args) -> Result<PathBuf> {
+    let dir = root
+        .join(".local/bench-data")
+        .join(format!("{}-{}", args.rows, args.dirty));
+    let stamp = dir.join("complete");
+    if !stamp.exists() {
+        let started = Instant::now();
+        shelf_dataset::generate(&shelf_dataset::GenerateArgs {
+            rows: args.rows,
+            out: dir.clone(),
+            seed: 2023,
+            dirty: args.dirty,
+        })?;
+        std::fs::write(&stamp, b"")?;
+        println!(
+            "generated {} rows into {} in {:.1} s",
+            args.rows,
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(dir)
+}
+
+fn free_listen() -> Result<String> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .to_string())
+}
+
+fn platform_cpu(service: &str) -> Option<f64> {
+    platform_pid(service).and_then(|pid| cpu_seconds(pid).ok())
+}
+
+/// `price_buckets` counts every stored product: the sink has merged the
+/// last changes into the aggregates.
+fn aggregates_complete(rt: &tokio::runtime::Runtime, mongo: &str, db: &str) -> Result<bool> {
+    rt.block_on(async {
+        let db = mongodb::Client::with_uri_str(mongo).await?.database(db);
+        let products = db
+            .collection::<Document>("products")
+            .estimated_document_count()
+            .await?;
+        let buckets: Vec<Document> = db
+            .collection::<Document>("price_buckets")
+            .find(doc! {})
+            .await?
+            .try_collect()
+            .await?;
+        let counted: i64 = buckets
+            .iter()
+            .map(|d| match d.get("products") {
+                Some(mongodb::bson::Bson::Int32(n)) => i64::from(*n),
+                Some(mongodb::bson::Bson::Int64(n)) => *n,
+                _ => 0,
+            })
+            .sum();
+        Ok(products > 0 && counted == products as i64)
+    })
+}
+
+/// Records in a topic: the sum of its partitions' high watermarks (the
+/// gateway writes without transactions, so every offset is a record).
+struct Watermarks {
+    consumer: BaseConsumer,
+}
+
+impl Watermarks {
+    fn new(kafka: &str) -> Result<Self> {
+        Ok(Self {
+            consumer: ClientConfig::new()
+                .set("bootstrap.servers", kafka)
+                .set("group.id", "pipeline-bench-watermarks")
+                .create()
+                .context("Kafka client")?,
+        })
+    }
+
+    fn total(&self, topic: &str) -> Result<i64> {
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let mut total = 0;
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                let (low, high) =
+                    self.consumer
+                        .fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
+                total += high - low;
+            }
+        }
+        Ok(total)
+    }
+}
