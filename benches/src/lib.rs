@@ -8,6 +8,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+/// Where the platform listens; `make up`'s addresses by default.
+#[derive(Debug, clap::Args)]
+pub struct Endpoints {
+    #[arg(long, env = "SHELF_KAFKA", default_value = "127.0.0.1:9092")]
+    pub kafka: String,
+    #[arg(
+        long,
+        env = "SHELF_MONGO",
+        default_value = "mongodb://127.0.0.1:27017/"
+    )]
+    pub mongo: String,
+}
+
 /// A service under measurement.
 pub struct Service {
     pub child: Child,

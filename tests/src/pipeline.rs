@@ -14,8 +14,42 @@ use mongodb::bson::{doc, Bson, Document};
 use shelf_config::Platform;
 
 use crate::contract::Expectation;
-use crate::shelf_bin;
 use crate::sink::check_all;
+use crate::{create_topics, deploy_standard_chain, shelf_bin, unique};
+
+/// A generated data set (`rows`, 3 % faulty) in a directory of its own,
+/// what it should become, and the platform made ready for it: the four
+/// topics (3 partitions each) and the standard transforms deployed.
+pub async fn prepare(p: &Platform, rows: u64, seed: u64) -> Result<(PathBuf, Expectation)> {
+    let dir = std::env::temp_dir().join(unique("shelf-e2e"));
+    let generated = shelf_dataset::generate(&shelf_dataset::GenerateArgs {
+        rows,
+        out: dir.clone(),
+        seed,
+        dirty: 0.03,
+    })?;
+    let want = Expectation::from_dir(&dir)?;
+    ensure!(
+        want.rows == generated.products,
+        "{} rows read back, {} generated",
+        want.rows,
+        generated.products
+    );
+    let t = &p.topics;
+    create_topics(
+        &p.kafka,
+        &[
+            &t.ingest_product,
+            &t.ingest_category,
+            &t.product_clean,
+            &t.product_dlq,
+        ],
+        3,
+    )
+    .await?;
+    deploy_standard_chain(p, &[]).await?;
+    Ok((dir, want))
+}
 
 /// `shelf ingest serve` on a fixed port, so a restart listens where the
 /// client keeps sending.

@@ -6,49 +6,25 @@
 
 use std::time::Duration;
 
-use shelf_tests::contract::Expectation;
-use shelf_tests::pipeline::{check_client_rejects, wait_for_store, ClientProcess, GatewayProcess};
+use shelf_tests::pipeline::{
+    check_client_rejects, prepare, wait_for_store, ClientProcess, GatewayProcess,
+};
 use shelf_tests::sink::{database, SinkProcess};
 use shelf_tests::transform::RuntimeProcess;
-use shelf_tests::{
-    closed_port, create_topics, deploy_standard_chain, platform, read_topic, unique,
-};
+use shelf_tests::{closed_port, platform, read_topic, unique};
 
 const SETTLE: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dirty_csv_ends_up_in_mongodb_exactly_as_the_contract_says() {
     let p = platform();
-    let dir = std::env::temp_dir().join(unique("shelf-e2e"));
-    let generated = shelf_dataset::generate(&shelf_dataset::GenerateArgs {
-        rows: 12_000,
-        out: dir.clone(),
-        seed: 7,
-        dirty: 0.03,
-    })
-    .unwrap();
-    let want = Expectation::from_dir(&dir).unwrap();
+    let (dir, want) = prepare(&p, 12_000, 7).await.unwrap();
     // The data set exercises every path: each reject reason, unparseable
     // lines and rows the gateway refuses.
     let reasons: std::collections::BTreeSet<_> = want.rejects.keys().map(|(r, _)| r).collect();
     assert_eq!(reasons.len(), 7, "reasons in the data set: {reasons:?}");
     assert!(!want.unparseable.is_empty() && !want.refused.is_empty());
-    assert_eq!(want.rows, generated.products);
 
-    let t = &p.topics;
-    create_topics(
-        &p.kafka,
-        &[
-            &t.ingest_product,
-            &t.ingest_category,
-            &t.product_clean,
-            &t.product_dlq,
-        ],
-        3,
-    )
-    .await
-    .unwrap();
-    deploy_standard_chain(&p, &[]).await.unwrap();
     let gateway = GatewayProcess::start(&p, closed_port()).await.unwrap();
     let runtime = RuntimeProcess::spawn(&p, &unique("rt"), "0", 2000);
     runtime.ready(Duration::from_secs(60)).await.unwrap();
@@ -62,6 +38,7 @@ async fn a_dirty_csv_ends_up_in_mongodb_exactly_as_the_contract_says() {
     // Reconciliation: every row read is unparseable, refused, rejected by
     // the transforms or a stored product, and the topics carry exactly
     // the records that passed each stage.
+    let t = &p.topics;
     let sent = want.rows as usize - want.unparseable.len() - want.refused.len();
     let ingested = read_topic(
         &p.kafka,

@@ -11,11 +11,12 @@
 
 use std::time::Duration;
 
-use shelf_tests::contract::Expectation;
-use shelf_tests::pipeline::{check_client_rejects, wait_for_store, ClientProcess, GatewayProcess};
+use shelf_tests::pipeline::{
+    check_client_rejects, prepare, wait_for_store, ClientProcess, GatewayProcess,
+};
 use shelf_tests::sink::{database, SinkProcess};
 use shelf_tests::transform::RuntimeProcess;
-use shelf_tests::{closed_port, create_topics, deploy_standard_chain, platform, unique};
+use shelf_tests::{closed_port, platform, unique};
 
 /// Rows per second the client sends: the stream lasts about 16 s, long
 /// enough for every kill to land while rows are still coming in.
@@ -25,30 +26,8 @@ const PAUSE: Duration = Duration::from_secs(2);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_each_process_mid_stream_changes_nothing_in_the_result() {
     let p = platform();
-    let dir = std::env::temp_dir().join(unique("shelf-e2e-kill"));
-    shelf_dataset::generate(&shelf_dataset::GenerateArgs {
-        rows: 24_000,
-        out: dir.clone(),
-        seed: 8,
-        dirty: 0.03,
-    })
-    .unwrap();
-    let want = Expectation::from_dir(&dir).unwrap();
+    let (dir, want) = prepare(&p, 24_000, 8).await.unwrap();
 
-    let t = &p.topics;
-    create_topics(
-        &p.kafka,
-        &[
-            &t.ingest_product,
-            &t.ingest_category,
-            &t.product_clean,
-            &t.product_dlq,
-        ],
-        3,
-    )
-    .await
-    .unwrap();
-    deploy_standard_chain(&p, &[]).await.unwrap();
     let (runtime_group, sink_group) = (unique("rt"), unique("sk"));
     let port = closed_port();
     let mut gateway = GatewayProcess::start(&p, port).await.unwrap();

@@ -21,7 +21,8 @@ use mongodb::bson::{doc, Document};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use shelf_benches::{
-    cpu_seconds, metric_sum, platform_pid, repo_root, shelf_release_bin, wait_http, Service,
+    cpu_seconds, metric_sum, platform_pid, repo_root, shelf_release_bin, wait_http, Endpoints,
+    Service,
 };
 
 #[derive(Debug, Parser)]
@@ -38,14 +39,8 @@ struct Args {
     /// Give up when a stage has not drained after this long (s).
     #[arg(long, default_value_t = 5400)]
     timeout: u64,
-    #[arg(long, env = "SHELF_KAFKA", default_value = "127.0.0.1:9092")]
-    kafka: String,
-    #[arg(
-        long,
-        env = "SHELF_MONGO",
-        default_value = "mongodb://127.0.0.1:27017/"
-    )]
-    mongo: String,
+    #[command(flatten)]
+    platform: Endpoints,
 }
 
 /// One stage's figures, taken when it had handled its last record.
@@ -62,8 +57,8 @@ fn main() -> Result<()> {
     let data = dataset(&root, &args)?;
     let prefix = format!("pbench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let env: Vec<(&str, String)> = vec![
-        ("SHELF_KAFKA", args.kafka.clone()),
-        ("SHELF_MONGO", args.mongo.clone()),
+        ("SHELF_KAFKA", args.platform.kafka.clone()),
+        ("SHELF_MONGO", args.platform.mongo.clone()),
         ("SHELF_DB", prefix.replace('-', "_")),
         (
             "SHELF_TOPIC_INGEST_PRODUCT",
@@ -167,7 +162,7 @@ fn main() -> Result<()> {
     );
 
     let deadline = started + Duration::from_secs(args.timeout);
-    let watermarks = Watermarks::new(&args.kafka)?;
+    let watermarks = Watermarks::new(&args.platform.kafka)?;
     let mut stages: [Option<Done>; 4] = [None, None, None, None];
     // Records the gateway wrote, known once the client is done.
     let mut ingested = 0.0;
@@ -235,7 +230,8 @@ fn main() -> Result<()> {
             )
         })
         .sum();
-        if handled >= outputs && aggregates_complete(&rt, &args.mongo, &topic("SHELF_DB"))? {
+        if handled >= outputs && aggregates_complete(&rt, &args.platform.mongo, &topic("SHELF_DB"))?
+        {
             stages[3] = Some(Done {
                 after: secs(Instant::now()),
                 records: outputs,

@@ -21,7 +21,7 @@ use mongodb::options::{ClientOptions, ReplaceOptions, UpdateOptions};
 use rand::{Rng, SeedableRng};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
-use shelf_benches::{product_record, shelf_release_bin, Service};
+use shelf_benches::{product_record, shelf_release_bin, Endpoints, Service};
 use shelf_rules::{clean, derive, BucketParams};
 
 #[derive(Debug, Parser)]
@@ -35,14 +35,8 @@ struct Args {
     naive_records: usize,
     #[arg(long, default_value_t = 5000)]
     batch: usize,
-    #[arg(long, env = "SHELF_KAFKA", default_value = "127.0.0.1:9092")]
-    kafka: String,
-    #[arg(
-        long,
-        env = "SHELF_MONGO",
-        default_value = "mongodb://127.0.0.1:27017/"
-    )]
-    mongo: String,
+    #[command(flatten)]
+    platform: Endpoints,
 }
 
 /// Cleaned, priced product events keyed by asin: `records` events over
@@ -75,13 +69,13 @@ fn main() -> Result<()> {
     );
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(shelf_kafka::ensure_topics(
-        &args.kafka,
+        &args.platform.kafka,
         &[&products, &categories, &dlq].map(|t| shelf_kafka::TopicSpec::new(t, 6, 1)),
         Duration::from_secs(30),
     ))?;
     println!("producing {} events and 270 categories", data.len());
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &args.kafka)
+        .set("bootstrap.servers", &args.platform.kafka)
         .set("linger.ms", "20")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
@@ -146,8 +140,8 @@ fn sink(
                 "--metrics-listen",
                 &listen,
             ])
-            .env("SHELF_KAFKA", &args.kafka)
-            .env("SHELF_MONGO", &args.mongo)
+            .env("SHELF_KAFKA", &args.platform.kafka)
+            .env("SHELF_MONGO", &args.platform.mongo)
             .env("SHELF_DB", database)
             .env("SHELF_TOPIC_PRODUCT_CLEAN", products)
             .env("SHELF_TOPIC_INGEST_CATEGORY", categories)
@@ -216,7 +210,7 @@ fn sink(
 /// with `$inc`, replace the product, add the new state with `$inc`.
 async fn naive(args: &Args, data: &[(String, Vec<u8>)], database: &str) -> Result<()> {
     let commands = Arc::new(AtomicU64::new(0));
-    let mut options = ClientOptions::parse(&args.mongo).await?;
+    let mut options = ClientOptions::parse(&args.platform.mongo).await?;
     let counter = commands.clone();
     options.command_event_handler = Some(EventHandler::callback(move |e| {
         if let CommandEvent::Started(_) = e {
