@@ -6,6 +6,8 @@
 //! run` and `shelf sink run`; the client streams to the gateway over HTTP.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -124,13 +126,23 @@ pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
     .await?;
     let runtime_args = flags(&["--metrics-listen", "127.0.0.1:0", "--group", &groups[0]])?;
     let sink_args = flags(&["--metrics-listen", "127.0.0.1:0", "--group", &groups[1]])?;
+    // Stopped by the demo when it is done, like SIGTERM stops the services.
+    let stop = Arc::new(AtomicBool::new(false));
     let runtime = tokio::spawn({
-        let p = platform.clone();
-        async move { shelf_transform::run(&p, runtime_args).await }
+        let (p, stop) = (platform.clone(), stop.clone());
+        async move {
+            shelf_transform::run_until(&p, runtime_args, stop)
+                .await
+                .map_err(anyhow::Error::from)
+        }
     });
     let sink = tokio::spawn({
-        let p = platform.clone();
-        async move { shelf_sink::run(&p, sink_args).await }
+        let (p, stop) = (platform.clone(), stop.clone());
+        async move {
+            shelf_sink::run_until(&p, sink_args, stop)
+                .await
+                .map_err(anyhow::Error::from)
+        }
     });
     println!(
         "gateway on http://{}, transform runtime and sink running",
@@ -207,7 +219,14 @@ pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
     println!("\n{}\n", charts::load(&db).await?);
     println!("{r}");
     gateway.shutdown().await?;
-    runtime.abort();
-    sink.abort();
+    stop.store(true, Ordering::Relaxed);
+    for (name, task) in [("runtime", runtime), ("sink", sink)] {
+        match tokio::time::timeout(Duration::from_secs(60), task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => bail!("the {name} failed while stopping: {e:#}"),
+            Ok(Err(e)) => bail!("the {name} task failed: {e}"),
+            Err(_) => bail!("the {name} did not stop within 60 s"),
+        }
+    }
     Ok(r.passes())
 }

@@ -152,9 +152,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
-            // The services run as tasks of this process and do not stop on
-            // their own: Ctrl-C or SIGTERM ends the demo, and so does its
-            // end, without waiting for them.
+            // At its end the demo stops its services gracefully. After an
+            // error or on Ctrl-C / SIGTERM they may still be running as
+            // tasks (on blocking threads a runtime would wait for), so the
+            // process exits without waiting for them.
             let passed = tokio::select! {
                 result = shelf::demo::run(&cli.platform, args) => result?,
                 () = shelf_service::shutdown_signal() => {

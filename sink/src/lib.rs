@@ -21,4 +21,4 @@ pub mod run;
 pub mod store;
 
 pub use config::SinkArgs;
-pub use run::{run, SinkError};
+pub use run::{run, run_until, SinkError};

@@ -50,9 +50,19 @@ pub enum SinkError {
 /// Runs until SIGTERM or Ctrl-C, then finishes the current batch, merges
 /// and commits.
 pub async fn run(platform: &Platform, args: SinkArgs) -> Result<(), SinkError> {
+    run_until(platform, args, shelf_service::shutdown_flag()).await
+}
+
+/// Runs until `shutdown` is set, then finishes the current batch, merges
+/// and commits (what a process embedding the sink, like `shelf demo`, uses
+/// to stop it).
+pub async fn run_until(
+    platform: &Platform,
+    args: SinkArgs,
+    shutdown: Arc<AtomicBool>,
+) -> Result<(), SinkError> {
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
-    let shutdown = shelf_service::shutdown_flag();
     {
         let metrics = metrics.clone();
         shelf_service::spawn_status_server(

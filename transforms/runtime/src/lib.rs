@@ -16,4 +16,4 @@ pub mod registry;
 pub mod runtime;
 
 pub use metrics::Metrics;
-pub use runtime::{run, run_blocking, RunArgs, RuntimeError};
+pub use runtime::{run, run_blocking, run_until, RunArgs, RuntimeError};

@@ -162,7 +162,17 @@ fn changed(active: &Active, deployments: &Deployments) -> bool {
 
 /// Runs until SIGTERM or Ctrl-C; serves metrics meanwhile.
 pub async fn run(platform: &Platform, args: RunArgs) -> Result<(), RuntimeError> {
-    let shutdown = shelf_service::shutdown_flag();
+    run_until(platform, args, shelf_service::shutdown_flag()).await
+}
+
+/// Runs until `shutdown` is set, then finishes the batch in hand and
+/// commits it (what a process embedding the runtime, like `shelf demo`,
+/// uses to stop it).
+pub async fn run_until(
+    platform: &Platform,
+    args: RunArgs,
+    shutdown: Arc<AtomicBool>,
+) -> Result<(), RuntimeError> {
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
     {
