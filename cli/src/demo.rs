@@ -198,6 +198,8 @@ pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
         .iter()
         .find(|(file, _)| *file == products.display().to_string())
         .context("no counts for the products file")?;
+    // FerretDB counts by reading every document: minutes at full size.
+    println!("counting the stored products …");
     let mut r = reconcile::Reconciliation {
         read: counts.read,
         unparseable: counts.unparseable,

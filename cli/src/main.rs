@@ -97,8 +97,14 @@ fn limit_malloc_arenas() {
 }
 
 async fn async_main() -> ExitCode {
-    logging::init();
     let cli = Cli::parse();
+    // The demo reports on stdout; its embedded services speak up only for
+    // warnings (RUST_LOG still decides when set).
+    logging::init(if matches!(cli.command, Command::Demo(_)) {
+        "warn"
+    } else {
+        "info"
+    });
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {

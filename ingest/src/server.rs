@@ -317,7 +317,13 @@ impl App {
             ),
             Err(refusal) => {
                 let status = refusal.status();
-                tracing::warn!(route, status = status.as_u16(), peer = %peer, reason = %refusal, "request refused");
+                // A client's bad request is routine (and counted in the
+                // metrics); the gateway failing to take a good one is not.
+                if status.is_server_error() {
+                    tracing::warn!(route, status = status.as_u16(), peer = %peer, reason = %refusal, "request refused");
+                } else {
+                    tracing::info!(route, status = status.as_u16(), peer = %peer, reason = %refusal, "request refused");
+                }
                 (status, refusal.into_response())
             }
         };

@@ -14,8 +14,9 @@ use mongodb::bson::{doc, Bson, Document};
 use shelf_config::Platform;
 
 use crate::contract::Expectation;
-use crate::sink::check_all;
-use crate::{create_topics, deploy_standard_chain, shelf_bin, unique};
+use crate::sink::{check_all, SinkProcess};
+use crate::transform::RuntimeProcess;
+use crate::{closed_port, create_topics, deploy_standard_chain, shelf_bin, unique};
 
 /// A generated data set (`rows`, 3 % faulty) in a directory of its own,
 /// what it should become, and the platform made ready for it: the four
@@ -49,6 +50,82 @@ pub async fn prepare(p: &Platform, rows: u64, seed: u64) -> Result<(PathBuf, Exp
     .await?;
     deploy_standard_chain(p, &[]).await?;
     Ok((dir, want))
+}
+
+/// Gateway, transform runtime and sink, each a process; a restarted one
+/// takes its predecessor's place (same port, same consumer group and
+/// instance id).
+pub struct Services {
+    pub gateway: GatewayProcess,
+    pub runtime: RuntimeProcess,
+    pub sink: SinkProcess,
+    runtime_group: String,
+    sink_group: String,
+}
+
+/// Records per transaction of the runtime and per batch of the sink: small,
+/// so a kill lands between batches as often as inside one.
+const RUNTIME_BATCH: usize = 1000;
+const SINK_BATCH: usize = 500;
+
+impl Services {
+    pub async fn start(p: &Platform) -> Result<Self> {
+        let (runtime_group, sink_group) = (unique("rt"), unique("sk"));
+        let gateway = GatewayProcess::start(p, closed_port()).await?;
+        let runtime = RuntimeProcess::spawn(p, &runtime_group, "0", RUNTIME_BATCH);
+        runtime.ready(Duration::from_secs(60)).await?;
+        let sink = SinkProcess::start(p, &sink_group, "0", SINK_BATCH).await;
+        Ok(Self {
+            gateway,
+            runtime,
+            sink,
+            runtime_group,
+            sink_group,
+        })
+    }
+
+    /// kill -9 of the gateway, `down` without one, and a new one.
+    pub async fn kill_gateway(&mut self, p: &Platform, down: Duration) -> Result<()> {
+        self.gateway.kill_9();
+        tokio::time::sleep(down).await;
+        self.gateway = GatewayProcess::start(p, self.gateway.port).await?;
+        Ok(())
+    }
+
+    /// kill -9 of the runtime and a new one in its place.
+    pub fn kill_runtime(&mut self, p: &Platform) {
+        self.runtime.kill_9();
+        self.runtime = RuntimeProcess::spawn(p, &self.runtime_group, "0", RUNTIME_BATCH);
+    }
+
+    /// kill -9 of the sink and a new one in its place.
+    pub async fn kill_sink(&mut self, p: &Platform) {
+        self.sink.kill_9();
+        self.sink = SinkProcess::start(p, &self.sink_group, "0", SINK_BATCH).await;
+    }
+
+    /// Waits until the store holds what `want` says (see [`check_store`]
+    /// for `exact_rejects`), then stops the services with SIGTERM: both
+    /// the runtime and the sink must exit cleanly.
+    pub async fn drain_and_stop(
+        self,
+        p: &Platform,
+        want: &Expectation,
+        exact_rejects: bool,
+        within: Duration,
+    ) -> Result<()> {
+        let db = crate::sink::database(p).await;
+        wait_for_store(&db, want, exact_rejects, within).await?;
+        self.stop()
+    }
+
+    /// SIGTERM to the runtime and the sink; both must exit cleanly.
+    pub fn stop(self) -> Result<()> {
+        self.runtime.terminate().context("runtime on SIGTERM")?;
+        let status = self.sink.terminate();
+        ensure!(status.success(), "sink on SIGTERM: {status}");
+        Ok(())
+    }
 }
 
 /// `shelf ingest serve` on a fixed port, so a restart listens where the
@@ -89,7 +166,7 @@ impl GatewayProcess {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    pub fn kill_9(mut self) {
+    pub fn kill_9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -146,7 +223,7 @@ impl ClientProcess {
         }
     }
 
-    pub fn kill_9(mut self) {
+    pub fn kill_9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -98,7 +98,7 @@ impl SinkProcess {
         crate::metric_at(&self.listen, line_start).await
     }
 
-    pub fn kill_9(mut self) {
+    pub fn kill_9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

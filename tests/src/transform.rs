@@ -57,7 +57,7 @@ impl RuntimeProcess {
             .context("no shelf_transform_records_in_total on /metrics")
     }
 
-    pub fn kill_9(mut self) {
+    pub fn kill_9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

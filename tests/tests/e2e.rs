@@ -6,12 +6,8 @@
 
 use std::time::Duration;
 
-use shelf_tests::pipeline::{
-    check_client_rejects, prepare, wait_for_store, ClientProcess, GatewayProcess,
-};
-use shelf_tests::sink::{database, SinkProcess};
-use shelf_tests::transform::RuntimeProcess;
-use shelf_tests::{closed_port, platform, read_topic, unique};
+use shelf_tests::pipeline::{check_client_rejects, prepare, ClientProcess, Services};
+use shelf_tests::{platform, read_topic};
 
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -25,12 +21,9 @@ async fn a_dirty_csv_ends_up_in_mongodb_exactly_as_the_contract_says() {
     assert_eq!(reasons.len(), 7, "reasons in the data set: {reasons:?}");
     assert!(!want.unparseable.is_empty() && !want.refused.is_empty());
 
-    let gateway = GatewayProcess::start(&p, closed_port()).await.unwrap();
-    let runtime = RuntimeProcess::spawn(&p, &unique("rt"), "0", 2000);
-    runtime.ready(Duration::from_secs(60)).await.unwrap();
-    let sink = SinkProcess::start(&p, &unique("sk"), "0", 1000).await;
+    let services = Services::start(&p).await.unwrap();
 
-    let client = ClientProcess::start(&dir, &gateway.url(), 500, 0).unwrap();
+    let client = ClientProcess::start(&dir, &services.gateway.url(), 500, 0).unwrap();
     let status = client.wait(Duration::from_secs(120)).await.unwrap();
     assert!(status.success(), "shelf stream: {status}");
     check_client_rejects(&dir, &want).unwrap();
@@ -71,14 +64,9 @@ async fn a_dirty_csv_ends_up_in_mongodb_exactly_as_the_contract_says() {
             + want.rejected()
     );
 
-    let db = database(&p).await;
-    wait_for_store(&db, &want, true, Duration::from_secs(240))
+    services
+        .drain_and_stop(&p, &want, true, Duration::from_secs(240))
         .await
         .unwrap();
-    runtime
-        .terminate()
-        .expect("runtime exits cleanly on SIGTERM");
-    assert!(sink.terminate().success(), "sink exits cleanly on SIGTERM");
-    drop(gateway);
     let _ = std::fs::remove_dir_all(&dir);
 }

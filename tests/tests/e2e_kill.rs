@@ -11,12 +11,8 @@
 
 use std::time::Duration;
 
-use shelf_tests::pipeline::{
-    check_client_rejects, prepare, wait_for_store, ClientProcess, GatewayProcess,
-};
-use shelf_tests::sink::{database, SinkProcess};
-use shelf_tests::transform::RuntimeProcess;
-use shelf_tests::{closed_port, platform, unique};
+use shelf_tests::pipeline::{check_client_rejects, prepare, ClientProcess, Services};
+use shelf_tests::platform;
 
 /// Rows per second the client sends: the stream lasts about 16 s, long
 /// enough for every kill to land while rows are still coming in.
@@ -28,53 +24,42 @@ async fn killing_each_process_mid_stream_changes_nothing_in_the_result() {
     let p = platform();
     let (dir, want) = prepare(&p, 24_000, 8).await.unwrap();
 
-    let (runtime_group, sink_group) = (unique("rt"), unique("sk"));
-    let port = closed_port();
-    let mut gateway = GatewayProcess::start(&p, port).await.unwrap();
-    let mut runtime = RuntimeProcess::spawn(&p, &runtime_group, "0", 1000);
-    runtime.ready(Duration::from_secs(60)).await.unwrap();
-    let mut sink = SinkProcess::start(&p, &sink_group, "0", 500).await;
-    let mut client = ClientProcess::start(&dir, &gateway.url(), 200, RATE).unwrap();
+    let mut services = Services::start(&p).await.unwrap();
+    let mut client = ClientProcess::start(&dir, &services.gateway.url(), 200, RATE).unwrap();
 
     tokio::time::sleep(PAUSE).await;
     assert!(client.is_running(), "the client finished before its kill");
     client.kill_9();
-    client = ClientProcess::start(&dir, &gateway.url(), 200, RATE).unwrap();
+    client = ClientProcess::start(&dir, &services.gateway.url(), 200, RATE).unwrap();
 
     tokio::time::sleep(PAUSE).await;
-    gateway.kill_9();
-    // The client retries with backoff meanwhile.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    gateway = GatewayProcess::start(&p, port).await.unwrap();
+    // Down for a second; the client retries with backoff meanwhile.
+    services
+        .kill_gateway(&p, Duration::from_secs(1))
+        .await
+        .unwrap();
 
     tokio::time::sleep(PAUSE).await;
     assert!(
         client.is_running(),
         "the client finished before the runtime's kill"
     );
-    runtime.kill_9();
-    runtime = RuntimeProcess::spawn(&p, &runtime_group, "0", 1000);
+    services.kill_runtime(&p);
 
     tokio::time::sleep(PAUSE).await;
     assert!(
         client.is_running(),
         "the client finished before the sink's kill"
     );
-    sink.kill_9();
-    sink = SinkProcess::start(&p, &sink_group, "0", 500).await;
+    services.kill_sink(&p).await;
 
     let status = client.wait(Duration::from_secs(180)).await.unwrap();
     assert!(status.success(), "shelf stream: {status}");
     check_client_rejects(&dir, &want).unwrap();
 
-    let db = database(&p).await;
-    wait_for_store(&db, &want, false, Duration::from_secs(300))
+    services
+        .drain_and_stop(&p, &want, false, Duration::from_secs(300))
         .await
         .unwrap();
-    runtime
-        .terminate()
-        .expect("runtime exits cleanly on SIGTERM");
-    assert!(sink.terminate().success(), "sink exits cleanly on SIGTERM");
-    drop(gateway);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -23,7 +23,7 @@ async fn kill_9_at_random_points_loses_and_duplicates_nothing() {
     let group = unique("group");
     let mut rng = rand::rng();
     for cycle in 0..10 {
-        let runtime = RuntimeProcess::spawn(&p, &group, "0", 200);
+        let mut runtime = RuntimeProcess::spawn(&p, &group, "0", 200);
         runtime
             .ready(Duration::from_secs(60))
             .await
