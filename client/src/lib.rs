@@ -284,6 +284,7 @@ async fn stream_file(
         }
     });
 
+    let counts_before_read = counts.read;
     let mut ledger = Ledger {
         file: &file,
         key: &key,
@@ -292,6 +293,7 @@ async fn stream_file(
         checkpoint_path,
         rejects,
         progress: &progress,
+        read_before: counts_before_read,
     };
     let mut batch = Batch::default();
     let mut batch_start = 0u64;
@@ -411,6 +413,8 @@ struct Ledger<'a> {
     checkpoint_path: &'a Path,
     rejects: &'a mut std::fs::File,
     progress: &'a ProgressBar,
+    /// Rows an earlier run read (a resumed run's rate leaves them out).
+    read_before: u64,
 }
 
 impl Ledger<'_> {
@@ -442,8 +446,10 @@ impl Ledger<'_> {
             .save(self.checkpoint_path)
             .map_err(StreamError::State)?;
         self.progress.inc(span.bytes);
+        let rate = self.counts.read.saturating_sub(self.read_before) as f64
+            / self.progress.elapsed().as_secs_f64().max(0.001);
         self.progress.set_message(format!(
-            "{} rows, {} acknowledged",
+            "{} rows ({rate:.0} rows/s), {} acknowledged",
             self.counts.read, self.counts.acknowledged
         ));
         Ok(())
