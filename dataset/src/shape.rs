@@ -12,9 +12,14 @@ pub use shelf_config::columns::PRODUCTS as HEADER;
 pub const MAX_CATEGORY_ID: i64 = 270;
 /// Zipf exponent of category sizes: the biggest holds about 10 %.
 const CATEGORY_SKEW: f64 = 0.8;
-/// Prices are log-normal with median e^MU ≈ 20 and mean ≈ 43.
+/// Prices are log-normal with median e^MU ≈ 20 and mean ≈ 43 overall:
+/// each category has a price level of its own (a log-normal factor of
+/// spread CATEGORY_PRICE_SIGMA, so the average price per category varies
+/// as in the real file), and prices spread around it with the rest of the
+/// overall sigma of 1.237.
 const PRICE_MU: f64 = 2.996;
-const PRICE_SIGMA: f64 = 1.237;
+const CATEGORY_PRICE_SIGMA: f64 = 0.5;
+const PRICE_SIGMA_IN_CATEGORY: f64 = 1.131;
 const PRICE_MAX: f64 = 19_999.99;
 const ZERO_PRICE: f64 = 0.023;
 const NO_LIST_PRICE: f64 = 0.78;
@@ -30,6 +35,8 @@ const BOUGHT: [u32; 17] = [
 pub struct Category {
     pub id: i64,
     pub name: String,
+    /// Added to the log of every price in this category.
+    pub price_level: f64,
 }
 
 /// The categories and the cumulative weights products are drawn with.
@@ -46,6 +53,7 @@ impl Categories {
             .map(|id| Category {
                 id,
                 name: text::category_name(id),
+                price_level: 0.0,
             })
             .collect();
         list.sort_by_key(|c| c.id);
@@ -55,22 +63,36 @@ impl Categories {
         for i in (1..ranks.len()).rev() {
             ranks.swap(i, rng.random_range(0..=i));
         }
-        let mut total = 0.0;
-        let cumulative = ranks
+        let weights: Vec<f64> = ranks
             .iter()
-            .map(|&r| {
-                total += 1.0 / (r as f64).powf(CATEGORY_SKEW);
+            .map(|&r| 1.0 / (r as f64).powf(CATEGORY_SKEW))
+            .collect();
+        let mut total = 0.0;
+        let cumulative = weights
+            .iter()
+            .map(|w| {
+                total += w;
                 total
             })
             .collect();
+        // Price levels, centred on their product-weighted mean so the
+        // overall median stays at e^PRICE_MU.
+        let levels: Vec<f64> = list
+            .iter()
+            .map(|_| CATEGORY_PRICE_SIGMA * normal(rng))
+            .collect();
+        let centre = levels.iter().zip(&weights).map(|(l, w)| l * w).sum::<f64>() / total;
+        for (c, level) in list.iter_mut().zip(levels) {
+            c.price_level = level - centre;
+        }
         Self { list, cumulative }
     }
 
-    pub fn pick(&self, rng: &mut impl Rng) -> i64 {
+    pub fn pick(&self, rng: &mut impl Rng) -> &Category {
         let total = self.cumulative.last().copied().unwrap_or(1.0);
         let x = rng.random_range(0.0..total);
         let i = self.cumulative.partition_point(|&c| c <= x);
-        self.list[i.min(self.list.len() - 1)].id
+        &self.list[i.min(self.list.len() - 1)]
     }
 }
 
@@ -111,10 +133,11 @@ pub fn product(
     titles: &mut text::Titles,
 ) -> ProductRow {
     let asin = text::asin(rng, index, seed);
+    let category = categories.pick(rng);
     let price = if rng.random_bool(ZERO_PRICE) {
         0.0
     } else {
-        (PRICE_MU + PRICE_SIGMA * normal(rng))
+        (PRICE_MU + category.price_level + PRICE_SIGMA_IN_CATEGORY * normal(rng))
             .exp()
             .clamp(0.99, PRICE_MAX)
     };
@@ -159,7 +182,7 @@ pub fn product(
             reviews.to_string(),
             format!("{:.2}", price),
             format!("{:.2}", list_price),
-            categories.pick(rng).to_string(),
+            category.id.to_string(),
             if rng.random_bool(BEST_SELLER) {
                 "True".into()
             } else {

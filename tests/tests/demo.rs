@@ -30,8 +30,8 @@ fn the_demo_accounts_for_every_sample_row_and_the_notebook_runs_on_it() {
     );
     for line in [
         "rows read                            3000",
-        "= unparseable (client)                  9",
-        "+ rejected by the transforms           55",
+        "= unparseable (client)                 17",
+        "+ rejected by the transforms           57",
         "PASS: every row is accounted for",
         "Products per price bucket",
         "Average price per category",

@@ -7,8 +7,8 @@
 //! and the broker's and the store's CPU over the run.
 //!
 //! Needs the platform (`make up`) and the modules (`make build-wasm`);
-//! `make bench` runs it. The data set is generated once into
-//! `.local/bench-data/` and reused.
+//! `make bench` runs it. The data set is generated into
+//! `.local/bench-data/` on every run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -285,28 +285,23 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// The data set for these arguments, generated on first use.
+/// The data set for these arguments, generated afresh (a second or two
+/// at full size), so it always comes from the current generator.
 fn dataset(root: &Path, args: &Args) -> Result<PathBuf> {
-    let dir = root
-        .join(".local/bench-data")
-        .join(format!("{}-{}", args.rows, args.dirty));
-    let stamp = dir.join("complete");
-    if !stamp.exists() {
-        let started = Instant::now();
-        shelf_dataset::generate(&shelf_dataset::GenerateArgs {
-            rows: args.rows,
-            out: dir.clone(),
-            seed: 2023,
-            dirty: args.dirty,
-        })?;
-        std::fs::write(&stamp, b"")?;
-        println!(
-            "generated {} rows into {} in {:.1} s",
-            args.rows,
-            dir.display(),
-            started.elapsed().as_secs_f64()
-        );
-    }
+    let dir = root.join(".local/bench-data");
+    let started = Instant::now();
+    shelf_dataset::generate(&shelf_dataset::GenerateArgs {
+        rows: args.rows,
+        out: dir.clone(),
+        seed: 2023,
+        dirty: args.dirty,
+    })?;
+    println!(
+        "generated {} rows into {} in {:.1} s",
+        args.rows,
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(dir)
 }
 
