@@ -178,6 +178,37 @@ fn read_topic_blocking(
     Ok(out)
 }
 
+/// A child process that is killed (-9) when dropped, so a failing test
+/// leaves no service running behind it.
+pub struct ChildGuard(pub std::process::Child);
+
+impl ChildGuard {
+    /// kill -9 and reap.
+    pub fn kill_9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for ChildGuard {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
 /// A local TCP port with nothing listening on it.
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");

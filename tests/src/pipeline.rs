@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -16,7 +16,7 @@ use shelf_config::Platform;
 use crate::contract::Expectation;
 use crate::sink::{check_all, SinkProcess};
 use crate::transform::RuntimeProcess;
-use crate::{closed_port, create_topics, deploy_standard_chain, shelf_bin, unique};
+use crate::{closed_port, create_topics, deploy_standard_chain, shelf_bin, unique, ChildGuard};
 
 /// A generated data set (`rows`, 3 % faulty) in a directory of its own,
 /// what it should become, and the platform made ready for it: the four
@@ -131,7 +131,7 @@ impl Services {
 /// `shelf ingest serve` on a fixed port, so a restart listens where the
 /// client keeps sending.
 pub struct GatewayProcess {
-    child: Child,
+    child: ChildGuard,
     pub port: u16,
 }
 
@@ -146,7 +146,10 @@ impl GatewayProcess {
             .stdout(Stdio::null())
             .spawn()
             .context("start shelf ingest serve")?;
-        let gateway = Self { child, port };
+        let gateway = Self {
+            child: ChildGuard(child),
+            port,
+        };
         let url = format!("{}/healthz", gateway.url());
         let started = Instant::now();
         while !reqwest::get(&url)
@@ -167,22 +170,14 @@ impl GatewayProcess {
     }
 
     pub fn kill_9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill_9();
     }
 }
 
 /// `shelf stream` of `dir`'s two CSVs, with its state (checkpoint and
 /// rejects file) in `dir/state`, so a second start resumes the first.
 pub struct ClientProcess {
-    child: Child,
+    child: ChildGuard,
 }
 
 impl ClientProcess {
@@ -202,7 +197,9 @@ impl ClientProcess {
             .stdout(Stdio::null())
             .spawn()
             .context("start shelf stream")?;
-        Ok(Self { child })
+        Ok(Self {
+            child: ChildGuard(child),
+        })
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -224,15 +221,7 @@ impl ClientProcess {
     }
 
     pub fn kill_9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ClientProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill_9();
     }
 }
 

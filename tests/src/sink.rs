@@ -4,7 +4,7 @@
 //! sink's code).
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use shelf_config::Platform;
 
-use crate::{closed_port, shelf_bin};
+use crate::{closed_port, shelf_bin, ChildGuard};
 
 /// The environment that points a `shelf` process at `p`.
 pub fn platform_env(p: &Platform) -> Vec<(&'static str, String)> {
@@ -51,7 +51,7 @@ pub async fn create_sink_topics(p: &Platform) {
 
 /// A `shelf sink run` process.
 pub struct SinkProcess {
-    pub child: Child,
+    pub child: ChildGuard,
     pub listen: String,
 }
 
@@ -71,7 +71,10 @@ impl SinkProcess {
             .stdout(Stdio::null())
             .spawn()
             .expect("start shelf sink run");
-        let sink = Self { child, listen };
+        let sink = Self {
+            child: ChildGuard(child),
+            listen,
+        };
         sink.wait_ready(Duration::from_secs(60)).await;
         sink
     }
@@ -99,8 +102,7 @@ impl SinkProcess {
     }
 
     pub fn kill_9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill_9();
     }
 
     /// SIGTERM, then waits for the exit status.
@@ -109,13 +111,6 @@ impl SinkProcess {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         self.child.wait().expect("wait for the sink")
-    }
-}
-
-impl Drop for SinkProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

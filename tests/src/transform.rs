@@ -1,18 +1,18 @@
 //! Helpers for tests of the transform runtime as a separate process.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use shelf_config::Platform;
 use shelf_rules::dead_letter::DeadLetter;
 
-use crate::{read_topic, shelf_bin};
+use crate::{read_topic, shelf_bin, ChildGuard};
 
 /// `shelf transform run` as a child process.
 pub struct RuntimeProcess {
-    pub child: Child,
+    pub child: ChildGuard,
     pub listen: String,
 }
 
@@ -29,7 +29,10 @@ impl RuntimeProcess {
             .stdout(Stdio::null())
             .spawn()
             .expect("start shelf transform run");
-        Self { child, listen }
+        Self {
+            child: ChildGuard(child),
+            listen,
+        }
     }
 
     /// Waits until `/readyz` answers 200 (modules compiled, transactions
@@ -58,8 +61,7 @@ impl RuntimeProcess {
     }
 
     pub fn kill_9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill_9();
     }
 
     /// SIGTERM; Ok if the runtime exited cleanly.
@@ -70,13 +72,6 @@ impl RuntimeProcess {
         let status = self.child.wait()?;
         ensure!(status.success(), "SIGTERM: exit {status}");
         Ok(())
-    }
-}
-
-impl Drop for RuntimeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
