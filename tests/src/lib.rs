@@ -51,6 +51,41 @@ pub async fn metric_at(listen: &str, line_start: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Waits until `url` answers with a 2xx status; `what` names the service
+/// in the error.
+pub async fn wait_http_ok(url: &str, what: &str, within: Duration) -> Result<()> {
+    let started = Instant::now();
+    while !reqwest::get(url)
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if started.elapsed() > within {
+            bail!("{what} not ready in {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Runs `check` every `pause` until it passes; after `within`, fails with
+/// its last complaint.
+pub async fn retry_check<F, Fut>(within: Duration, pause: Duration, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let started = Instant::now();
+    loop {
+        match check().await {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() > within => {
+                bail!("not reached in {within:?}; last difference: {e:#}")
+            }
+            Err(_) => tokio::time::sleep(pause).await,
+        }
+    }
+}
+
 /// A name no other test run uses.
 pub fn unique(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();

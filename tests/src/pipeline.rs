@@ -3,20 +3,22 @@
 //! stream`, and the end-to-end check of what MongoDB holds against an
 //! [`Expectation`] recomputed from the CSV.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
-use futures::TryStreamExt;
-use mongodb::bson::{doc, Bson, Document};
+use anyhow::{ensure, Context, Result};
+use mongodb::bson::Document;
 use shelf_config::Platform;
 
 use crate::contract::Expectation;
-use crate::sink::{check_all, SinkProcess};
+use crate::sink::{all, check_all, float, int, SinkProcess};
 use crate::transform::RuntimeProcess;
-use crate::{closed_port, create_topics, deploy_standard_chain, shelf_bin, unique, ChildGuard};
+use crate::{
+    closed_port, create_topics, deploy_standard_chain, retry_check, shelf_bin, unique,
+    wait_http_ok, ChildGuard,
+};
 
 /// A generated data set (`rows`, 3 % faulty) in a directory of its own,
 /// what it should become, and the platform made ready for it: the four
@@ -151,17 +153,7 @@ impl GatewayProcess {
             port,
         };
         let url = format!("{}/healthz", gateway.url());
-        let started = Instant::now();
-        while !reqwest::get(&url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            ensure!(
-                started.elapsed() < Duration::from_secs(30),
-                "gateway not up in 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_http_ok(&url, "gateway", Duration::from_secs(30)).await?;
         Ok(gateway)
     }
 
@@ -272,12 +264,7 @@ pub fn check_client_rejects(dir: &Path, want: &Expectation) -> Result<()> {
 
 /// Transform rejects in `rejects`: (reason, asin as sent) -> documents.
 pub async fn stored_rejects(db: &mongodb::Database) -> Result<BTreeMap<(String, String), u64>> {
-    let docs: Vec<Document> = db
-        .collection::<Document>("rejects")
-        .find(doc! {})
-        .await?
-        .try_collect()
-        .await?;
+    let docs = all(db, "rejects").await?;
     let mut out = BTreeMap::new();
     for d in docs {
         ensure!(
@@ -300,12 +287,7 @@ fn close(a: Option<f64>, b: Option<f64>) -> bool {
 }
 
 fn number(d: &Document, k: &str) -> Option<f64> {
-    match d.get(k) {
-        Some(Bson::Double(x)) => Some(*x),
-        Some(Bson::Int32(i)) => Some(f64::from(*i)),
-        Some(Bson::Int64(i)) => Some(*i as f64),
-        _ => None,
-    }
+    float(d, k).ok().flatten()
 }
 
 fn text(d: &Document, k: &str) -> Option<String> {
@@ -315,12 +297,7 @@ fn text(d: &Document, k: &str) -> Option<String> {
 /// The fields of each stored product that [`check_all`] does not look at:
 /// title, links, reviews, list price, discount and bucket.
 async fn check_product_fields(db: &mongodb::Database, want: &Expectation) -> Result<()> {
-    let docs: Vec<Document> = db
-        .collection::<Document>("products")
-        .find(doc! {})
-        .await?
-        .try_collect()
-        .await?;
+    let docs = all(db, "products").await?;
     for d in docs {
         let asin = d.get_str("_id")?;
         let w = want
@@ -376,17 +353,15 @@ pub async fn check_store(
         .collect();
     check_all(db, &states, &want.names).await?;
     check_product_fields(db, want).await?;
-    let names: Vec<Document> = db
-        .collection::<Document>("categories")
-        .find(doc! {})
-        .await?
-        .try_collect()
-        .await?;
+    let names = all(db, "categories").await?;
+    let stored_names: HashMap<i64, String> = names
+        .iter()
+        .map(|d| Ok((int(d, "_id")?, d.get_str("name")?.to_owned())))
+        .collect::<Result<_>>()?;
     ensure!(
-        names.len() == want.names.len(),
-        "{} categories stored, expected {}",
-        names.len(),
-        want.names.len()
+        stored_names == want.names,
+        "categories {stored_names:?}, expected {:?}",
+        want.names
     );
     let rejects = stored_rejects(db).await?;
     let got: BTreeSet<_> = rejects.keys().collect();
@@ -414,14 +389,8 @@ pub async fn wait_for_store(
     exact_rejects: bool,
     within: Duration,
 ) -> Result<()> {
-    let started = Instant::now();
-    loop {
-        match check_store(db, want, exact_rejects).await {
-            Ok(()) => return Ok(()),
-            Err(e) if started.elapsed() > within => {
-                bail!("not reached in {within:?}; last difference: {e:#}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
-        }
-    }
+    retry_check(within, Duration::from_secs(1), || {
+        check_store(db, want, exact_rejects)
+    })
+    .await
 }

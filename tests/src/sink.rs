@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use futures::TryStreamExt;
@@ -81,13 +81,8 @@ impl SinkProcess {
 
     pub async fn wait_ready(&self, timeout: Duration) {
         let url = format!("http://{}/readyz", self.listen);
-        let started = Instant::now();
-        while !reqwest::get(&url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(started.elapsed() < timeout, "sink not ready in {timeout:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Err(e) = crate::wait_http_ok(&url, "sink", timeout).await {
+            panic!("{e}");
         }
     }
 
@@ -266,7 +261,8 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0)
 }
 
-fn int(d: &Document, k: &str) -> Result<i64> {
+/// A whole-number field, stored as any BSON number type.
+pub fn int(d: &Document, k: &str) -> Result<i64> {
     match d.get(k) {
         Some(Bson::Int32(i)) => Ok(i64::from(*i)),
         Some(Bson::Int64(i)) => Ok(*i),
@@ -275,7 +271,9 @@ fn int(d: &Document, k: &str) -> Result<i64> {
     }
 }
 
-fn float(d: &Document, k: &str) -> Result<Option<f64>> {
+/// A number field (double or integer); `None` when missing or null, an
+/// error for any other type.
+pub fn float(d: &Document, k: &str) -> Result<Option<f64>> {
     Ok(match d.get(k) {
         None | Some(Bson::Null) => None,
         Some(Bson::Double(x)) => Some(*x),
@@ -285,7 +283,8 @@ fn float(d: &Document, k: &str) -> Result<Option<f64>> {
     })
 }
 
-async fn all(db: &mongodb::Database, coll: &str) -> Result<Vec<Document>> {
+/// Every document of `coll`.
+pub async fn all(db: &mongodb::Database, coll: &str) -> Result<Vec<Document>> {
     Ok(db
         .collection::<Document>(coll)
         .find(doc! {})
@@ -459,17 +458,11 @@ pub async fn wait_for_all(
     names: &HashMap<i64, String>,
     timeout: Duration,
 ) -> Result<()> {
-    let started = Instant::now();
-    loop {
-        match check_all(db, last, names).await {
-            Ok(()) => return Ok(()),
-            Err(e) if started.elapsed() > timeout => {
-                bail!("not reached in {timeout:?}; last difference: {e:#}")
-            }
-            // Each check reads everything; not too often on a busy store.
-            Err(_) => tokio::time::sleep(Duration::from_millis(700)).await,
-        }
-    }
+    // Each check reads everything; not too often on a busy store.
+    crate::retry_check(timeout, Duration::from_millis(700), || {
+        check_all(db, last, names)
+    })
+    .await
 }
 
 /// The test's database.

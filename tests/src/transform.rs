@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use shelf_config::Platform;
@@ -39,18 +39,7 @@ impl RuntimeProcess {
     /// initialised).
     pub async fn ready(&self, within: Duration) -> Result<()> {
         let url = format!("http://{}/readyz", self.listen);
-        let started = Instant::now();
-        while !reqwest::get(&url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            ensure!(
-                started.elapsed() < within,
-                "runtime not ready in {within:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(())
+        crate::wait_http_ok(&url, "runtime", within).await
     }
 
     /// Input records this instance has committed so far.
