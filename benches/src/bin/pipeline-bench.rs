@@ -161,6 +161,9 @@ fn main() -> Result<()> {
         data.display()
     );
 
+    let db = rt
+        .block_on(mongodb::Client::with_uri_str(&args.platform.mongo))?
+        .database(&topic("SHELF_DB"));
     let deadline = started + Duration::from_secs(args.timeout);
     let watermarks = Watermarks::new(&args.platform.kafka)?;
     let mut stages: [Option<Done>; 4] = [None, None, None, None];
@@ -215,8 +218,8 @@ fn main() -> Result<()> {
             continue;
         }
         let runtime_text = metrics(&runtime_listen)?;
-        let outputs = metric_sum(&runtime_text, "shelf_transform_records_out_total")
-            + metric_sum(&runtime_text, "shelf_transform_rejects_total");
+        let products = metric_sum(&runtime_text, "shelf_transform_records_out_total");
+        let outputs = products + metric_sum(&runtime_text, "shelf_transform_rejects_total");
         let sink_text = metrics(&sink_listen)?;
         let handled: f64 = [
             topic("SHELF_TOPIC_PRODUCT_CLEAN"),
@@ -230,8 +233,7 @@ fn main() -> Result<()> {
             )
         })
         .sum();
-        if handled >= outputs && aggregates_complete(&rt, &args.platform.mongo, &topic("SHELF_DB"))?
-        {
+        if handled >= outputs && rt.block_on(bucketed(&db))? as f64 >= products {
             stages[3] = Some(Done {
                 after: secs(Instant::now()),
                 records: outputs,
@@ -315,31 +317,25 @@ fn platform_cpu(service: &str) -> Option<f64> {
     platform_pid(service).and_then(|pid| cpu_seconds(pid).ok())
 }
 
-/// `price_buckets` counts every stored product: the sink has merged the
-/// last changes into the aggregates.
-fn aggregates_complete(rt: &tokio::runtime::Runtime, mongo: &str, db: &str) -> Result<bool> {
-    rt.block_on(async {
-        let db = mongodb::Client::with_uri_str(mongo).await?.database(db);
-        let products = db
-            .collection::<Document>("products")
-            .estimated_document_count()
-            .await?;
-        let buckets: Vec<Document> = db
-            .collection::<Document>("price_buckets")
-            .find(doc! {})
-            .await?
-            .try_collect()
-            .await?;
-        let counted: i64 = buckets
-            .iter()
-            .map(|d| match d.get("products") {
-                Some(mongodb::bson::Bson::Int32(n)) => i64::from(*n),
-                Some(mongodb::bson::Bson::Int64(n)) => *n,
-                _ => 0,
-            })
-            .sum();
-        Ok(products > 0 && counted == products as i64)
-    })
+/// Products counted in `price_buckets`. Generated asins are unique, so the
+/// aggregates are complete when this equals the runtime's product
+/// outputs. (Counting `products` instead would take FerretDB minutes at
+/// full size: it reads every document to count.)
+async fn bucketed(db: &mongodb::Database) -> Result<i64> {
+    let buckets: Vec<Document> = db
+        .collection::<Document>("price_buckets")
+        .find(doc! {})
+        .await?
+        .try_collect()
+        .await?;
+    Ok(buckets
+        .iter()
+        .map(|d| match d.get("products") {
+            Some(mongodb::bson::Bson::Int32(n)) => i64::from(*n),
+            Some(mongodb::bson::Bson::Int64(n)) => *n,
+            _ => 0,
+        })
+        .sum())
 }
 
 /// Records in a topic: the sum of its partitions' high watermarks (the
