@@ -63,6 +63,7 @@ pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
                 out: out.clone(),
                 seed: 2023,
                 dirty: 0.01,
+                updates: 0.0,
             })?;
             (out.join("products.csv"), out.join("categories.csv"))
         }

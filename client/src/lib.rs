@@ -6,6 +6,8 @@
 //! - [`send`]: gzip NDJSON batches, retries, 400s mapped back to lines.
 //! - [`checkpoint`]: where an interrupted run resumes.
 //!
+//! - [`order`]: every version of a record reaches the topic in file order.
+//!
 //! Categories are streamed first, then products. Several batches are in
 //! flight at once; they are acknowledged in order, and the checkpoint moves
 //! past a batch only when it and all before it are acknowledged. A resumed
@@ -13,6 +15,7 @@
 
 pub mod checkpoint;
 pub mod convert;
+pub mod order;
 pub mod rejects_list;
 pub mod rows;
 pub mod send;
@@ -214,6 +217,18 @@ impl Kind {
         }
     }
 
+    /// The field the gateway keys records by.
+    fn key_field(self) -> &'static str {
+        match self {
+            Kind::Products => "asin",
+            Kind::Categories => "id",
+        }
+    }
+
+    fn upper_cases_key(self) -> bool {
+        matches!(self, Kind::Products)
+    }
+
     fn columns(self) -> &'static [&'static str] {
         match self {
             Kind::Products => &PRODUCT_COLUMNS,
@@ -250,40 +265,7 @@ async fn stream_file(
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let progress = progress_bar(args.quiet, total, &file);
 
-    // A task sends the batches, `concurrency` at once, and reports them in
-    // order; this loop reads, cuts batches and records what was settled.
-    let in_flight = args.concurrency.max(1);
-    let (batches, queued) = tokio::sync::mpsc::channel::<Batch>(in_flight);
-    let (settled_tx, mut settled) = tokio::sync::mpsc::unbounded_channel();
-    let sender = std::sync::Arc::new(sender);
-    let task = tokio::spawn(async move {
-        let mut sent = Box::pin(
-            futures::stream::unfold(
-                queued,
-                |mut q| async move { q.recv().await.map(|b| (b, q)) },
-            )
-            .map(|batch| {
-                let sender = sender.clone();
-                async move {
-                    let span = Span {
-                        first: batch.lines.first().copied().unwrap_or(0),
-                        last: batch.lines.last().copied().unwrap_or(0),
-                        bytes: batch.bytes,
-                        read_through: batch.read_through,
-                        unparseable_through: batch.unparseable_through,
-                    };
-                    (span, sender.send(batch).await)
-                }
-            })
-            .buffered(in_flight),
-        );
-        while let Some(done) = sent.next().await {
-            if settled_tx.send(done).is_err() {
-                break;
-            }
-        }
-    });
-
+    let mut queue = Queue::start(sender, args.concurrency.max(1));
     let counts_before_read = counts.read;
     let mut ledger = Ledger {
         file: &file,
@@ -318,7 +300,6 @@ async fn stream_file(
                 batch.lines.push(r.line);
             }
             Err(u) if args.strict => {
-                task.abort();
                 return Err(StreamError::Strict {
                     file: file.clone(),
                     line: u.line,
@@ -337,27 +318,18 @@ async fn stream_file(
             batch_start = rows.bytes;
             pace.wait_for(rows_queued).await;
             rows_queued += batch.records.len() as u64;
-            // Waits while `concurrency` batches are queued.
-            if batches.send(std::mem::take(&mut batch)).await.is_err() {
-                return Err(sending_stopped());
-            }
-            while let Ok(done) = settled.try_recv() {
-                ledger.settle(done).inspect_err(|_| task.abort())?;
-            }
+            queue
+                .push(std::mem::take(&mut batch), kind, &mut ledger)
+                .await?;
         }
     }
     if !batch.records.is_empty() {
         batch.bytes = rows.bytes - batch_start;
         batch.read_through = ledger.counts.read;
         batch.unparseable_through = ledger.counts.unparseable;
-        if batches.send(batch).await.is_err() {
-            return Err(sending_stopped());
-        }
+        queue.push(batch, kind, &mut ledger).await?;
     }
-    drop(batches);
-    while let Some(done) = settled.recv().await {
-        ledger.settle(done)?;
-    }
+    queue.finish(&mut ledger).await?;
     progress.finish_and_clear();
     checkpoint.finished.insert(key.clone(), true);
     checkpoint.counts.insert(key, counts.clone());
@@ -365,6 +337,119 @@ async fn stream_file(
         .save(checkpoint_path)
         .map_err(StreamError::State)?;
     Ok(counts)
+}
+
+/// The batches on their way: a task sends them, `concurrency` at once, and
+/// reports them back in the order they were queued.
+struct Queue {
+    batches: Option<tokio::sync::mpsc::Sender<Batch>>,
+    settled: tokio::sync::mpsc::UnboundedReceiver<Settled>,
+    in_flight: order::InFlight,
+    task: tokio::task::JoinHandle<()>,
+}
+
+type Settled = (Span, Result<send::Outcome, send::SendError>);
+
+impl Queue {
+    fn start(sender: Sender, concurrency: usize) -> Self {
+        let (batches, queued) = tokio::sync::mpsc::channel::<Batch>(concurrency);
+        let (settled_tx, settled) = tokio::sync::mpsc::unbounded_channel();
+        let sender = std::sync::Arc::new(sender);
+        let task = tokio::spawn(async move {
+            let mut sent = Box::pin(
+                futures::stream::unfold(
+                    queued,
+                    |mut q| async move { q.recv().await.map(|b| (b, q)) },
+                )
+                .map(|batch| {
+                    let sender = sender.clone();
+                    async move {
+                        let span = Span {
+                            first: batch.lines.first().copied().unwrap_or(0),
+                            last: batch.lines.last().copied().unwrap_or(0),
+                            bytes: batch.bytes,
+                            read_through: batch.read_through,
+                            unparseable_through: batch.unparseable_through,
+                        };
+                        (span, sender.send(batch).await)
+                    }
+                })
+                .buffered(concurrency),
+            );
+            while let Some(done) = sent.next().await {
+                if settled_tx.send(done).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            batches: Some(batches),
+            settled,
+            in_flight: order::InFlight::default(),
+            task,
+        }
+    }
+
+    /// Queues `batch` (waiting while `concurrency` batches are queued) and
+    /// records every batch settled meanwhile. A batch holding a key that an
+    /// unsettled batch holds too first waits for all before it (see
+    /// [`order`]).
+    async fn push(
+        &mut self,
+        batch: Batch,
+        kind: Kind,
+        ledger: &mut Ledger<'_>,
+    ) -> Result<(), StreamError> {
+        let keys: Vec<String> = batch
+            .records
+            .iter()
+            .filter_map(|r| order::record_key(r, kind.key_field(), kind.upper_cases_key()))
+            .collect();
+        if self.in_flight.holds_any(&keys) {
+            tracing::debug!(
+                first_line = batch.lines.first().copied().unwrap_or(0),
+                "a key of this batch is still in flight; waiting for the batches before it"
+            );
+            while !self.in_flight.is_empty() {
+                let done = self.settled.recv().await.ok_or_else(sending_stopped)?;
+                self.settle(done, ledger)?;
+            }
+        }
+        self.in_flight.queued(keys);
+        let batches = self.batches.as_ref().ok_or_else(sending_stopped)?;
+        if batches.send(batch).await.is_err() {
+            return Err(sending_stopped());
+        }
+        while let Ok(done) = self.settled.try_recv() {
+            self.settle(done, ledger)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every queued batch is settled.
+    async fn finish(&mut self, ledger: &mut Ledger<'_>) -> Result<(), StreamError> {
+        self.batches = None;
+        while let Some(done) = self.settled.recv().await {
+            self.settle(done, ledger)?;
+        }
+        if !self.in_flight.is_empty() {
+            return Err(sending_stopped());
+        }
+        Ok(())
+    }
+
+    fn settle(&mut self, done: Settled, ledger: &mut Ledger<'_>) -> Result<(), StreamError> {
+        self.in_flight.settled();
+        ledger.settle(done)
+    }
+}
+
+impl Drop for Queue {
+    /// On an error the batches still in flight are abandoned; the
+    /// checkpoint never claimed them, so a resumed run sends them again.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// The sending task ends only when this loop stops listening; a batch it
@@ -418,10 +503,7 @@ struct Ledger<'a> {
 }
 
 impl Ledger<'_> {
-    fn settle(
-        &mut self,
-        (span, result): (Span, Result<send::Outcome, send::SendError>),
-    ) -> Result<(), StreamError> {
+    fn settle(&mut self, (span, result): Settled) -> Result<(), StreamError> {
         let outcome = result.map_err(|error| StreamError::Send {
             file: self.file.to_owned(),
             first: span.first,

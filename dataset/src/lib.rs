@@ -39,7 +39,16 @@ pub struct GenerateArgs {
     /// the data contract, and lines a CSV reader cannot parse.
     #[arg(long, default_value_t = 0.0)]
     pub dirty: f64,
+    /// Share of product rows (0 to 1) that are a later version of one of
+    /// the last 2,000 products written: the same asin with new figures and
+    /// perhaps another category, which replaces the earlier state.
+    #[arg(long, default_value_t = 0.0)]
+    pub updates: f64,
 }
+
+/// How far back an update reaches: close enough that both versions are
+/// often in batches the client has in flight together.
+const UPDATE_WINDOW: usize = 2_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -52,6 +61,8 @@ pub enum DatasetError {
     Csv { path: PathBuf, error: csv::Error },
     #[error("--dirty must be between 0 and 1, not {0}")]
     DirtyRate(f64),
+    #[error("--updates must be between 0 and 1, not {0}")]
+    UpdateRate(f64),
 }
 
 /// What was written.
@@ -63,11 +74,16 @@ pub struct Summary {
     pub faulty: std::collections::BTreeMap<&'static str, u64>,
     /// Lines written so that a CSV reader cannot parse them.
     pub unparseable: u64,
+    /// Rows that repeat the asin of an earlier row (`--updates`).
+    pub updates: u64,
 }
 
 pub fn generate(args: &GenerateArgs) -> Result<Summary, DatasetError> {
     if !(0.0..=1.0).contains(&args.dirty) {
         return Err(DatasetError::DirtyRate(args.dirty));
+    }
+    if !(0.0..=1.0).contains(&args.updates) {
+        return Err(DatasetError::UpdateRate(args.updates));
     }
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -103,8 +119,21 @@ pub fn generate(args: &GenerateArgs) -> Result<Summary, DatasetError> {
         .and_then(|()| out.write_all(b"\n"))
         .map_err(io(&path))?;
     let mut titles = text::Titles::default();
+    let mut recent = std::collections::VecDeque::with_capacity(UPDATE_WINDOW);
     for i in 0..args.rows {
         let mut row = shape::product(&mut rng, i, args.seed, &categories, &mut titles);
+        // Drawn only when asked for, so that files without updates stay
+        // the same bytes as before the flag existed.
+        if args.updates > 0.0 && !recent.is_empty() && rng.random_bool(args.updates) {
+            let earlier: &String = &recent[rng.random_range(0..recent.len())];
+            row.set_asin(earlier.clone());
+            summary.updates += 1;
+        } else {
+            if recent.len() == UPDATE_WINDOW {
+                recent.pop_front();
+            }
+            recent.push_back(row.cells[0].clone());
+        }
         let line = if args.dirty > 0.0 && rng.random_bool(args.dirty) {
             match dirty::spoil(&mut rng, &mut row) {
                 dirty::Spoiled::Row(reason) => {
@@ -142,6 +171,7 @@ mod tests {
             out: out.clone(),
             seed,
             dirty,
+            updates: 0.0,
         })
         .unwrap();
         (out, summary)
@@ -230,6 +260,41 @@ mod tests {
         assert!(per_category
             .keys()
             .all(|id| (1..=270).contains(&id.parse::<i64>().unwrap())));
+    }
+
+    #[test]
+    fn updates_repeat_a_recent_asin_with_new_figures() {
+        let out =
+            std::env::temp_dir().join(format!("shelf-dataset-updates-{}", std::process::id()));
+        let summary = generate(&GenerateArgs {
+            rows: 20_000,
+            out: out.clone(),
+            seed: 5,
+            dirty: 0.0,
+            updates: 0.05,
+        })
+        .unwrap();
+        let rows = records(&out);
+        let share = summary.updates as f64 / rows.len() as f64;
+        assert!((0.04..0.06).contains(&share), "updates {share}");
+        // asin -> how many new products had been written before it.
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut repeats = 0;
+        for r in &rows {
+            let new = seen.len();
+            match seen.get(r[0].as_str()) {
+                Some(&ordinal) => {
+                    repeats += 1;
+                    assert!(new - ordinal <= UPDATE_WINDOW, "{} is too old", r[0]);
+                    assert_eq!(r[3], format!("https://www.amazon.com/dp/{}", r[0]));
+                }
+                None => {
+                    seen.insert(r[0].as_str(), new);
+                }
+            }
+        }
+        assert_eq!(repeats, summary.updates);
+        let _ = std::fs::remove_dir_all(&out);
     }
 
     #[test]

@@ -103,6 +103,12 @@ pub struct ProductRow {
 }
 
 impl ProductRow {
+    /// Makes the row a version of the product `asin` (its URL follows).
+    pub fn set_asin(&mut self, asin: String) {
+        self.cells[3] = format!("https://www.amazon.com/dp/{asin}");
+        self.cells[0] = asin;
+    }
+
     /// The row as a CSV line: cells quoted when they hold a comma, a quote
     /// or a line break, quotes doubled.
     pub fn to_csv_line(&self) -> Vec<u8> {

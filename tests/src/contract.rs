@@ -34,7 +34,9 @@ pub struct Expectation {
     pub refused: BTreeSet<u64>,
     /// Records the transforms reject: (reason, asin cell) -> how many.
     pub rejects: BTreeMap<(String, String), u64>,
-    /// Stored products by asin (the last version of each).
+    /// Rows that clean: product events, every version of a product.
+    pub events: u64,
+    /// Stored products by asin (the last version of each, in file order).
     pub products: BTreeMap<String, Product>,
     /// Category names by id.
     pub names: HashMap<i64, String>,
@@ -69,6 +71,7 @@ impl Expectation {
         }
         match clean(cells) {
             Ok((asin, product)) => {
+                self.events += 1;
                 self.products.insert(asin, product);
             }
             Err(reason) => {

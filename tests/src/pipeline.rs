@@ -20,8 +20,12 @@ use crate::{
     wait_http_ok, ChildGuard,
 };
 
-/// A generated data set (`rows`, 3 % faulty) in a directory of its own,
-/// what it should become, and the platform made ready for it: the four
+/// Share of rows that are a later version of a recent product: the client
+/// must deliver both in file order for the later one to win.
+const UPDATES: f64 = 0.03;
+
+/// A generated data set (`rows`, 3 % faulty, 3 % updates) in a directory of
+/// its own, what it should become, and the platform made ready for it: the four
 /// topics (3 partitions each) and the standard transforms deployed.
 pub async fn prepare(p: &Platform, rows: u64, seed: u64) -> Result<(PathBuf, Expectation)> {
     let dir = std::env::temp_dir().join(unique("shelf-e2e"));
@@ -30,6 +34,7 @@ pub async fn prepare(p: &Platform, rows: u64, seed: u64) -> Result<(PathBuf, Exp
         out: dir.clone(),
         seed,
         dirty: 0.03,
+        updates: UPDATES,
     })?;
     let want = Expectation::from_dir(&dir)?;
     ensure!(

@@ -32,6 +32,7 @@ fn dataset(rows: u64, dirty: f64) -> (PathBuf, Summary) {
         out: out.clone(),
         seed: 11,
         dirty,
+        updates: 0.0,
     })
     .unwrap();
     (out, summary)

@@ -297,6 +297,7 @@ fn dataset(root: &Path, args: &Args) -> Result<PathBuf> {
         out: dir.clone(),
         seed: 2023,
         dirty: args.dirty,
+        updates: 0.0,
     })?;
     println!(
         "generated {} rows into {} in {:.1} s",
