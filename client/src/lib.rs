@@ -183,6 +183,7 @@ pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
             url: format!("{base}{}", kind.route()),
             token: args.token.clone(),
             max_attempts: args.max_attempts,
+            source: Some(send::source_header(path)),
         };
         let counts = stream_file(
             args,

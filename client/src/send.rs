@@ -10,6 +10,7 @@ use rand::Rng;
 use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
+use shelf_config::origin_headers;
 
 /// Records of one request, with the CSV line each came from.
 #[derive(Debug, Clone, Default)]
@@ -46,6 +47,48 @@ pub struct Sender {
     pub url: String,
     pub token: Option<String>,
     pub max_attempts: u32,
+    /// The input file, percent-encoded, sent with each record's line so
+    /// that downstream rejects name their row (see [`source_header`]).
+    pub source: Option<String>,
+}
+
+/// `path` made absolute and percent-encoded for the `X-Shelf-Source`
+/// header (which takes visible ASCII only).
+pub fn source_header(path: &std::path::Path) -> String {
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let mut out = String::new();
+    for b in absolute.to_string_lossy().bytes() {
+        if b.is_ascii_graphic() && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Line numbers (ascending) as the ranges `X-Shelf-Lines` takes: `2-4,7`.
+fn line_ranges(lines: &[u64]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let first = lines[i];
+        let mut last = first;
+        while i + 1 < lines.len() && lines[i + 1] == last + 1 {
+            i += 1;
+            last = lines[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if first == last {
+            out.push_str(&first.to_string());
+        } else {
+            out.push_str(&format!("{first}-{last}"));
+        }
+        i += 1;
+    }
+    out
 }
 
 impl Sender {
@@ -57,7 +100,7 @@ impl Sender {
         let mut attempts = 0;
         while !batch.records.is_empty() {
             attempts += 1;
-            let wait = match self.post(&batch.records).await {
+            let wait = match self.post(&batch.records, &batch.lines).await {
                 Ok(Answer::Accepted(n)) => {
                     outcome.accepted += n;
                     return Ok(outcome);
@@ -116,7 +159,7 @@ impl Sender {
         Ok(outcome)
     }
 
-    async fn post(&self, records: &[Value]) -> Result<Answer, reqwest::Error> {
+    async fn post(&self, records: &[Value], lines: &[u64]) -> Result<Answer, reqwest::Error> {
         let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
         for r in records {
             // Writing to a Vec cannot fail; serialising a Value cannot either.
@@ -132,6 +175,13 @@ impl Sender {
             .body(body);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
+        }
+        if let Some(source) = &self.source {
+            if lines.len() == records.len() {
+                request = request
+                    .header(origin_headers::SOURCE, source)
+                    .header(origin_headers::LINES, line_ranges(lines));
+            }
         }
         let response = request.send().await?;
         let status = response.status();
@@ -204,6 +254,19 @@ mod tests {
             vec![(2, "no asin".into()), (5, "not an object".into())]
         );
         assert!(bad_lines("not json").is_empty());
+    }
+
+    #[test]
+    fn lines_as_ranges() {
+        assert_eq!(line_ranges(&[2, 3, 4, 7, 9, 10]), "2-4,7,9-10");
+        assert_eq!(line_ranges(&[5]), "5");
+        assert_eq!(line_ranges(&[]), "");
+    }
+
+    #[test]
+    fn a_source_header_is_visible_ascii() {
+        let h = source_header(std::path::Path::new("/no such/dir/pé%.csv"));
+        assert_eq!(h, "/no%20such/dir/p%C3%A9%25.csv");
     }
 
     #[test]

@@ -11,6 +11,15 @@
 
 use clap::Args;
 
+/// HTTP headers by which a sender tells the ingest gateway which input row
+/// each record of a request came from (see `shelf_ingest::origin`).
+pub mod origin_headers {
+    /// The input file: an absolute path, percent-encoded.
+    pub const SOURCE: &str = "x-shelf-source";
+    /// The line of each record, as ranges in body order: `2-500,502`.
+    pub const LINES: &str = "x-shelf-lines";
+}
+
 /// Default Kafka bootstrap servers of the local platform.
 pub const DEFAULT_KAFKA: &str = "127.0.0.1:9092";
 /// Default MongoDB connection string of the local platform (FerretDB).

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod body;
 pub mod config;
 mod metrics;
+pub mod origin;
 pub mod producer;
 pub mod records;
 pub mod server;

@@ -10,6 +10,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode as Code;
 use rdkafka::ClientConfig;
 
+use rdkafka::message::{Header, OwnedHeaders};
+use shelf_rules::dead_letter::{Origin, LINE_HEADER, SOURCE_HEADER};
+
 use crate::records::Keyed;
 
 /// Why records could not be produced.
@@ -90,12 +93,33 @@ impl RecordProducer {
     /// Produces every record and waits for all acknowledgements. `Ok` means
     /// the broker holds every one of them; on `Err` some may be stored and
     /// some not, and the caller claims none.
-    pub async fn send_all(&self, topic: &str, records: &[Keyed<'_>]) -> Result<(), ProduceError> {
+    /// `origins`, when given, holds one entry per record, written as the
+    /// record's origin headers.
+    pub async fn send_all(
+        &self,
+        topic: &str,
+        records: &[Keyed<'_>],
+        origins: Option<&[Origin]>,
+    ) -> Result<(), ProduceError> {
         let producer = self.producer();
         let mut pending = Vec::with_capacity(records.len());
         let mut enqueue_error = None;
-        for r in records {
-            let record = FutureRecord::to(topic).key(r.key.as_str()).payload(r.value);
+        for (i, r) in records.iter().enumerate() {
+            let mut record = FutureRecord::to(topic).key(r.key.as_str()).payload(r.value);
+            if let Some(origin) = origins.and_then(|o| o.get(i)) {
+                let line = origin.line.to_string();
+                record = record.headers(
+                    OwnedHeaders::new_with_capacity(2)
+                        .insert(Header {
+                            key: SOURCE_HEADER,
+                            value: Some(origin.file.as_str()),
+                        })
+                        .insert(Header {
+                            key: LINE_HEADER,
+                            value: Some(line.as_str()),
+                        }),
+                );
+            }
             match producer.send_result(record) {
                 Ok(delivery) => pending.push(delivery),
                 Err((e, _)) => {

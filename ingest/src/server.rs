@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
+use shelf_config::origin_headers::{LINES as LINES_HEADER, SOURCE as SOURCE_HEADER};
 use shelf_config::Platform;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Semaphore};
@@ -26,6 +27,7 @@ use crate::auth::{RateLimiter, Tokens};
 use crate::body::{self, BodyError};
 use crate::config::{ConfigError, ServeArgs};
 use crate::metrics::{Metrics, RequestLabels, TopicLabels};
+use crate::origin::{self, OriginError};
 use crate::producer::{ProduceError, ProducerSettings, RecordProducer};
 use crate::records::{self, BadRecord, EnvelopeError, Kind};
 use shelf_kafka::{ensure_topics, TopicError, TopicSpec};
@@ -232,6 +234,8 @@ enum Refusal {
     #[error("the gateway is at its in-flight limit; retry shortly")]
     Busy,
     #[error(transparent)]
+    Origin(#[from] OriginError),
+    #[error(transparent)]
     Produce(#[from] ProduceError),
 }
 
@@ -247,7 +251,7 @@ impl Refusal {
             Refusal::Envelope(EnvelopeError::RecordTooLarge { .. }) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
-            Refusal::Envelope(_) => StatusCode::BAD_REQUEST,
+            Refusal::Envelope(_) | Refusal::Origin(_) => StatusCode::BAD_REQUEST,
             Refusal::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Produce(ProduceError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -385,6 +389,11 @@ impl App {
         if records.is_empty() {
             return Ok(0);
         }
+        let origins = origin::of_records(
+            header_str(header::HeaderName::from_static(SOURCE_HEADER)),
+            header_str(header::HeaderName::from_static(LINES_HEADER)),
+            records.len(),
+        )?;
 
         self.limiter
             .take(&client, records.len(), Instant::now())
@@ -402,7 +411,10 @@ impl App {
             Kind::Category => &self.categories_topic,
         };
         let started = Instant::now();
-        let sent = self.producer.send_all(topic, &records).await;
+        let sent = self
+            .producer
+            .send_all(topic, &records, origins.as_deref())
+            .await;
         self.metrics.in_flight_records.dec_by(wanted as i64);
         self.metrics
             .produce_latency

@@ -2,11 +2,14 @@
 //!
 //! One per rejected input record, whoever rejected it: the transform
 //! runtime (through the dead-letter topic) or the sink itself. The `_id`
-//! is the rejected record's own topic, partition and offset, so writing a
-//! reject again after a crash replaces it instead of adding a second one.
+//! is the record's input row (`file:line`) when the sender named it, and
+//! else its own topic, partition and offset, so writing a reject again after
+//! a crash replaces it instead of adding a second one; with the input row, a
+//! row the client sent twice (a batch resent after a crash) is one reject
+//! too.
 
 use bson::{doc, Document};
-use shelf_rules::dead_letter::DeadLetter;
+use shelf_rules::dead_letter::{DeadLetter, Origin as InputRow};
 
 use crate::product::Refusal;
 
@@ -21,7 +24,14 @@ pub struct Origin<'a> {
     pub offset: i64,
 }
 
-fn reject(reason: &str, detail: &str, payload: &str, source: Origin<'_>, stage: &str) -> Document {
+fn reject(
+    reason: &str,
+    detail: &str,
+    payload: &str,
+    source: Origin<'_>,
+    row: Option<&InputRow>,
+    stage: &str,
+) -> Document {
     let (payload, truncated) = if payload.len() > MAX_PAYLOAD_BYTES {
         let mut end = MAX_PAYLOAD_BYTES;
         while !payload.is_char_boundary(end) {
@@ -39,6 +49,13 @@ fn reject(reason: &str, detail: &str, payload: &str, source: Origin<'_>, stage: 
         "source": { "topic": source.topic, "partition": source.partition, "offset": source.offset },
         "stage": stage,
     };
+    if let Some(row) = row {
+        d.insert("_id", format!("{}:{}", row.file, row.line));
+        d.insert(
+            "origin",
+            doc! { "file": &row.file, "line": row.line as i64 },
+        );
+    }
     if truncated {
         d.insert("payload_truncated", true);
     }
@@ -58,6 +75,7 @@ pub fn from_dead_letter(value: &[u8], at: Origin<'_>) -> Document {
                 partition: letter.source.partition,
                 offset: letter.source.offset,
             },
+            letter.origin.as_ref(),
             "transform",
         ),
         Err(e) => reject(
@@ -65,6 +83,7 @@ pub fn from_dead_letter(value: &[u8], at: Origin<'_>) -> Document {
             &format!("unreadable dead letter: {e}"),
             &String::from_utf8_lossy(value),
             at,
+            None,
             "sink",
         ),
     }
@@ -77,6 +96,7 @@ pub fn from_refusal(refusal: &Refusal, value: &[u8], at: Origin<'_>) -> Document
         &refusal.detail,
         &String::from_utf8_lossy(value),
         at,
+        None,
         "sink",
     )
 }
@@ -101,6 +121,30 @@ mod tests {
         assert_eq!(d.get_str("reason").unwrap(), "invalid_price");
         assert_eq!(d.get_str("payload").unwrap(), r#"{"price":-1}"#);
         assert_eq!(d.get_str("stage").unwrap(), "transform");
+    }
+
+    #[test]
+    fn a_dead_letter_with_its_input_row_is_keyed_by_the_row() {
+        let letter = |offset: u32| {
+            format!(
+                r#"{{"reason":"invalid_price","detail":"d","payload":"{{}}",
+                "source":{{"topic":"ingest-product","partition":4,"offset":{offset}}},
+                "origin":{{"file":"/data/products.csv","line":17}}}}"#
+            )
+        };
+        // The same row sent twice: two offsets, one reject.
+        let (a, b) = (
+            from_dead_letter(letter(99).as_bytes(), AT),
+            from_dead_letter(letter(150).as_bytes(), AT),
+        );
+        assert_eq!(a.get_str("_id").unwrap(), "/data/products.csv:17");
+        assert_eq!(a.get_str("_id").unwrap(), b.get_str("_id").unwrap());
+        let origin = a.get_document("origin").unwrap();
+        assert_eq!(origin.get_i64("line").unwrap(), 17);
+        assert_eq!(
+            a.get_document("source").unwrap().get_i64("offset").unwrap(),
+            99
+        );
     }
 
     #[test]

@@ -34,18 +34,25 @@ pub struct Expectation {
     pub refused: BTreeSet<u64>,
     /// Records the transforms reject: (reason, asin cell) -> how many.
     pub rejects: BTreeMap<(String, String), u64>,
+    /// The same by line: line -> reason.
+    pub reject_lines: BTreeMap<u64, String>,
     /// Rows that clean: product events, every version of a product.
     pub events: u64,
     /// Stored products by asin (the last version of each, in file order).
     pub products: BTreeMap<String, Product>,
     /// Category names by id.
     pub names: HashMap<i64, String>,
+    /// The products file.
+    pub products_csv: std::path::PathBuf,
 }
 
 impl Expectation {
     /// Reads `products.csv` and `categories.csv` of `dir`.
     pub fn from_dir(dir: &Path) -> Result<Self> {
-        let mut e = Self::default();
+        let mut e = Self {
+            products_csv: dir.join("products.csv"),
+            ..Self::default()
+        };
         let mut categories = csv::Reader::from_path(dir.join("categories.csv"))?;
         for record in categories.records() {
             let r = record?;
@@ -75,6 +82,7 @@ impl Expectation {
                 self.products.insert(asin, product);
             }
             Err(reason) => {
+                self.reject_lines.insert(line, reason.to_owned());
                 *self
                     .rejects
                     .entry((reason.to_owned(), cells[0].to_owned()))

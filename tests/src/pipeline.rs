@@ -111,18 +111,17 @@ impl Services {
         self.sink = SinkProcess::start(p, &self.sink_group, "0", SINK_BATCH).await;
     }
 
-    /// Waits until the store holds what `want` says (see [`check_store`]
-    /// for `exact_rejects`), then stops the services with SIGTERM: both
-    /// the runtime and the sink must exit cleanly.
+    /// Waits until the store holds what `want` says ([`check_store`]),
+    /// then stops the services with SIGTERM: both the runtime and the sink
+    /// must exit cleanly.
     pub async fn drain_and_stop(
         self,
         p: &Platform,
         want: &Expectation,
-        exact_rejects: bool,
         within: Duration,
     ) -> Result<()> {
         let db = crate::sink::database(p).await;
-        wait_for_store(&db, want, exact_rejects, within).await?;
+        wait_for_store(&db, want, within).await?;
         self.stop()
     }
 
@@ -267,10 +266,17 @@ pub fn check_client_rejects(dir: &Path, want: &Expectation) -> Result<()> {
     once(lines("refused"), &want.refused, "refused")
 }
 
-/// Transform rejects in `rejects`: (reason, asin as sent) -> documents.
-pub async fn stored_rejects(db: &mongodb::Database) -> Result<BTreeMap<(String, String), u64>> {
+/// Transform rejects in `rejects`, as (reason, asin as sent) -> documents
+/// and as (file, line) of their input row -> reason.
+pub struct StoredRejects {
+    pub by_asin: BTreeMap<(String, String), u64>,
+    pub by_row: BTreeMap<(String, u64), String>,
+}
+
+pub async fn stored_rejects(db: &mongodb::Database) -> Result<StoredRejects> {
     let docs = all(db, "rejects").await?;
-    let mut out = BTreeMap::new();
+    let mut by_asin = BTreeMap::new();
+    let mut by_row = BTreeMap::new();
     for d in docs {
         ensure!(
             d.get_str("stage")? == "transform",
@@ -278,10 +284,21 @@ pub async fn stored_rejects(db: &mongodb::Database) -> Result<BTreeMap<(String, 
         );
         let payload: serde_json::Value = serde_json::from_str(d.get_str("payload")?)?;
         let asin = payload["asin"].as_str().unwrap_or_default().to_owned();
-        *out.entry((d.get_str("reason")?.to_owned(), asin))
-            .or_default() += 1;
+        let reason = d.get_str("reason")?.to_owned();
+        let origin = d
+            .get_document("origin")
+            .with_context(|| format!("a reject without its input row: {d}"))?;
+        let row = (
+            origin.get_str("file")?.to_owned(),
+            int(origin, "line")? as u64,
+        );
+        ensure!(
+            by_row.insert(row.clone(), reason.clone()).is_none(),
+            "row {row:?} rejected twice"
+        );
+        *by_asin.entry((reason, asin)).or_default() += 1;
     }
-    Ok(out)
+    Ok(StoredRejects { by_asin, by_row })
 }
 
 fn close(a: Option<f64>, b: Option<f64>) -> bool {
@@ -343,14 +360,10 @@ async fn check_product_fields(db: &mongodb::Database, want: &Expectation) -> Res
 
 /// Everything MongoDB should hold: products (every field), category names,
 /// `category_stats` and `price_buckets` exactly as recomputed, the
-/// invariant, and the transforms' rejects. With `exact_rejects`, each
-/// rejected row is there once; without (after a client or gateway crash,
-/// which resends what was in flight), at least once and nothing else.
-pub async fn check_store(
-    db: &mongodb::Database,
-    want: &Expectation,
-    exact_rejects: bool,
-) -> Result<()> {
+/// invariant, and the transforms' rejects, each rejected row once with its
+/// input row, also after a crash made the client or the gateway send it
+/// twice.
+pub async fn check_store(db: &mongodb::Database, want: &Expectation) -> Result<()> {
     let states = want
         .products
         .iter()
@@ -369,21 +382,26 @@ pub async fn check_store(
         want.names
     );
     let rejects = stored_rejects(db).await?;
-    let got: BTreeSet<_> = rejects.keys().collect();
-    let expected: BTreeSet<_> = want.rejects.keys().collect();
     ensure!(
-        got == expected,
-        "rejected rows differ: missing {:?}, unexpected {:?}",
-        expected.difference(&got).collect::<Vec<_>>(),
-        got.difference(&expected).collect::<Vec<_>>()
+        rejects.by_asin == want.rejects,
+        "rejected rows differ: stored {:?}, expected {:?}",
+        rejects.by_asin,
+        want.rejects
     );
-    for (key, n) in &want.rejects {
-        let stored = rejects.get(key).copied().unwrap_or(0);
-        ensure!(
-            stored == *n || (!exact_rejects && stored > *n),
-            "reject {key:?}: {stored} documents, expected {n}"
-        );
-    }
+    let products_csv = std::fs::canonicalize(&want.products_csv)?
+        .display()
+        .to_string();
+    let by_row: BTreeMap<(String, u64), String> = want
+        .reject_lines
+        .iter()
+        .map(|(line, reason)| ((products_csv.clone(), *line), reason.clone()))
+        .collect();
+    ensure!(
+        rejects.by_row == by_row,
+        "rejects by input row: stored {:?}, expected {:?}",
+        rejects.by_row,
+        by_row
+    );
     Ok(())
 }
 
@@ -391,11 +409,7 @@ pub async fn check_store(
 pub async fn wait_for_store(
     db: &mongodb::Database,
     want: &Expectation,
-    exact_rejects: bool,
     within: Duration,
 ) -> Result<()> {
-    retry_check(within, Duration::from_secs(1), || {
-        check_store(db, want, exact_rejects)
-    })
-    .await
+    retry_check(within, Duration::from_secs(1), || check_store(db, want)).await
 }

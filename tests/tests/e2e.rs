@@ -68,7 +68,7 @@ async fn a_dirty_csv_ends_up_in_mongodb_exactly_as_the_contract_says() {
     );
 
     services
-        .drain_and_stop(&p, &want, true, Duration::from_secs(240))
+        .drain_and_stop(&p, &want, Duration::from_secs(240))
         .await
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);

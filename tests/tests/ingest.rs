@@ -44,6 +44,59 @@ async fn post(
 }
 
 #[tokio::test]
+async fn the_input_row_of_each_record_travels_as_headers() {
+    let p = platform();
+    let (gw, url) = start(&p, &[]).await;
+    let products = format!("{url}/v1/products");
+    let (nd, _) = ndjson_products("B0ORIGIN", 0, 4);
+    let send = |lines: &'static str| {
+        http()
+            .post(&products)
+            .header("content-type", "application/x-ndjson")
+            .header("x-shelf-source", "/data/new%20products.csv")
+            .header("x-shelf-lines", lines)
+            .body(nd.clone())
+            .send()
+    };
+    // Three lines for four records: refused, nothing written.
+    let r = send("2-3,9").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let why = r.json::<Value>().await.unwrap()["error"].clone();
+    assert!(
+        why.as_str().unwrap().contains("3 lines for 4 records"),
+        "{why}"
+    );
+    assert_eq!(send("2-3,9-10").await.unwrap().status(), StatusCode::OK);
+
+    let got = read_topic(&p.kafka, &p.topics.ingest_product, 4, WAIT, SETTLE)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 4, "only the accepted request");
+    let mut rows: Vec<(String, &str, &str)> = got
+        .iter()
+        .map(|r| {
+            (
+                r.key_str().to_owned(),
+                r.header("shelf-source").unwrap_or_default(),
+                r.header("shelf-line").unwrap_or_default(),
+            )
+        })
+        .collect();
+    rows.sort();
+    let source = "/data/new products.csv";
+    assert_eq!(
+        rows,
+        [
+            ("B0ORIGIN00".to_owned(), source, "2"),
+            ("B0ORIGIN01".to_owned(), source, "3"),
+            ("B0ORIGIN02".to_owned(), source, "9"),
+            ("B0ORIGIN03".to_owned(), source, "10"),
+        ]
+    );
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn every_body_format_round_trips_keyed_by_asin() {
     let p = platform();
     let (gw, url) = start(&p, &[]).await;

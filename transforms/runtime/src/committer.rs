@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
-use rdkafka::message::OwnedMessage;
+use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use shelf_engine::Outcome;
-use shelf_rules::dead_letter::{DeadLetter, Source};
+use shelf_rules::dead_letter::{DeadLetter, Origin, Source, LINE_HEADER, SOURCE_HEADER};
 
 use crate::metrics::{Metrics, ReasonLabels, ResultLabels};
 use crate::runtime::{kafka, RuntimeError};
@@ -185,6 +185,7 @@ fn transact(
                         partition: m.partition(),
                         offset: m.offset(),
                     },
+                    origin: origin_of(m),
                 };
                 let value = serde_json::to_vec(&letter).map_err(kafka)?;
                 let mut record = BaseRecord::to(&prepared.dlq).payload(value.as_slice());
@@ -216,6 +217,21 @@ fn transact(
             .inc_by(n);
     }
     Ok(())
+}
+
+/// The input row the gateway recorded for `m`, if any.
+fn origin_of(m: &OwnedMessage) -> Option<Origin> {
+    let headers = m.headers()?;
+    let value = |name: &str| {
+        headers
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| std::str::from_utf8(h.value?).ok())
+    };
+    Some(Origin {
+        file: value(SOURCE_HEADER)?.to_owned(),
+        line: value(LINE_HEADER)?.parse().ok()?,
+    })
 }
 
 /// The offset after the last record of each partition in the batch.
