@@ -183,7 +183,7 @@ pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
             url: format!("{base}{}", kind.route()),
             token: args.token.clone(),
             max_attempts: args.max_attempts,
-            source: Some(send::source_header(path)),
+            source: send::source_header(path),
         };
         let counts = stream_file(
             args,
@@ -218,16 +218,12 @@ impl Kind {
         }
     }
 
-    /// The field the gateway keys records by.
-    fn key_field(self) -> &'static str {
+    /// The Kafka key the gateway will give `record` (see [`order`]).
+    fn key_of(self, record: &serde_json::Value) -> Option<String> {
         match self {
-            Kind::Products => "asin",
-            Kind::Categories => "id",
+            Kind::Products => order::record_key(record, "asin", true),
+            Kind::Categories => order::record_key(record, "id", false),
         }
-    }
-
-    fn upper_cases_key(self) -> bool {
-        matches!(self, Kind::Products)
     }
 
     fn columns(self) -> &'static [&'static str] {

@@ -70,7 +70,7 @@ impl Queue {
         let keys: Vec<String> = batch
             .records
             .iter()
-            .filter_map(|r| order::record_key(r, kind.key_field(), kind.upper_cases_key()))
+            .filter_map(|r| kind.key_of(r))
             .collect();
         if self.in_flight.holds_any(&keys) {
             tracing::debug!(

@@ -49,7 +49,7 @@ pub struct Sender {
     pub max_attempts: u32,
     /// The input file, percent-encoded, sent with each record's line so
     /// that downstream rejects name their row (see [`source_header`]).
-    pub source: Option<String>,
+    pub source: String,
 }
 
 /// `path` made absolute and percent-encoded for the `X-Shelf-Source`
@@ -176,13 +176,9 @@ impl Sender {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        if let Some(source) = &self.source {
-            if lines.len() == records.len() {
-                request = request
-                    .header(origin_headers::SOURCE, source)
-                    .header(origin_headers::LINES, line_ranges(lines));
-            }
-        }
+        request = request
+            .header(origin_headers::SOURCE, &self.source)
+            .header(origin_headers::LINES, line_ranges(lines));
         let response = request.send().await?;
         let status = response.status();
         let after = retry_after(response.headers());
