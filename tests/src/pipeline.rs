@@ -384,9 +384,8 @@ pub async fn check_store(db: &mongodb::Database, want: &Expectation) -> Result<(
     let rejects = stored_rejects(db).await?;
     ensure!(
         rejects.by_asin == want.rejects,
-        "rejected rows differ: stored {:?}, expected {:?}",
-        rejects.by_asin,
-        want.rejects
+        "rejects by (reason, asin) differ: {}",
+        differences(&rejects.by_asin, &want.rejects)
     );
     let products_csv = std::fs::canonicalize(&want.products_csv)?
         .display()
@@ -398,11 +397,29 @@ pub async fn check_store(db: &mongodb::Database, want: &Expectation) -> Result<(
         .collect();
     ensure!(
         rejects.by_row == by_row,
-        "rejects by input row: stored {:?}, expected {:?}",
-        rejects.by_row,
-        by_row
+        "rejects by input row differ: {}",
+        differences(&rejects.by_row, &by_row)
     );
     Ok(())
+}
+
+/// The entries where `got` and `want` differ, as `key: got / want`.
+fn differences<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
+    got: &BTreeMap<K, V>,
+    want: &BTreeMap<K, V>,
+) -> String {
+    let keys: BTreeSet<&K> = got.keys().chain(want.keys()).collect();
+    keys.into_iter()
+        .filter(|k| got.get(k) != want.get(k))
+        .map(|k| {
+            format!(
+                "{k:?}: stored {:?} / expected {:?}",
+                got.get(k),
+                want.get(k)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Waits until [`check_store`] passes; fails with its last complaint.
