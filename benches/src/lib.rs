@@ -249,3 +249,93 @@ pub fn repo_root() -> PathBuf {
         .map(Path::to_path_buf)
         .unwrap_or_default()
 }
+
+/// The sink's store work by kind (command and collection), from its
+/// `/metrics` text, per million `rows`: commands and documents read or
+/// written, one line a kind, most documents first.
+pub fn store_usage_table(metrics: &str, rows: f64) -> String {
+    use std::collections::BTreeMap;
+    let mut kinds: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    for (prefix, column) in [
+        ("shelf_sink_store_commands_total{", 0),
+        ("shelf_sink_store_documents_total{", 1),
+    ] {
+        for line in metrics.lines().filter(|l| l.starts_with(prefix)) {
+            let Some((labels, value)) = line[prefix.len()..].rsplit_once("} ") else {
+                continue;
+            };
+            let label = |name: &str| {
+                labels
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                    .map(|v| v.trim_end_matches('"').to_owned())
+                    .unwrap_or_default()
+            };
+            let n: f64 = value.trim().parse().unwrap_or(0.0);
+            let e = kinds
+                .entry((label("command"), label("collection")))
+                .or_default();
+            if column == 0 {
+                e.0 += n;
+            } else {
+                e.1 += n;
+            }
+        }
+    }
+    let mut rows_sorted: Vec<_> = kinds.into_iter().collect();
+    rows_sorted.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
+    let per_million = |x: f64| x * 1e6 / rows.max(1.0);
+    let mut out = format!(
+        "{:<8} {:<16} {:>14} {:>16}\n",
+        "command", "collection", "commands/M rows", "documents/M rows"
+    );
+    let (mut commands, mut documents) = (0.0, 0.0);
+    for ((command, collection), (c, d)) in rows_sorted {
+        commands += c;
+        documents += d;
+        out.push_str(&format!(
+            "{command:<8} {collection:<16} {:>14.0} {:>16.0}\n",
+            per_million(c),
+            per_million(d)
+        ));
+    }
+    out.push_str(&format!(
+        "{:<8} {:<16} {:>14.0} {:>16.0}\n",
+        "all",
+        "",
+        per_million(commands),
+        per_million(documents)
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_usage_is_summed_by_kind_per_million_rows() {
+        let text = "\
+# TYPE shelf_sink_store_commands counter
+shelf_sink_store_commands_total{command=\"find\",collection=\"products\"} 2
+shelf_sink_store_documents_total{command=\"find\",collection=\"products\"} 10
+shelf_sink_store_commands_total{command=\"insert\",collection=\"products\"} 4
+shelf_sink_store_documents_total{command=\"insert\",collection=\"products\"} 1000
+";
+        let table = store_usage_table(text, 1000.0);
+        let lines: Vec<&str> = table.lines().collect();
+        // Most documents first; figures per million rows.
+        assert!(
+            lines[1].starts_with("insert") && lines[1].ends_with(" 1000000"),
+            "{table}"
+        );
+        assert!(
+            lines[2].starts_with("find") && lines[2].contains(" 2000 "),
+            "{table}"
+        );
+        assert!(
+            lines[3].starts_with("all") && lines[3].ends_with(" 1010000"),
+            "{table}"
+        );
+    }
+}

@@ -51,12 +51,8 @@ pub struct Figures {
     #[serde(with = "i128_text")]
     pub bought_last_month: i128,
     /// Products per price bucket label (labels with none are left out).
-    /// Stored as `[{"k": label, "v": n}]`: FerretDB v1 would skip a `$set`
-    /// of a map whose values are unchanged under other keys.
-    #[serde(with = "pairs")]
     pub buckets: BTreeMap<String, i64>,
-    /// Each label's lower bound (`None` for "unpriced"), as pairs too.
-    #[serde(with = "pairs")]
+    /// Each label's lower bound (`None` for "unpriced").
     pub bucket_lo: BTreeMap<String, Option<i64>>,
 }
 
@@ -106,14 +102,12 @@ impl Figures {
 
 /// One category's figures within one partition of the product topic: the
 /// unit of single-writer state. Only the instance that owns the partition
-/// writes it.
+/// writes it, as part of its partition's document
+/// ([`crate::partition_state`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Partial {
-    #[serde(rename = "_id")]
-    pub id: String,
     pub partition: i32,
     pub category_id: i64,
-    #[serde(with = "figures_as_text")]
     pub figures: Figures,
     /// The category name every product counted here carries (`None`: none
     /// known yet). When the known name differs, the products get it.
@@ -127,7 +121,6 @@ pub struct Partial {
 impl Partial {
     pub fn new(partition: i32, category_id: i64, named: Option<String>) -> Self {
         Self {
-            id: format!("p{partition}/c{category_id}"),
             partition,
             category_id,
             figures: Figures::default(),
@@ -217,36 +210,6 @@ pub fn merge<'a>(
         })
         .collect();
     (stats, buckets)
-}
-
-/// A map stored as an array of `{"k": key, "v": value}` documents (FerretDB
-/// v1 stores no nested arrays).
-mod pairs {
-    use std::collections::BTreeMap;
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Serialize, Deserialize)]
-    struct Pair<K, V> {
-        k: K,
-        v: V,
-    }
-
-    pub fn serialize<V: Serialize, S: Serializer>(
-        map: &BTreeMap<String, V>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(map.iter().map(|(k, v)| Pair { k, v }))
-    }
-
-    pub fn deserialize<'de, V: Deserialize<'de>, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<String, V>, D::Error> {
-        Ok(Vec::<Pair<String, V>>::deserialize(d)?
-            .into_iter()
-            .map(|p| (p.k, p.v))
-            .collect())
-    }
 }
 
 /// An `i128` stored as decimal text: BSON has no 128-bit integer.
@@ -340,44 +303,5 @@ mod tests {
                 },
             ]
         );
-    }
-
-    #[test]
-    fn partials_survive_a_bson_round_trip() {
-        let mut p = Partial::new(3, 42, Some("Toys".into()));
-        p.figures.apply(&product(42, Some(1e15), "300+"), 1);
-        p.applied_offset = 99;
-        let doc = bson::to_document(&p).unwrap();
-        let back: Partial = bson::from_document(doc).unwrap();
-        assert_eq!(back, p);
-    }
-}
-
-/// A partial's figures are stored as one JSON text. FerretDB v1 encodes
-/// every nested value with a schema of its own; the text form made reading
-/// and writing partials several times cheaper there. Documents written
-/// before, with the figures as a subdocument, still load.
-mod figures_as_text {
-    use serde::{de, ser, Deserialize, Deserializer, Serializer};
-
-    use super::Figures;
-
-    pub fn serialize<S: Serializer>(figures: &Figures, s: S) -> Result<S::Ok, S::Error> {
-        let text = serde_json::to_string(figures).map_err(ser::Error::custom)?;
-        s.serialize_str(&text)
-    }
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Stored {
-        Text(String),
-        Document(Figures),
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Figures, D::Error> {
-        match Stored::deserialize(d)? {
-            Stored::Text(text) => serde_json::from_str(&text).map_err(de::Error::custom),
-            Stored::Document(figures) => Ok(figures),
-        }
     }
 }

@@ -10,10 +10,12 @@
 //! - [`store`] talks to MongoDB in few round trips;
 //! - [`run`] is the loop: consume, plan, write, commit, merge.
 
+pub mod aggregates;
 pub mod categories;
 pub mod config;
 pub mod figures;
 pub mod metrics;
+pub mod partition_state;
 pub mod plan;
 pub mod product;
 pub mod reject;

@@ -14,6 +14,38 @@ pub struct RecordLabels {
     pub result: &'static str,
 }
 
+/// One kind of store work: a command (`find`, `insert`, `update`,
+/// `delete`) on one collection.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreOpLabels {
+    pub command: &'static str,
+    pub collection: String,
+}
+
+/// What the sink asks of the store, by kind: commands sent, and documents
+/// read (`find`) or written (statements of `insert`, `update`, `delete`).
+/// The benchmarks print these per million input rows.
+#[derive(Debug, Clone, Default)]
+pub struct StoreUsage {
+    /// Every command, `getMore` and index commands included (round trips).
+    pub round_trips: Counter,
+    pub commands: Family<StoreOpLabels, Counter>,
+    pub documents: Family<StoreOpLabels, Counter>,
+}
+
+impl StoreUsage {
+    pub fn record(&self, command: &'static str, collection: &str, documents: usize) {
+        let labels = StoreOpLabels {
+            command,
+            collection: collection.to_owned(),
+        };
+        self.commands.get_or_create(&labels).inc();
+        self.documents
+            .get_or_create(&labels)
+            .inc_by(documents as u64);
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartitionLabels {
     pub topic: String,
@@ -23,7 +55,7 @@ pub struct PartitionLabels {
 pub struct Metrics {
     registry: Registry,
     pub records: Family<RecordLabels, Counter>,
-    pub mongo_commands: Counter,
+    pub store: StoreUsage,
     pub store_errors: Counter,
     pub merges: Counter,
     pub batch_seconds: Histogram,
@@ -35,7 +67,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("shelf_sink");
         let records = Family::<RecordLabels, Counter>::default();
-        let mongo_commands = Counter::default();
+        let store = StoreUsage::default();
         let store_errors = Counter::default();
         let merges = Counter::default();
         let batch_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
@@ -49,7 +81,17 @@ impl Default for Metrics {
         registry.register(
             "mongo_commands",
             "Commands sent to MongoDB (round trips)",
-            mongo_commands.clone(),
+            store.round_trips.clone(),
+        );
+        registry.register(
+            "store_commands",
+            "Store commands by command and collection",
+            store.commands.clone(),
+        );
+        registry.register(
+            "store_documents",
+            "Documents read (find) or written (insert, update, delete statements), by command and collection",
+            store.documents.clone(),
         );
         registry.register(
             "store_errors",
@@ -75,7 +117,7 @@ impl Default for Metrics {
         Self {
             registry,
             records,
-            mongo_commands,
+            store,
             store_errors,
             merges,
             batch_seconds,

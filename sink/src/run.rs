@@ -6,14 +6,15 @@
 //! drops the batch and the cached partials, rewinds the consumer to the
 //! committed offsets and tries again after a backoff: the replay is
 //! harmless by construction. Aggregates are merged from the partials a
-//! moment later ([`crate::figures::merge`]).
+//! moment later ([`crate::figures::merge`], written by
+//! [`crate::aggregates`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bson::{doc, Bson, Document};
+use bson::{doc, Document};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
@@ -21,10 +22,12 @@ use shelf_config::{collections, Platform};
 use shelf_kafka::{ensure_topics, TopicError, TopicSpec};
 use tokio::runtime::Handle;
 
+use crate::aggregates::Aggregates;
 use crate::categories::{CategoryReader, CategoryRecord};
 use crate::config::SinkArgs;
-use crate::figures::{merge, CategoryStats, Partial};
+use crate::figures::{merge, Partial};
 use crate::metrics::{Metrics, PartitionLabels};
+use crate::partition_state::{self, PartitionState};
 use crate::plan::{self, PartialKey, ProductRecord};
 use crate::product;
 use crate::reject::{self, Origin};
@@ -81,13 +84,9 @@ pub async fn run_until(
         .map(|name| TopicSpec::new(name, args.partitions, 1));
     ensure_topics(&platform.kafka, &specs, Duration::from_secs(30)).await?;
 
-    let store = Store::connect(
-        &platform.mongo,
-        &platform.database,
-        metrics.mongo_commands.clone(),
-    )
-    .await?
-    .with_command_timeout(args.store_timeout());
+    let store = Store::connect(&platform.mongo, &platform.database, metrics.store.clone())
+        .await?
+        .with_command_timeout(args.store_timeout());
     let mut backoff = Backoff::default();
     while let Err(e) = store.prepare().await {
         tracing::warn!(error = %e, "MongoDB not ready; retrying");
@@ -172,14 +171,19 @@ struct Sink {
     pending_categories: Vec<CategoryRecord>,
     /// Partials of the owned partitions of the product topic.
     partials: HashMap<PartialKey, Partial>,
-    /// Their `applied_offset` as last read from or written to the store:
-    /// a write expects to find it there still.
-    stored_offsets: HashMap<PartialKey, i64>,
+    /// The `seq` of each owned partition's document as last read from or
+    /// written to the store (absent: no document): a write expects to find
+    /// it there still.
+    stored_seq: HashMap<i32, i64>,
     loaded: HashSet<i32>,
     /// Owned partitions whose partials must be read before the next batch.
     to_load: HashSet<i32>,
+    /// Every partition of the product topic (empty: to be looked up).
+    topic_partitions: Vec<i32>,
+    aggregates: Aggregates,
     dirty: bool,
     last_merge: Instant,
+    last_verify: Instant,
 }
 
 impl Sink {
@@ -226,11 +230,14 @@ impl Sink {
             names: HashMap::new(),
             pending_categories,
             partials: HashMap::new(),
-            stored_offsets: HashMap::new(),
+            stored_seq: HashMap::new(),
             loaded: HashSet::new(),
             to_load: HashSet::new(),
+            topic_partitions: Vec::new(),
+            aggregates: Aggregates::default(),
             dirty: true,
             last_merge: Instant::now(),
+            last_verify: Instant::now(),
         })
     }
 
@@ -348,8 +355,15 @@ impl Sink {
                 self.loaded.remove(p);
                 self.to_load.remove(p);
                 self.partials.retain(|k, _| k.0 != *p);
-                self.stored_offsets.retain(|k, _| k.0 != *p);
+                self.stored_seq.remove(p);
             }
+        }
+        if !revoked.is_empty() || !assigned.is_empty() {
+            // Another instance joined or left: check the aggregates whole
+            // at the next merge, and whether partitions were added.
+            self.aggregates.forget();
+            self.topic_partitions.clear();
+            self.dirty = true;
         }
         if !assigned.is_empty() {
             tracing::info!(?assigned, "partitions assigned");
@@ -423,11 +437,13 @@ impl Sink {
             &topics.product_clean,
         );
         rejects.extend(plan.rejects);
-        let stored_offsets = &self.stored_offsets;
-        let partial_guard = |id: &str| match partial_key(id).and_then(|k| stored_offsets.get(&k)) {
-            Some(offset) => doc! { "applied_offset": offset },
-            None => doc! { "applied_offset": { "$exists": false } },
-        };
+        let states = self.partition_states(&partials, &plan.partials);
+        let stored_seq = &self.stored_seq;
+        let state_guard =
+            |id: &str| match partition_state::partition_of(id).and_then(|p| stored_seq.get(&p)) {
+                Some(seq) => doc! { "seq": seq },
+                None => doc! { "seq": { "$exists": false } },
+            };
         let product_guard = |asin: &str| match stored.get(asin) {
             Some(s) => doc! { "_src.offset": s.offset },
             None => doc! { "_src": { "$exists": false } },
@@ -445,9 +461,9 @@ impl Sink {
             store
                 .upsert(
                     collections::SINK_PARTIALS,
-                    plan.partials.iter().map(to_document).collect(),
+                    states.iter().map(PartitionState::to_document).collect(),
                     None,
-                    Some(&partial_guard),
+                    Some(&state_guard),
                 )
                 .await?;
             // Products not stored before are inserted: an insert is
@@ -470,9 +486,8 @@ impl Sink {
                 .upsert(collections::REJECTS, rejects, None, None)
                 .await
         })?;
-        for p in &plan.partials {
-            self.stored_offsets
-                .insert((p.partition, p.category_id), p.applied_offset);
+        for s in &states {
+            self.stored_seq.insert(s.partition, s.seq);
         }
         self.partials = partials;
         if plan.applied > 0 || !plan.partials.is_empty() {
@@ -554,11 +569,12 @@ impl Sink {
             return Ok(());
         }
         let wanted: Vec<i32> = self.to_load.iter().copied().collect();
-        let loaded = self.block_on(self.store.partials(Some(&wanted)))?;
-        for p in loaded {
-            let key = (p.partition, p.category_id);
-            self.stored_offsets.insert(key, p.applied_offset);
-            self.partials.insert(key, p);
+        let loaded = self.block_on(self.store.partition_states(&wanted))?;
+        for state in loaded {
+            self.stored_seq.insert(state.partition, state.seq);
+            for p in state.partials {
+                self.partials.insert((p.partition, p.category_id), p);
+            }
         }
         self.loaded.extend(wanted);
         self.to_load.clear();
@@ -581,50 +597,101 @@ impl Sink {
         Ok(())
     }
 
-    /// Rewrites `category_stats` and `price_buckets` where they differ from
-    /// the merge of all partials: after a change (at most every merge
-    /// interval), on every verify interval, and when stopping.
+    /// The documents of the partitions a batch changed: each holds every
+    /// partial of its partition (from `partials`, the state after the
+    /// batch), one `seq` past the stored one.
+    fn partition_states(
+        &self,
+        partials: &HashMap<PartialKey, Partial>,
+        changed: &[Partial],
+    ) -> Vec<PartitionState> {
+        let partitions: HashSet<i32> = changed.iter().map(|p| p.partition).collect();
+        let mut states: Vec<PartitionState> = partitions
+            .into_iter()
+            .map(|partition| {
+                let mut of_partition: Vec<Partial> = partials
+                    .iter()
+                    .filter(|(k, _)| k.0 == partition)
+                    .map(|(_, p)| p.clone())
+                    .collect();
+                of_partition.sort_by_key(|p| p.category_id);
+                PartitionState {
+                    partition,
+                    seq: self.stored_seq.get(&partition).map_or(0, |s| s + 1),
+                    partials: of_partition,
+                }
+            })
+            .collect();
+        states.sort_by_key(|s| s.partition);
+        states
+    }
+
+    /// Brings `category_stats` and `price_buckets` up to the merge of all
+    /// partials (this instance's from memory, the other partitions' read
+    /// from the store): after a change, at most every merge interval; on
+    /// every verify interval, when it also reads the stored aggregates back
+    /// whole; and when stopping.
     fn merge_if_due(&mut self, stopping: bool) -> Result<(), SinkError> {
-        let since = self.last_merge.elapsed();
+        let verify = self.last_verify.elapsed() >= self.args.verify_interval();
         let due = stopping
-            || (self.dirty && since >= self.args.merge_interval())
-            || since >= self.args.verify_interval();
+            || verify
+            || (self.dirty && self.last_merge.elapsed() >= self.args.merge_interval());
         if !due {
             return Ok(());
         }
+        if self.topic_partitions.is_empty() {
+            self.topic_partitions = self.product_partitions()?;
+        }
+        let others: Vec<i32> = self
+            .topic_partitions
+            .iter()
+            .filter(|p| !self.loaded.contains(p))
+            .copied()
+            .collect();
         let store = &self.store;
         let names = &self.names;
-        let rewrites = self.block_on(async {
-            let partials = store.partials(None).await?;
-            let (stats, buckets) = merge(&partials, names);
-            let (old_stats, old_buckets) = store.merged().await?;
-            let rewrites = sync_collection(
-                store,
-                collections::CATEGORY_STATS,
-                stats,
-                old_stats,
-                |s| Bson::Int64(s.id),
-                stats_update,
-            )
-            .await?
-                + sync_collection(
-                    store,
-                    collections::PRICE_BUCKETS,
-                    buckets,
-                    old_buckets,
-                    |b| Bson::String(b.label.clone()),
-                    |b, _| set_all(b),
-                )
-                .await?;
-            Ok::<_, StoreError>(rewrites)
-        })?;
-        if rewrites > 0 {
+        let own = &self.partials;
+        let aggregates = &mut self.aggregates;
+        let changes = self.handle.block_on(async {
+            let others = store.partition_states(&others).await?;
+            let (stats, buckets) = merge(
+                own.values()
+                    .chain(others.iter().flat_map(|s| s.partials.iter())),
+                names,
+            );
+            aggregates.sync(store, stats, buckets, verify).await
+        });
+        let changes = match changes {
+            Ok(n) => n,
+            Err(e) => {
+                self.aggregates.forget();
+                return Err(e.into());
+            }
+        };
+        if changes > 0 {
             self.metrics.merges.inc();
-            tracing::debug!(rewrites, "aggregates merged");
+            tracing::debug!(changes, "aggregates merged");
         }
         self.dirty = false;
         self.last_merge = Instant::now();
+        if verify {
+            self.last_verify = self.last_merge;
+        }
         Ok(())
+    }
+
+    /// The partitions of the product topic, from the broker.
+    fn product_partitions(&self) -> Result<Vec<i32>, SinkError> {
+        let topic = &self.platform.topics.product_clean;
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect())
     }
 
     /// After a failed batch: the cached partials may be ahead of or behind
@@ -632,7 +699,8 @@ impl Sink {
     /// to the committed offsets to replay.
     fn forget_and_rewind(&mut self) -> Result<(), SinkError> {
         self.partials.clear();
-        self.stored_offsets.clear();
+        self.stored_seq.clear();
+        self.aggregates.forget();
         self.to_load.extend(self.loaded.drain());
         self.rewind()
     }
@@ -672,87 +740,6 @@ impl Sink {
     }
 }
 
-/// The key of a partial from its `_id` (`p<partition>/c<category>`).
-fn partial_key(id: &str) -> Option<PartialKey> {
-    let (p, c) = id.strip_prefix('p')?.split_once("/c")?;
-    Some((p.parse().ok()?, c.parse().ok()?))
-}
-
-fn to_document(p: &Partial) -> Document {
-    // A plain struct of strings, integers and maps always serialises.
-    bson::to_document(p).unwrap_or_default()
-}
-
-/// Makes `collection` hold exactly `wanted`: rewrites what differs,
-/// deletes what is no longer wanted. `update` turns a wanted document (and
-/// the stored one, if any) into update operators. Returns the number of
-/// changes.
-async fn sync_collection<T: PartialEq>(
-    store: &Store,
-    collection: &str,
-    wanted: Vec<T>,
-    current: Vec<T>,
-    id: impl Fn(&T) -> Bson,
-    update: impl Fn(&T, Option<&T>) -> Document,
-) -> Result<usize, StoreError> {
-    let current: HashMap<String, T> = current
-        .into_iter()
-        .map(|c| (id(&c).to_string(), c))
-        .collect();
-    let wanted_ids: HashSet<String> = wanted.iter().map(|w| id(w).to_string()).collect();
-    let stale: Vec<Bson> = current
-        .iter()
-        .filter(|(k, _)| !wanted_ids.contains(*k))
-        .map(|(_, c)| id(c))
-        .collect();
-    let changed: Vec<(Bson, Document)> = wanted
-        .iter()
-        .filter_map(|w| {
-            let old = current.get(&id(w).to_string());
-            (old != Some(w)).then(|| (id(w), update(w, old)))
-        })
-        .collect();
-    let n = changed.len() + stale.len();
-    store.update_by_id(collection, changed, None).await?;
-    store.delete_ids(collection, stale).await?;
-    Ok(n)
-}
-
-/// `$set` of every field but `_id`.
-fn set_all<T: serde::Serialize>(value: &T) -> Document {
-    let mut fields = bson::to_document(value).unwrap_or_default();
-    fields.remove("_id");
-    doc! { "$set": fields }
-}
-
-/// The update of a `category_stats` document. Its bucket map is updated
-/// entry by entry: FerretDB v1 would skip a `$set` of the whole map when
-/// only its keys changed (one product moving from "5-10" to "10-15").
-fn stats_update(new: &CategoryStats, old: Option<&CategoryStats>) -> Document {
-    let Some(old) = old else {
-        return set_all(new);
-    };
-    let mut fields = bson::to_document(new).unwrap_or_default();
-    fields.remove("_id");
-    fields.remove("buckets");
-    let mut unset = Document::new();
-    for (label, n) in &new.buckets {
-        if old.buckets.get(label) != Some(n) {
-            fields.insert(format!("buckets.{label}"), *n);
-        }
-    }
-    for label in old.buckets.keys() {
-        if !new.buckets.contains_key(label) {
-            unset.insert(format!("buckets.{label}"), "");
-        }
-    }
-    let mut update = doc! { "$set": fields };
-    if !unset.is_empty() {
-        update.insert("$unset", unset);
-    }
-    update
-}
-
 /// Exponential backoff from 100 ms to 5 s.
 struct Backoff(Duration);
 
@@ -767,51 +754,5 @@ impl Backoff {
         let now = self.0;
         self.0 = (self.0 * 2).min(Duration::from_secs(5));
         now
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stats(buckets: &[(&str, i64)]) -> CategoryStats {
-        CategoryStats {
-            id: 3,
-            category_name: None,
-            products: 2,
-            priced: 2,
-            price_sum: 20.0,
-            avg_price: Some(10.0),
-            bestsellers: 0,
-            rated: 0,
-            stars_sum: 0.0,
-            avg_stars: None,
-            bought_last_month: 0,
-            buckets: buckets.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        }
-    }
-
-    #[test]
-    fn bucket_maps_are_updated_entry_by_entry() {
-        let old = stats(&[("5-10", 1), ("10-15", 1)]);
-        let new = stats(&[("10-15", 1), ("15-20", 1)]);
-        let update = stats_update(&new, Some(&old));
-        let set = update.get_document("$set").unwrap();
-        assert_eq!(set.get_i64("buckets.15-20").unwrap(), 1);
-        assert!(!set.contains_key("buckets") && !set.contains_key("buckets.10-15"));
-        assert!(update
-            .get_document("$unset")
-            .unwrap()
-            .contains_key("buckets.5-10"));
-        // A new document is set whole.
-        let fresh = stats_update(&new, None);
-        assert!(fresh.get_document("$set").unwrap().contains_key("buckets"));
-    }
-
-    #[test]
-    fn partial_ids_read_back() {
-        assert_eq!(partial_key("p3/c270"), Some((3, 270)));
-        assert_eq!(partial_key(&Partial::new(11, 5, None).id), Some((11, 5)));
-        assert_eq!(partial_key("x"), None);
     }
 }

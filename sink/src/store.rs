@@ -15,11 +15,12 @@ use mongodb::event::command::CommandEvent;
 use mongodb::event::EventHandler;
 use mongodb::options::{ClientOptions, FindOptions};
 use mongodb::{Client, Database, IndexModel};
-use prometheus_client::metrics::counter::Counter;
 use serde::de::DeserializeOwned;
 use shelf_config::collections;
 
-use crate::figures::{CategoryStats, Partial, PriceBucket};
+use crate::figures::{CategoryStats, PriceBucket};
+use crate::metrics::StoreUsage;
+use crate::partition_state::{self, PartitionState, StateError};
 use crate::plan::NameFill;
 
 /// One write command carries at most this many bytes of statements (the
@@ -46,6 +47,8 @@ pub enum StoreError {
         collection: String,
         error: bson::de::Error,
     },
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 /// Extra filter conditions for the statement on one `_id` (see
@@ -64,27 +67,30 @@ pub struct Store {
     db: Database,
     /// Longest wait for one command: a store that hangs counts as down.
     command_timeout: Duration,
+    usage: StoreUsage,
 }
 
 impl Store {
     /// Connects lazily (the driver dials on first use); fails only on a
     /// malformed connection string.
-    /// `commands` counts the commands sent (round trips), from the
-    /// driver's command events.
-    pub async fn connect(uri: &str, database: &str, commands: Counter) -> Result<Self, StoreError> {
+    /// `usage` counts the commands sent (round trips, from the driver's
+    /// command events) and the documents each kind of command moved.
+    pub async fn connect(uri: &str, database: &str, usage: StoreUsage) -> Result<Self, StoreError> {
         let mut options = ClientOptions::parse(uri).await?;
         // Fail a request fast while the store is down; the sink retries.
         options.server_selection_timeout = Some(Duration::from_secs(5));
         options.connect_timeout = Some(Duration::from_secs(5));
+        let round_trips = usage.round_trips.clone();
         options.command_event_handler = Some(EventHandler::callback(move |e| {
             if let CommandEvent::Started(_) = e {
-                commands.inc();
+                round_trips.inc();
             }
         }));
         let client = Client::with_options(options)?;
         Ok(Self {
             db: client.database(database),
             command_timeout: Duration::from_secs(30),
+            usage,
         })
     }
 
@@ -130,7 +136,6 @@ impl Store {
             (collections::PRODUCTS, "price_bucket"),
             (collections::PRODUCTS, "isBestSeller"),
             (collections::PRODUCTS, "price"),
-            (collections::SINK_PARTIALS, "partition"),
         ];
         for (collection, field) in wanted {
             let c = self.db.collection::<Document>(collection);
@@ -169,6 +174,7 @@ impl Store {
                     .await
             })
             .await?;
+        self.usage.record("find", collection, docs.len());
         tracing::debug!(collection, documents = docs.len(), elapsed = ?started.elapsed(), "find");
         docs.into_iter()
             .map(|d| {
@@ -180,13 +186,23 @@ impl Store {
             .collect()
     }
 
-    /// The partials of `partitions`, or all of them.
-    pub async fn partials(&self, partitions: Option<&[i32]>) -> Result<Vec<Partial>, StoreError> {
-        let filter = match partitions {
-            Some(p) => doc! { "partition": { "$in": p } },
-            None => doc! {},
-        };
-        self.find(collections::SINK_PARTIALS, filter).await
+    /// The stored partials of these partitions (those that have any).
+    pub async fn partition_states(
+        &self,
+        partitions: &[i32],
+    ) -> Result<Vec<PartitionState>, StoreError> {
+        if partitions.is_empty() {
+            return Ok(Vec::new());
+        }
+        // By `_id`, which the local FerretDB build looks up by index.
+        let ids: Vec<String> = partitions.iter().map(|p| partition_state::id(*p)).collect();
+        let docs: Vec<Document> = self
+            .find(collections::SINK_PARTIALS, doc! { "_id": { "$in": ids } })
+            .await?;
+        Ok(docs
+            .iter()
+            .map(PartitionState::from_document)
+            .collect::<Result<_, _>>()?)
     }
 
     /// The stored documents of these products.
@@ -291,6 +307,7 @@ impl Store {
             "delete": collection,
             "deletes": [ { "q": { "_id": { "$in": ids } }, "limit": 0 } ],
         };
+        self.usage.record("delete", collection, 1);
         let reply = self
             .timed(self.db.run_command(command).into_future())
             .await?;
@@ -326,7 +343,7 @@ impl Store {
     async fn send_chunked(
         &self,
         collection: &str,
-        command: &str,
+        command: &'static str,
         field: &str,
         items: impl IntoIterator<Item = Document>,
     ) -> Result<(), StoreError> {
@@ -353,11 +370,12 @@ impl Store {
     async fn send(
         &self,
         collection: &str,
-        command: &str,
+        command: &'static str,
         field: &str,
         items: Vec<Document>,
     ) -> Result<(), StoreError> {
         let statements = items.len();
+        self.usage.record(command, collection, statements);
         let mut body = doc! { command: collection };
         body.insert(field, items);
         body.insert("ordered", true);

@@ -169,6 +169,7 @@ fn main() -> Result<()> {
     let mut stages: [Option<Done>; 4] = [None, None, None, None];
     // Records the gateway wrote, known once the client is done.
     let mut ingested = 0.0;
+    let mut sink_text = String::new();
     let secs = |at: Instant| at.duration_since(started).as_secs_f64();
     while stages[3].is_none() {
         if Instant::now() > deadline {
@@ -220,7 +221,7 @@ fn main() -> Result<()> {
         let runtime_text = metrics(&runtime_listen)?;
         let products = metric_sum(&runtime_text, "shelf_transform_records_out_total");
         let outputs = products + metric_sum(&runtime_text, "shelf_transform_rejects_total");
-        let sink_text = metrics(&sink_listen)?;
+        sink_text = metrics(&sink_listen)?;
         let handled: f64 = [
             topic("SHELF_TOPIC_PRODUCT_CLEAN"),
             topic("SHELF_TOPIC_PRODUCT_DLQ"),
@@ -250,35 +251,45 @@ fn main() -> Result<()> {
     }
     let _ = std::fs::remove_dir_all(&state);
 
+    // CPU per million input rows: the figure that holds when the machine's
+    // speed drifts, and the one the stages' targets are set in.
+    let millions = args.rows as f64 / 1e6;
     println!(
-        "\n{:<20} {:>10} {:>10} {:>12} {:>9} {:>7} {:>9}",
-        "stage", "records", "done at s", "records/s", "CPU s", "CPU %", "peak RSS"
+        "\n{:<20} {:>10} {:>10} {:>12} {:>9} {:>7} {:>11} {:>9}",
+        "stage", "records", "done at s", "records/s", "CPU s", "CPU %", "CPU s/M rows", "peak RSS"
     );
     let names = ["client", "gateway", "transform runtime", "sink"];
     for (name, d) in names.iter().zip(stages.iter().flatten()) {
         println!(
-            "{:<20} {:>10} {:>10.1} {:>12.0} {:>9.1} {:>6.0}% {:>6.0} MiB",
+            "{:<20} {:>10} {:>10.1} {:>12.0} {:>9.1} {:>6.0}% {:>12.1} {:>5.0} MiB",
             name,
             d.records,
             d.after,
             d.records / d.after,
             d.cpu,
             100.0 * d.cpu / d.after,
+            d.cpu / millions,
             d.rss
         );
     }
     for (name, cpu) in [("kafka broker", kafka), ("ferretdb", ferret)] {
         match cpu {
             Some(cpu) => println!(
-                "{name:<20} {:>10} {:>10.1} {:>12} {cpu:>9.1} {:>6.0}%",
+                "{name:<20} {:>10} {:>10.1} {:>12} {cpu:>9.1} {:>6.0}% {:>12.1}",
                 "",
                 total,
                 "",
-                100.0 * cpu / total
+                100.0 * cpu / total,
+                cpu / millions
             ),
             None => println!("{name:<20} (not started by infra/platform.sh here: no CPU figure)"),
         }
     }
+    println!("\nstore work of the sink, by kind:");
+    print!(
+        "{}",
+        shelf_benches::store_usage_table(&sink_text, args.rows as f64)
+    );
     println!(
         "\nwhole pipeline: {} rows in {total:.1} s = {:.0} rows/s from CSV to drained aggregates",
         args.rows,

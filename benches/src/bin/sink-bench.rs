@@ -156,7 +156,7 @@ fn sink(
     let metric = shelf_benches::metric_sum;
     let stored_prefix = format!("shelf_sink_records_total{{topic=\"{products}\"");
     let mut last_print = Instant::now();
-    let commands = loop {
+    let (commands, final_metrics) = loop {
         std::thread::sleep(Duration::from_millis(250));
         let fetched = rt.block_on(async { reqwest::get(&metrics_url).await?.text().await });
         let Ok(text) = fetched else {
@@ -173,7 +173,7 @@ fn sink(
         }
         // All stored and the aggregates merged after the last batch.
         if done as usize >= data.len() && metric(&text, "shelf_sink_merges_total") > 0.0 {
-            break metric(&text, "shelf_sink_mongo_commands_total");
+            break (metric(&text, "shelf_sink_mongo_commands_total"), text);
         }
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(3600),
@@ -191,17 +191,24 @@ fn sink(
         secs,
         commands,
     );
+    let millions = data.len() as f64 / 1e6;
     println!(
-        "  CPU {:.0} % of one core on average, peak RSS {:.0} MB",
+        "  CPU {:.0} % of one core on average, {:.1} CPU-s per million events, peak RSS {:.0} MB",
         100.0 * cpu / secs,
+        cpu / millions,
         peak
     );
     if let (Some(pid), Some(before)) = (ferretdb, ferretdb_cpu_before) {
         let used = shelf_benches::cpu_seconds(pid)? - before;
         println!(
-            "  FerretDB meanwhile: CPU {:.0} % of one core on average",
-            100.0 * used / secs
+            "  FerretDB meanwhile: CPU {:.0} % of one core on average, {:.1} CPU-s per million events",
+            100.0 * used / secs,
+            used / millions
         );
+    }
+    println!("\n  store work by kind:");
+    for line in shelf_benches::store_usage_table(&final_metrics, data.len() as f64).lines() {
+        println!("  {line}");
     }
     Ok(())
 }

@@ -1,0 +1,130 @@
+//! The stored form of the partials: one document per partition of the
+//! product topic in `sink_partials`, holding every category's partial of
+//! that partition as one JSON text.
+//!
+//! One document per partition, not per (partition, category): a batch
+//! touches most categories of the partitions it reads, and one statement
+//! per partition instead of one per category made the sink's writes of its
+//! own state a small share of the store's work (FerretDB pays per
+//! statement, far more than per byte). As text because FerretDB v1 encodes
+//! every nested value with a schema of its own.
+//!
+//! `seq` counts the writes of the document: each write expects the `seq`
+//! its writer read (or no document), so a writer that lost the partition,
+//! or a killed instance's last command finished late by the store,
+//! collides on `_id` instead of overwriting (see `Store::update_by_id`).
+
+use bson::{doc, Bson, Document};
+
+use crate::figures::Partial;
+
+/// One partition's partials as stored, with the write counter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionState {
+    pub partition: i32,
+    pub seq: i64,
+    pub partials: Vec<Partial>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("sink_partials document {id}: {what}")]
+    Malformed { id: String, what: String },
+}
+
+/// The `_id` of a partition's document.
+pub fn id(partition: i32) -> String {
+    format!("p{partition}")
+}
+
+/// The partition whose document has this `_id`.
+pub fn partition_of(id: &str) -> Option<i32> {
+    id.strip_prefix('p')?.parse().ok()
+}
+
+impl PartitionState {
+    pub fn to_document(&self) -> Document {
+        // Integers, strings and maps of them always serialise.
+        let text = serde_json::to_string(&self.partials).unwrap_or_default();
+        doc! {
+            "_id": id(self.partition),
+            "partition": self.partition,
+            "seq": self.seq,
+            "partials": text,
+        }
+    }
+
+    pub fn from_document(d: &Document) -> Result<Self, StateError> {
+        let name = d.get_str("_id").unwrap_or("?").to_owned();
+        let malformed = |what: String| StateError::Malformed {
+            id: name.clone(),
+            what,
+        };
+        let int = |field: &str| match d.get(field) {
+            Some(Bson::Int32(i)) => Ok(i64::from(*i)),
+            Some(Bson::Int64(i)) => Ok(*i),
+            _ => Err(malformed(format!("`{field}` is not an integer"))),
+        };
+        let partition = i32::try_from(int("partition")?)
+            .map_err(|_| malformed("`partition` out of range".into()))?;
+        let seq = int("seq")?;
+        let text = d
+            .get_str("partials")
+            .map_err(|_| malformed("`partials` is not a text".into()))?;
+        let partials: Vec<Partial> =
+            serde_json::from_str(text).map_err(|e| malformed(format!("`partials`: {e}")))?;
+        if let Some(p) = partials.iter().find(|p| p.partition != partition) {
+            return Err(malformed(format!(
+                "holds a partial of partition {}",
+                p.partition
+            )));
+        }
+        Ok(Self {
+            partition,
+            seq,
+            partials,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::figures::Contribution;
+
+    #[test]
+    fn a_partition_state_survives_a_bson_round_trip() {
+        let mut p = Partial::new(3, 42, Some("Toys".into()));
+        let c = Contribution {
+            category_id: 42,
+            price_micros: Some(1_000_000_000_000_000_000_000),
+            stars_micros: None,
+            bestseller: true,
+            bought_last_month: 50,
+            bucket: "300+".into(),
+            bucket_lo: Some(300),
+        };
+        p.figures.apply(&c, 1);
+        p.applied_offset = 99;
+        let state = PartitionState {
+            partition: 3,
+            seq: 7,
+            partials: vec![p, Partial::new(3, 1, None)],
+        };
+        let doc = state.to_document();
+        assert_eq!(doc.get_str("_id").unwrap(), "p3");
+        assert_eq!(partition_of("p3"), Some(3));
+        assert_eq!(partition_of("p3/c1"), None);
+        assert_eq!(PartitionState::from_document(&doc).unwrap(), state);
+    }
+
+    #[test]
+    fn a_document_of_another_shape_is_an_error_naming_it() {
+        let d = doc! { "_id": "p1", "partition": 1, "seq": 0, "partials": "[{]" };
+        let e = PartitionState::from_document(&d).unwrap_err().to_string();
+        assert!(e.contains("p1") && e.contains("partials"), "{e}");
+        let d = doc! { "_id": "p1/c3", "partition": 1, "category_id": 3 };
+        let e = PartitionState::from_document(&d).unwrap_err().to_string();
+        assert!(e.contains("seq"), "{e}");
+    }
+}
