@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The local shelfstream platform: Apache Kafka (KRaft) and FerretDB (SQLite).
+# The local shelfstream platform: Apache Kafka (KRaft) and FerretDB (SQLite,
+# or PostgreSQL with SHELF_STORE_BACKEND=postgresql).
 #
-#   infra/platform.sh up     [kafka|ferretdb]   install what is missing, start what is not running
-#   infra/platform.sh down   [kafka|ferretdb]   stop (SIGTERM, then SIGKILL after a grace period)
+#   infra/platform.sh up     [kafka|postgres|ferretdb]   install what is missing, start what is not running
+#   infra/platform.sh down   [kafka|postgres|ferretdb]   stop (SIGTERM, then SIGKILL after a grace period)
 #   infra/platform.sh status                    what runs where
 #   infra/platform.sh install                   only fetch/build the binaries and jars
 #
@@ -23,10 +24,15 @@ FERRET_PRAGMAS=${SHELF_FERRETDB_PRAGMAS:-synchronous(NORMAL) temp_store(memory) 
 # Go's collector took a sixth of FerretDB's CPU under the sink's load at the
 # default of 100; its heap stays small, so trade some memory for that CPU.
 FERRET_GOGC=${SHELF_FERRETDB_GOGC:-400}
+# FerretDB's storage: sqlite (default) or postgresql (a cluster of our own
+# under $SHELF_HOME/postgres; see infra/ferretdb/README.md for the figures).
+STORE_BACKEND=${SHELF_STORE_BACKEND:-sqlite}
+PG_PORT=${SHELF_POSTGRES_PORT:-5433}
 START_TIMEOUT=${SHELF_START_TIMEOUT:-90}
 
 KAFKA_DIR=$SHELF_HOME/kafka
 FERRET_DIR=$SHELF_HOME/ferretdb
+PG_DIR=$SHELF_HOME/postgres
 RUN_DIR=$SHELF_HOME/run
 BIN_DIR=$SHELF_HOME/bin
 
@@ -168,25 +174,68 @@ ferretdb_start() {
   install_ferretdb
   port_open "$MONGO_PORT" && die "port $HOST:$MONGO_PORT is taken by another process; set SHELF_MONGO_PORT"
   mkdir -p "$FERRET_DIR/data" "$FERRET_DIR/logs"
-  local query="" pragma
+  local query="" pragma backend
   for pragma in $FERRET_PRAGMAS; do query+="${query:+&}_pragma=$pragma"; done
-  log "starting ferretdb on $HOST:$MONGO_PORT"
+  case "$STORE_BACKEND" in
+    sqlite) backend=(--handler=sqlite --sqlite-url="file:$FERRET_DIR/data/?$query") ;;
+    postgresql)
+      pid_of postgres >/dev/null || die "postgres is not running (infra/platform.sh up postgres)"
+      backend=(--handler=postgresql --postgresql-url="postgres://postgres@$HOST:$PG_PORT/ferretdb") ;;
+    *) die "SHELF_STORE_BACKEND must be sqlite or postgresql, not '$STORE_BACKEND'" ;;
+  esac
+  log "starting ferretdb ($STORE_BACKEND) on $HOST:$MONGO_PORT"
   GOGC=$FERRET_GOGC start_detached ferretdb "$FERRET_DIR/logs/ferretdb.log" "$BIN_DIR/ferretdb" \
-    --listen-addr="$HOST:$MONGO_PORT" --sqlite-url="file:$FERRET_DIR/data/?$query" --log-level=warn
+    --listen-addr="$HOST:$MONGO_PORT" "${backend[@]}" --log-level=warn
   wait_port ferretdb "$MONGO_PORT" "$FERRET_DIR/logs/ferretdb.log"
 }
 
-services() { # [name] -> names
+# PostgreSQL for FerretDB's postgresql backend: Debian's server binaries, a
+# cluster of our own (trust on loopback, its own port) run as the `postgres`
+# user when we are root (the server refuses to run as root). fsync=off: a
+# commit survives a crash of the server, not of the machine, as SQLite's
+# synchronous(NORMAL) does for the other backend.
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [[ -n $dir ]] || die "PostgreSQL is missing: run SHELF_STORE_BACKEND=postgresql infra/setup.sh"
+  echo "$dir"
+}
+
+as_postgres() {
+  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+postgres_start() {
+  if pid_of postgres >/dev/null; then log "postgres already running on $HOST:$PG_PORT"; return; fi
+  local bin
+  bin=$(pg_bin)
+  mkdir -p "$PG_DIR/logs" "$PG_DIR/socket" "$RUN_DIR"
+  [[ $(id -u) -ne 0 ]] || chown -R postgres "$PG_DIR"
+  if [[ ! -f $PG_DIR/data/PG_VERSION ]]; then
+    log "creating the PostgreSQL cluster (first start)"
+    as_postgres "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >>"$PG_DIR/logs/initdb.log" 2>&1 \
+      || { tail -n 20 "$PG_DIR/logs/initdb.log" >&2; die "initdb failed"; }
+  fi
+  log "starting postgres on $HOST:$PG_PORT"
+  as_postgres "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/logs/postgres.log" -w -t "$START_TIMEOUT" start \
+    -o "-p $PG_PORT -c listen_addresses=$HOST -k $PG_DIR/socket -c fsync=off -c shared_buffers=256MB" >/dev/null \
+    || { tail -n 20 "$PG_DIR/logs/postgres.log" >&2; die "postgres did not start"; }
+  head -n 1 "$PG_DIR/data/postmaster.pid" >"$RUN_DIR/postgres.pid"
+  as_postgres "$bin/psql" -h "$HOST" -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'" \
+    | grep -q 1 || as_postgres "$bin/createdb" -h "$HOST" -p "$PG_PORT" -U postgres ferretdb
+}
+
+services() { # [name] -> names, in start order
   case "${1:-all}" in
-    all) echo kafka ferretdb ;;
-    kafka | ferretdb) echo "$1" ;;
-    *) die "unknown service '$1' (kafka, ferretdb)" ;;
+    all) if [[ $STORE_BACKEND == postgresql ]]; then echo kafka postgres ferretdb; else echo kafka ferretdb; fi ;;
+    kafka | postgres | ferretdb) echo "$1" ;;
+    *) die "unknown service '$1' (kafka, postgres, ferretdb)" ;;
   esac
 }
 
 status() {
   local name pid
-  for name in kafka ferretdb; do
+  for name in kafka postgres ferretdb; do
     if pid=$(pid_of "$name"); then
       printf '%-9s running  pid %s\n' "$name" "$pid"
     else
@@ -204,7 +253,13 @@ case "$cmd" in
     for s in $(services "${1:-all}"); do "${s}_start"; done
     status
     ;;
-  down) for s in $(services "${1:-all}"); do stop "$s"; done ;;
+  down)
+    # Reverse order: FerretDB before the PostgreSQL it writes to; a
+    # PostgreSQL left from a postgresql-backed run stops too.
+    names=$(services "${1:-all}")
+    if [[ ${1:-all} == all ]] && pid_of postgres >/dev/null; then names="$names postgres"; fi
+    for s in $(tr ' ' '\n' <<<"$names" | awk '!seen[$0]++' | tac); do stop "$s"; done
+    ;;
   status) status ;;
-  *) die "usage: $0 up|down [kafka|ferretdb] | status | install" ;;
+  *) die "usage: $0 up|down [kafka|postgres|ferretdb] | status | install" ;;
 esac

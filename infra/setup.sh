@@ -20,6 +20,10 @@ need go golang-go
 need python3 python3
 need patch patch
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_missing+=(python3-venv)
+# FerretDB's other storage backend, only when asked for (infra/platform.sh).
+if [[ ${SHELF_STORE_BACKEND:-sqlite} == postgresql ]]; then
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || apt_missing+=(postgresql)
+fi
 # librdkafka 2.12's CMake build includes <curl/curl.h> even with curl off (an
 # `#ifdef` on a macro its config.h defines as 0); only the header is used.
 compgen -G "/usr/include/*curl/curl.h" >/dev/null || compgen -G "/usr/include/*/curl/curl.h" >/dev/null \

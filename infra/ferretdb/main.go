@@ -24,7 +24,9 @@ import (
 
 func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
+	handler := flag.String("handler", "sqlite", "storage backend: sqlite or postgresql")
 	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite URI (a directory, ending with /)")
+	postgresqlURL := flag.String("postgresql-url", "", "PostgreSQL URL, for --handler=postgresql")
 	level := flag.String("log-level", "warn", "log level: debug, info, warn, error")
 	showVersion := flag.Bool("version", false, "print the FerretDB module version and exit")
 	flag.Parse()
@@ -46,10 +48,11 @@ func main() {
 	version.Get().Version = ferretdbVersion()
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: *sqliteURL,
+		Listener:      ferretdb.ListenerConfig{TCP: *listen},
+		Logger:        logger,
+		Handler:       *handler,
+		SQLiteURL:     *sqliteURL,
+		PostgreSQLURL: *postgresqlURL,
 	})
 	if err != nil {
 		logger.Error("cannot start FerretDB", "error", err)
@@ -59,7 +62,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	logger.Warn("FerretDB listening", "version", ferretdbVersion(), "addr", *listen, "sqlite", *sqliteURL)
+	logger.Warn("FerretDB listening", "version", ferretdbVersion(), "addr", *listen, "handler", *handler)
 	if err := f.Run(ctx); err != nil && ctx.Err() == nil {
 		logger.Error("FerretDB stopped", "error", err)
 		os.Exit(1)

@@ -23,6 +23,15 @@ pub struct SinkArgs {
     /// How soon category_stats and price_buckets follow a change (ms).
     #[arg(long, env = "SHELF_SINK_MERGE_INTERVAL_MS", default_value_t = 500)]
     pub merge_interval_ms: u64,
+    /// How soon they follow while the sink is behind (its batches come
+    /// full), when a merge per batch would take store time the backlog
+    /// needs; also the longest time between checks then (ms).
+    #[arg(
+        long,
+        env = "SHELF_SINK_MERGE_INTERVAL_BEHIND_MS",
+        default_value_t = 5000
+    )]
+    pub merge_interval_behind_ms: u64,
     /// How often they are checked against the partials even when this
     /// instance changed nothing, which repairs a write another instance
     /// raced with (ms).
@@ -48,15 +57,42 @@ impl SinkArgs {
         Duration::from_millis(self.batch_wait_ms)
     }
 
-    pub fn merge_interval(&self) -> Duration {
-        Duration::from_millis(self.merge_interval_ms)
+    /// The merge interval, and the verify interval, for a sink that is
+    /// `behind` or not.
+    pub fn merge_intervals(&self, behind: bool) -> (Duration, Duration) {
+        let (merge, verify) = (self.merge_interval_ms, self.verify_interval_ms);
+        let (merge, verify) = if behind {
+            let slow = self.merge_interval_behind_ms;
+            (merge.max(slow), verify.max(slow))
+        } else {
+            (merge, verify)
+        };
+        (Duration::from_millis(merge), Duration::from_millis(verify))
     }
 
     pub fn store_timeout(&self) -> Duration {
         Duration::from_millis(self.store_timeout_ms)
     }
+}
 
-    pub fn verify_interval(&self) -> Duration {
-        Duration::from_millis(self.verify_interval_ms)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sink: SinkArgs,
+    }
+
+    #[test]
+    fn merges_and_checks_slow_down_only_while_behind() {
+        let args = Cli::parse_from(["sink"]).sink;
+        let ms = Duration::from_millis;
+        assert_eq!(args.merge_intervals(false), (ms(500), ms(2000)));
+        assert_eq!(args.merge_intervals(true), (ms(5000), ms(5000)));
+        let args = Cli::parse_from(["sink", "--merge-interval-behind-ms", "100"]).sink;
+        assert_eq!(args.merge_intervals(true), (ms(500), ms(2000)));
     }
 }

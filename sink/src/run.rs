@@ -181,6 +181,8 @@ struct Sink {
     /// Every partition of the product topic (empty: to be looked up).
     topic_partitions: Vec<i32>,
     aggregates: Aggregates,
+    /// The last batch came full: the sink has a backlog.
+    behind: bool,
     dirty: bool,
     last_merge: Instant,
     last_verify: Instant,
@@ -235,6 +237,7 @@ impl Sink {
             to_load: HashSet::new(),
             topic_partitions: Vec::new(),
             aggregates: Aggregates::default(),
+            behind: false,
             dirty: true,
             last_merge: Instant::now(),
             last_verify: Instant::now(),
@@ -252,6 +255,7 @@ impl Sink {
             } else {
                 self.collect(shutdown)
             };
+            self.behind = batch.len() >= self.args.batch_size;
             match self.step(&batch) {
                 Ok(()) => {
                     backoff = Backoff::default();
@@ -630,12 +634,12 @@ impl Sink {
     /// partials (this instance's from memory, the other partitions' read
     /// from the store): after a change, at most every merge interval; on
     /// every verify interval, when it also reads the stored aggregates back
-    /// whole; and when stopping.
+    /// whole; and when stopping. Both intervals stretch to the "behind"
+    /// one while batches come full.
     fn merge_if_due(&mut self, stopping: bool) -> Result<(), SinkError> {
-        let verify = self.last_verify.elapsed() >= self.args.verify_interval();
-        let due = stopping
-            || verify
-            || (self.dirty && self.last_merge.elapsed() >= self.args.merge_interval());
+        let (merge_every, verify_every) = self.args.merge_intervals(self.behind);
+        let verify = self.last_verify.elapsed() >= verify_every;
+        let due = stopping || verify || (self.dirty && self.last_merge.elapsed() >= merge_every);
         if !due {
             return Ok(());
         }
