@@ -2,6 +2,8 @@
 //! and reading its CPU time and peak memory from `/proc`, so each figure is
 //! the service's own and not the load generator's.
 
+pub mod probe;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -4,7 +4,10 @@
 //! transform run` → `shelf sink run` → MongoDB, until the aggregates hold
 //! every stored product. Prints, per stage, when it had handled its last
 //! record (seconds from the client's start), its rows/s, CPU and peak RSS,
-//! and the broker's and the store's CPU over the run.
+//! and the broker's and the store's CPU over the run. With `--rate` (a
+//! steady stream) or `--probes` it also prints the latency from the
+//! gateway's 200 to a product being readable and counted
+//! (`shelf_benches::probe`).
 //!
 //! Needs the platform (`make up`) and the modules (`make build-wasm`);
 //! `make bench` runs it. The data set is generated into
@@ -12,6 +15,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -36,6 +41,17 @@ struct Args {
     /// Client requests in flight.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// Stream at this many rows/s (a steady stream) instead of at full
+    /// speed; turns the latency probes on.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Latency probes also at full speed: one product every
+    /// --probe-interval-ms, timed from the gateway's 200 to visible in
+    /// `products` and counted in `category_stats`.
+    #[arg(long)]
+    probes: bool,
+    #[arg(long, default_value_t = 500)]
+    probe_interval_ms: u64,
     /// Give up when a stage has not drained after this long (s).
     #[arg(long, default_value_t = 5400)]
     timeout: u64,
@@ -152,8 +168,25 @@ fn main() -> Result<()> {
             .arg(&state)
             .args(["--gateway", &format!("http://127.0.0.1:{port}"), "--quiet"])
             .args(["--concurrency", &args.concurrency.to_string()])
+            .args(
+                args.rate
+                    .map(|r| ["--rate".to_owned(), r.to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .env("RUST_LOG", "error"),
     )?;
+    let stop_probes = Arc::new(AtomicBool::new(false));
+    let probes = (args.probes || args.rate.is_some()).then(|| {
+        shelf_benches::probe::start(
+            format!("http://127.0.0.1:{port}"),
+            args.platform.mongo.clone(),
+            topic("SHELF_DB"),
+            Duration::from_millis(args.probe_interval_ms),
+            Duration::from_secs(120),
+            stop_probes.clone(),
+        )
+    });
     println!(
         "pipeline-bench: {} rows ({} % faulty) from {}",
         args.rows,
@@ -182,6 +215,9 @@ fn main() -> Result<()> {
                 if !usage.success {
                     bail!("shelf stream failed (its errors are above)");
                 }
+                // Probes stop with the stream, so the records counted
+                // below hold them all.
+                stop_probes.store(true, Ordering::Relaxed);
                 ingested = watermarks.total(&topic("SHELF_TOPIC_INGEST_PRODUCT"))? as f64;
                 stages[0] = Some(Done {
                     after: secs(now),
@@ -244,6 +280,13 @@ fn main() -> Result<()> {
         }
     }
     let total = started.elapsed().as_secs_f64();
+    let probes = match probes {
+        Some(p) => Some(
+            p.join()
+                .map_err(|_| anyhow::anyhow!("the probe thread panicked"))??,
+        ),
+        None => None,
+    };
     let kafka = platform_cpu("kafka").zip(kafka_cpu).map(|(b, a)| b - a);
     let ferret = platform_cpu("ferretdb").zip(ferret_cpu).map(|(b, a)| b - a);
     for service in [gateway, runtime, sink] {
@@ -290,6 +333,9 @@ fn main() -> Result<()> {
         "{}",
         shelf_benches::store_usage_table(&sink_text, args.rows as f64)
     );
+    if let Some(p) = probes {
+        print_latencies(&p);
+    }
     println!(
         "\nwhole pipeline: {} rows in {total:.1} s = {:.0} rows/s from CSV to drained aggregates",
         args.rows,
@@ -381,5 +427,26 @@ impl Watermarks {
             }
         }
         Ok(total)
+    }
+}
+
+fn print_latencies(p: &shelf_benches::probe::ProbeReport) {
+    println!(
+        "\nlatency from the gateway's 200, {} probes (one product every probe interval):",
+        p.sent
+    );
+    for (what, l) in [
+        ("visible in products", &p.visible),
+        ("counted in category_stats", &p.counted),
+    ] {
+        let fmt = |q: f64| l.quantile(q).map_or("-".into(), |s| format!("{s:.2} s"));
+        println!(
+            "  {what:<26} p50 {:>8}  p99 {:>8}  max {:>8}  ({} of {})",
+            fmt(0.5),
+            fmt(0.99),
+            fmt(1.0),
+            l.len(),
+            p.sent
+        );
     }
 }

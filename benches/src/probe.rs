@@ -1,0 +1,210 @@
+//! Latency probes for `pipeline-bench --rate`: while the stream runs, one
+//! product every interval is posted to the gateway on its own, timed from
+//! the gateway's 200 to the moment the product is readable in `products`
+//! and to the moment `category_stats` counts it. Each probe has a category
+//! of its own (ids from [`FIRST_CATEGORY`] on), so "counted" is exact per
+//! probe. The probes are a sample of the stream's records that travel the
+//! same path (gateway, topic, runtime, sink, merge); they add one record
+//! per interval to the load.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, Document};
+
+/// Categories of the probes: far above the data set's (1 to 270).
+pub const FIRST_CATEGORY: i64 = 100_000;
+
+/// Latencies of one kind, in seconds, sorted.
+#[derive(Debug, Default)]
+pub struct Latencies(Vec<f64>);
+
+impl Latencies {
+    fn from(mut v: Vec<f64>) -> Self {
+        v.sort_by(f64::total_cmp);
+        Self(v)
+    }
+
+    /// The `q` quantile (nearest rank), if any were measured.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let n = self.0.len();
+        (n > 0).then(|| self.0[((q * n as f64).ceil() as usize).clamp(1, n) - 1])
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What the probes measured.
+#[derive(Debug, Default)]
+pub struct ProbeReport {
+    pub sent: usize,
+    pub visible: Latencies,
+    pub counted: Latencies,
+}
+
+struct Probe {
+    asin: String,
+    category: i64,
+    acked: Instant,
+    visible: Option<f64>,
+    counted: Option<f64>,
+}
+
+/// Starts probing `gateway` every `interval` until `stop` is set, then
+/// waits up to `settle` for the probes sent to arrive.
+pub fn start(
+    gateway: String,
+    mongo: String,
+    database: String,
+    interval: Duration,
+    settle: Duration,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<Result<ProbeReport>> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(run(gateway, mongo, database, interval, settle, stop))
+    })
+}
+
+async fn run(
+    gateway: String,
+    mongo: String,
+    database: String,
+    interval: Duration,
+    settle: Duration,
+    stop: Arc<AtomicBool>,
+) -> Result<ProbeReport> {
+    let http = reqwest::Client::new();
+    let db = mongodb::Client::with_uri_str(&mongo)
+        .await?
+        .database(&database);
+    let mut probes: Vec<Probe> = Vec::new();
+    let mut next_send = Instant::now();
+    let mut settle_until: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if settle_until.is_none() && stop.load(Ordering::Relaxed) {
+            settle_until = Some(now + settle);
+        }
+        if settle_until.is_none() && now >= next_send {
+            probes.push(send(&http, &gateway, probes.len()).await?);
+            next_send += interval;
+        }
+        check(&db, &mut probes).await?;
+        let all_in = probes.iter().all(|p| p.counted.is_some());
+        if settle_until.is_some_and(|t| all_in || Instant::now() >= t) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(ProbeReport {
+        sent: probes.len(),
+        visible: Latencies::from(probes.iter().filter_map(|p| p.visible).collect()),
+        counted: Latencies::from(probes.iter().filter_map(|p| p.counted).collect()),
+    })
+}
+
+async fn send(http: &reqwest::Client, gateway: &str, n: usize) -> Result<Probe> {
+    let asin = format!("PRB{n:07}");
+    let category = FIRST_CATEGORY + n as i64;
+    let body = serde_json::json!({
+        "asin": asin, "title": format!("latency probe {n}"), "imgUrl": "", "productURL": "",
+        "stars": 4.5, "reviews": 1, "price": 12.34, "listPrice": 0.0,
+        "category_id": category, "isBestSeller": false, "boughtInLastMonth": 0,
+    });
+    let response = http
+        .post(format!("{gateway}/v1/products"))
+        .json(&body)
+        .send()
+        .await
+        .context("posting a latency probe")?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "the gateway answered {} to a latency probe",
+        response.status()
+    );
+    Ok(Probe {
+        asin,
+        category,
+        acked: Instant::now(),
+        visible: None,
+        counted: None,
+    })
+}
+
+/// Marks the probes now visible in `products` and counted in
+/// `category_stats` (reads by `_id` only, cheap on any store).
+async fn check(db: &mongodb::Database, probes: &mut [Probe]) -> Result<()> {
+    let unseen: Vec<&str> = probes
+        .iter()
+        .filter(|p| p.visible.is_none())
+        .map(|p| p.asin.as_str())
+        .collect();
+    if !unseen.is_empty() {
+        let found = ids(db, "products", doc! { "_id": { "$in": unseen } }).await?;
+        for p in probes.iter_mut().filter(|p| p.visible.is_none()) {
+            if found.contains(&Bson::String(p.asin.clone())) {
+                p.visible = Some(p.acked.elapsed().as_secs_f64());
+            }
+        }
+    }
+    let uncounted: Vec<i64> = probes
+        .iter()
+        .filter(|p| p.counted.is_none())
+        .map(|p| p.category)
+        .collect();
+    if !uncounted.is_empty() {
+        let filter = doc! { "_id": { "$in": uncounted }, "products": { "$gte": 1 } };
+        let found = ids(db, "category_stats", filter).await?;
+        for p in probes.iter_mut().filter(|p| p.counted.is_none()) {
+            let id = p.category;
+            if found
+                .iter()
+                .any(|b| b.as_i64() == Some(id) || b.as_i32().map(i64::from) == Some(id))
+            {
+                p.counted = Some(p.acked.elapsed().as_secs_f64());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn ids(db: &mongodb::Database, collection: &str, filter: Document) -> Result<Vec<Bson>> {
+    let docs: Vec<Document> = db
+        .collection::<Document>(collection)
+        .find(filter)
+        .projection(doc! { "_id": 1 })
+        .await?
+        .try_collect()
+        .await?;
+    Ok(docs
+        .into_iter()
+        .filter_map(|d| d.get("_id").cloned())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let l = Latencies::from((1..=100).rev().map(f64::from).collect());
+        assert_eq!(l.quantile(0.5), Some(50.0));
+        assert_eq!(l.quantile(0.99), Some(99.0));
+        assert_eq!(l.quantile(1.0), Some(100.0));
+        assert_eq!(Latencies::default().quantile(0.5), None);
+    }
+}
