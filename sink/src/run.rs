@@ -95,6 +95,7 @@ pub async fn run_until(
         }
         tokio::time::sleep(backoff.next()).await;
     }
+    store.check_partials_layout().await?;
     let platform = platform.clone();
     let handle = Handle::current();
     tokio::task::spawn_blocking(move || {

@@ -49,6 +49,12 @@ pub enum StoreError {
     },
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(
+        "`sink_partials` holds `{id}`, a partial written by an older sink (one document per \
+         partition and category); this sink keeps one per partition and cannot resume from \
+         it: stream into a new database (--database), or drop this one and stream again"
+    )]
+    OldPartials { id: String },
 }
 
 /// Extra filter conditions for the statement on one `_id` (see
@@ -125,6 +131,25 @@ impl Store {
         };
         tracing::info!(%server, "store ready");
         self.ensure_indexes().await
+    }
+
+    /// Fails when `sink_partials` was written in an older layout, which
+    /// this sink would read as empty and so count every product again.
+    pub async fn check_partials_layout(&self) -> Result<(), StoreError> {
+        let old = self
+            .timed(
+                self.db
+                    .collection::<Document>(collections::SINK_PARTIALS)
+                    .find_one(doc! { "category_id": { "$exists": true } })
+                    .into_future(),
+            )
+            .await?;
+        match old {
+            Some(d) => Err(StoreError::OldPartials {
+                id: d.get("_id").map(id_key).unwrap_or_default(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The indexes analysts' queries need, and the sink's own. Only missing
@@ -303,11 +328,11 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
+        self.usage.record("delete", collection, ids.len());
         let command = doc! {
             "delete": collection,
             "deletes": [ { "q": { "_id": { "$in": ids } }, "limit": 0 } ],
         };
-        self.usage.record("delete", collection, 1);
         let reply = self
             .timed(self.db.run_command(command).into_future())
             .await?;
