@@ -60,32 +60,38 @@ struct Probe {
     counted: Option<f64>,
 }
 
-/// Starts probing `gateway` every `interval` until `stop` is set, then
-/// waits up to `settle` for the probes sent to arrive.
-pub fn start(
-    gateway: String,
-    mongo: String,
-    database: String,
-    interval: Duration,
-    settle: Duration,
-    stop: Arc<AtomicBool>,
-) -> JoinHandle<Result<ProbeReport>> {
+/// Where and how often to probe.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    /// The gateway's base URL.
+    pub gateway: String,
+    pub mongo: String,
+    pub database: String,
+    /// One probe per interval while the stream runs ...
+    pub interval: Duration,
+    /// ... and at most this long for the last ones to arrive after it.
+    pub settle: Duration,
+}
+
+/// Starts probing until `stop` is set, then waits up to `settle` for the
+/// probes sent to arrive.
+pub fn start(config: ProbeConfig, stop: Arc<AtomicBool>) -> JoinHandle<Result<ProbeReport>> {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        rt.block_on(run(gateway, mongo, database, interval, settle, stop))
+        rt.block_on(run(config, stop))
     })
 }
 
-async fn run(
-    gateway: String,
-    mongo: String,
-    database: String,
-    interval: Duration,
-    settle: Duration,
-    stop: Arc<AtomicBool>,
-) -> Result<ProbeReport> {
+async fn run(config: ProbeConfig, stop: Arc<AtomicBool>) -> Result<ProbeReport> {
+    let ProbeConfig {
+        gateway,
+        mongo,
+        database,
+        interval,
+        settle,
+    } = config;
     let http = reqwest::Client::new();
     let db = mongodb::Client::with_uri_str(&mongo)
         .await?

@@ -465,6 +465,31 @@ pub async fn wait_for_all(
     .await
 }
 
+/// The start of a sink test: the sink's topics, the test's database, a
+/// producer, and `categories` named categories (ids from 1) in the
+/// categories topic, with their names.
+pub async fn with_categories(
+    p: &Platform,
+    categories: i64,
+) -> (
+    mongodb::Database,
+    rdkafka::producer::FutureProducer,
+    HashMap<i64, String>,
+) {
+    create_sink_topics(p).await;
+    let db = database(p).await;
+    let kafka = crate::producer(&p.kafka).expect("Kafka producer");
+    crate::produce_with(
+        &kafka,
+        &p.topics.ingest_category,
+        &category_records(1..=categories),
+    )
+    .await
+    .expect("produce the categories");
+    let names = (1..=categories).map(|id| (id, category_name(id))).collect();
+    (db, kafka, names)
+}
+
 /// The test's database.
 pub async fn database(p: &Platform) -> mongodb::Database {
     mongodb::Client::with_uri_str(&p.mongo)

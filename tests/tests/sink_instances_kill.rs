@@ -4,32 +4,19 @@
 //! started, and still, once drained, every figure equals an independent
 //! recomputation (nothing counted twice, nothing lost).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rand::Rng;
-use shelf_tests::sink::{
-    category_name, category_records, create_sink_topics, database, product_events, wait_for_all,
-    SinkProcess,
-};
-use shelf_tests::{platform, produce_with, producer, unique};
+use shelf_tests::sink::{product_events, wait_for_all, with_categories, SinkProcess};
+use shelf_tests::{platform, produce_with, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_with_one_killed_repeatedly_keep_every_figure_exact() {
     let p = platform();
     let t = &p.topics;
-    create_sink_topics(&p).await;
-    let db = database(&p).await;
-    let kafka = producer(&p.kafka).unwrap();
     let categories = 30;
-    produce_with(
-        &kafka,
-        &t.ingest_category,
-        &category_records(1..=categories),
-    )
-    .await
-    .unwrap();
-    let names: HashMap<i64, String> = (1..=categories).map(|id| (id, category_name(id))).collect();
+    let (db, kafka, names) = with_categories(&p, categories).await;
 
     let group = unique("g");
     let steady = SinkProcess::start(&p, &group, "steady", 250).await;

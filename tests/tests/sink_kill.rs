@@ -2,32 +2,19 @@
 //! drain the figures equal an independent recomputation and the data
 //! contract's invariant holds (nothing counted twice, nothing lost).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rand::Rng;
-use shelf_tests::sink::{
-    category_name, category_records, create_sink_topics, database, product_events, wait_for_all,
-    SinkProcess,
-};
-use shelf_tests::{platform, produce_with, producer, unique};
+use shelf_tests::sink::{product_events, wait_for_all, with_categories, SinkProcess};
+use shelf_tests::{platform, produce_with, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_in_a_loop_keeps_every_figure_exact() {
     let p = platform();
     let t = &p.topics;
-    create_sink_topics(&p).await;
-    let db = database(&p).await;
-    let kafka = producer(&p.kafka).unwrap();
     let categories = 20;
-    produce_with(
-        &kafka,
-        &t.ingest_category,
-        &category_records(1..=categories),
-    )
-    .await
-    .unwrap();
-    let names: HashMap<i64, String> = (1..=categories).map(|id| (id, category_name(id))).collect();
+    let (db, kafka, names) = with_categories(&p, categories).await;
 
     // The same 1500 products in every cycle, each cycle changing some of
     // them again (new prices, categories, ratings): 3000 events, a few

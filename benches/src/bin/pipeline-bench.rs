@@ -178,14 +178,14 @@ fn main() -> Result<()> {
     )?;
     let stop_probes = Arc::new(AtomicBool::new(false));
     let probes = (args.probes || args.rate.is_some()).then(|| {
-        shelf_benches::probe::start(
-            format!("http://127.0.0.1:{port}"),
-            args.platform.mongo.clone(),
-            topic("SHELF_DB"),
-            Duration::from_millis(args.probe_interval_ms),
-            Duration::from_secs(120),
-            stop_probes.clone(),
-        )
+        let config = shelf_benches::probe::ProbeConfig {
+            gateway: format!("http://127.0.0.1:{port}"),
+            mongo: args.platform.mongo.clone(),
+            database: topic("SHELF_DB"),
+            interval: Duration::from_millis(args.probe_interval_ms),
+            settle: Duration::from_secs(120),
+        };
+        shelf_benches::probe::start(config, stop_probes.clone())
     });
     println!(
         "pipeline-bench: {} rows ({} % faulty) from {}",
