@@ -236,6 +236,8 @@ services() { # [name] -> names, in start order
 status() {
   local name pid
   for name in kafka postgres ferretdb; do
+    # PostgreSQL only where it is used or left running.
+    [[ $name != postgres || $STORE_BACKEND == postgresql ]] || pid_of postgres >/dev/null || continue
     if pid=$(pid_of "$name"); then
       printf '%-9s running  pid %s\n' "$name" "$pid"
     else
