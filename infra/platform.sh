@@ -20,10 +20,13 @@ KAFKA_CONTROLLER_PORT=${SHELF_KAFKA_CONTROLLER_PORT:-9093}
 KAFKA_HEAP=${SHELF_KAFKA_HEAP:-512m}
 MONGO_PORT=${SHELF_MONGO_PORT:-27017}
 # SQLite settings of every FerretDB database (see infra/ferretdb/README.md).
-FERRET_PRAGMAS=${SHELF_FERRETDB_PRAGMAS:-synchronous(NORMAL) temp_store(memory) cache_size(-65536)}
+FERRET_PRAGMAS=${SHELF_FERRETDB_PRAGMAS:-synchronous(NORMAL) temp_store(memory) cache_size(-65536) mmap_size(4294967296)}
 # Go's collector took a sixth of FerretDB's CPU under the sink's load at the
 # default of 100; its heap stays small, so trade some memory for that CPU.
 FERRET_GOGC=${SHELF_FERRETDB_GOGC:-400}
+# ... and bounded: near this limit the collector runs as often as it must,
+# so a query that decodes a whole large collection cannot take the machine.
+FERRET_GOMEMLIMIT=${SHELF_FERRETDB_GOMEMLIMIT:-2GiB}
 # FerretDB's storage: sqlite (default) or postgresql (a cluster of our own
 # under $SHELF_HOME/postgres; see infra/ferretdb/README.md for the figures).
 STORE_BACKEND=${SHELF_STORE_BACKEND:-sqlite}
@@ -184,7 +187,7 @@ ferretdb_start() {
     *) die "SHELF_STORE_BACKEND must be sqlite or postgresql, not '$STORE_BACKEND'" ;;
   esac
   log "starting ferretdb ($STORE_BACKEND) on $HOST:$MONGO_PORT"
-  GOGC=$FERRET_GOGC start_detached ferretdb "$FERRET_DIR/logs/ferretdb.log" "$BIN_DIR/ferretdb" \
+  GOGC=$FERRET_GOGC GOMEMLIMIT=$FERRET_GOMEMLIMIT start_detached ferretdb "$FERRET_DIR/logs/ferretdb.log" "$BIN_DIR/ferretdb" \
     --listen-addr="$HOST:$MONGO_PORT" "${backend[@]}" --log-level=warn
   wait_port ferretdb "$MONGO_PORT" "$FERRET_DIR/logs/ferretdb.log"
 }

@@ -257,10 +257,12 @@ pub fn repo_root() -> PathBuf {
 /// written, one line a kind, most documents first.
 pub fn store_usage_table(metrics: &str, rows: f64) -> String {
     use std::collections::BTreeMap;
-    let mut kinds: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    // commands, documents, seconds waited
+    let mut kinds: BTreeMap<(String, String), [f64; 3]> = BTreeMap::new();
     for (prefix, column) in [
         ("shelf_sink_store_commands_total{", 0),
         ("shelf_sink_store_documents_total{", 1),
+        ("shelf_sink_store_seconds_total{", 2),
     ] {
         for line in metrics.lines().filter(|l| l.starts_with(prefix)) {
             let Some((labels, value)) = line[prefix.len()..].rsplit_once("} ") else {
@@ -274,40 +276,34 @@ pub fn store_usage_table(metrics: &str, rows: f64) -> String {
                     .unwrap_or_default()
             };
             let n: f64 = value.trim().parse().unwrap_or(0.0);
-            let e = kinds
+            kinds
                 .entry((label("command"), label("collection")))
-                .or_default();
-            if column == 0 {
-                e.0 += n;
-            } else {
-                e.1 += n;
-            }
+                .or_default()[column] += n;
         }
     }
     let mut rows_sorted: Vec<_> = kinds.into_iter().collect();
-    rows_sorted.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
+    rows_sorted.sort_by(|a, b| b.1[1].total_cmp(&a.1[1]));
     let per_million = |x: f64| x * 1e6 / rows.max(1.0);
     let mut out = format!(
-        "{:<8} {:<16} {:>14} {:>16}\n",
-        "command", "collection", "commands/M rows", "documents/M rows"
+        "{:<8} {:<16} {:>15} {:>16} {:>16}\n",
+        "command", "collection", "commands/M rows", "documents/M rows", "waited s/M rows"
     );
-    let (mut commands, mut documents) = (0.0, 0.0);
-    for ((command, collection), (c, d)) in rows_sorted {
-        commands += c;
-        documents += d;
+    let mut all = [0.0; 3];
+    let mut line = |command: &str, collection: &str, figures: [f64; 3]| {
         out.push_str(&format!(
-            "{command:<8} {collection:<16} {:>14.0} {:>16.0}\n",
-            per_million(c),
-            per_million(d)
+            "{command:<8} {collection:<16} {:>15.0} {:>16.0} {:>16.1}\n",
+            per_million(figures[0]),
+            per_million(figures[1]),
+            per_million(figures[2])
         ));
+    };
+    for ((command, collection), figures) in rows_sorted {
+        for (sum, x) in all.iter_mut().zip(figures) {
+            *sum += x;
+        }
+        line(&command, &collection, figures);
     }
-    out.push_str(&format!(
-        "{:<8} {:<16} {:>14.0} {:>16.0}\n",
-        "all",
-        "",
-        per_million(commands),
-        per_million(documents)
-    ));
+    line("all", "", all);
     out
 }
 
@@ -323,12 +319,13 @@ shelf_sink_store_commands_total{command=\"find\",collection=\"products\"} 2
 shelf_sink_store_documents_total{command=\"find\",collection=\"products\"} 10
 shelf_sink_store_commands_total{command=\"insert\",collection=\"products\"} 4
 shelf_sink_store_documents_total{command=\"insert\",collection=\"products\"} 1000
+shelf_sink_store_seconds_total{command=\"insert\",collection=\"products\"} 0.25
 ";
         let table = store_usage_table(text, 1000.0);
         let lines: Vec<&str> = table.lines().collect();
         // Most documents first; figures per million rows.
         assert!(
-            lines[1].starts_with("insert") && lines[1].ends_with(" 1000000"),
+            lines[1].starts_with("insert") && lines[1].ends_with(" 1000000            250.0"),
             "{table}"
         );
         assert!(
@@ -336,7 +333,7 @@ shelf_sink_store_documents_total{command=\"insert\",collection=\"products\"} 100
             "{table}"
         );
         assert!(
-            lines[3].starts_with("all") && lines[3].ends_with(" 1010000"),
+            lines[3].starts_with("all") && lines[3].ends_with(" 1010000            250.0"),
             "{table}"
         );
     }

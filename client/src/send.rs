@@ -12,6 +12,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use shelf_config::origin_headers;
 
+use crate::Compression;
+
 /// Records of one request, with the CSV line each came from.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
@@ -50,6 +52,16 @@ pub struct Sender {
     /// The input file, percent-encoded, sent with each record's line so
     /// that downstream rejects name their row (see [`source_header`]).
     pub source: String,
+    pub compression: Compression,
+}
+
+/// One JSON line per record. Writing to memory cannot fail, nor can
+/// serialising a `Value`.
+fn write_ndjson(out: &mut impl Write, records: &[Value]) {
+    for r in records {
+        let _ = serde_json::to_writer(&mut *out, r);
+        let _ = out.write_all(b"\n");
+    }
 }
 
 /// `path` made absolute and percent-encoded for the `X-Shelf-Source`
@@ -160,19 +172,24 @@ impl Sender {
     }
 
     async fn post(&self, records: &[Value], lines: &[u64]) -> Result<Answer, reqwest::Error> {
-        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        for r in records {
-            // Writing to a Vec cannot fail; serialising a Value cannot either.
-            let _ = serde_json::to_writer(&mut gz, r);
-            let _ = gz.write_all(b"\n");
-        }
-        let body = gz.finish().unwrap_or_default();
         let mut request = self
             .http
             .post(&self.url)
-            .header(CONTENT_TYPE, "application/x-ndjson")
-            .header(CONTENT_ENCODING, "gzip")
-            .body(body);
+            .header(CONTENT_TYPE, "application/x-ndjson");
+        request = match self.compression {
+            Compression::Gzip => {
+                let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                write_ndjson(&mut gz, records);
+                request
+                    .header(CONTENT_ENCODING, "gzip")
+                    .body(gz.finish().unwrap_or_default())
+            }
+            Compression::None => {
+                let mut body = Vec::with_capacity(records.len() * 512);
+                write_ndjson(&mut body, records);
+                request.body(body)
+            }
+        };
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }

@@ -18,4 +18,6 @@ pub enum ReportError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("{0}")]
     Timeout(String),
+    #[error("unexpected MongoDB reply: {0}")]
+    Reply(String),
 }

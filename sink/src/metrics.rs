@@ -6,6 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RecordLabels {
@@ -22,15 +23,17 @@ pub struct StoreOpLabels {
     pub collection: String,
 }
 
-/// What the sink asks of the store, by kind: commands sent, and documents
-/// read (`find`) or written (statements of `insert`, `update`, `delete`).
-/// The benchmarks print these per million input rows.
+/// What the sink asks of the store, by kind: commands sent, documents
+/// read (`find`) or written (statements of `insert`, `update`, `delete`),
+/// and the seconds the sink waited for the answers. The benchmarks print
+/// these per million input rows.
 #[derive(Debug, Clone, Default)]
 pub struct StoreUsage {
     /// Every command, `getMore` and index commands included (round trips).
     pub round_trips: Counter,
     pub commands: Family<StoreOpLabels, Counter>,
     pub documents: Family<StoreOpLabels, Counter>,
+    pub seconds: Family<StoreOpLabels, Counter<f64, AtomicU64>>,
 }
 
 impl StoreUsage {
@@ -43,6 +46,17 @@ impl StoreUsage {
         self.documents
             .get_or_create(&labels)
             .inc_by(documents as u64);
+    }
+
+    /// Time spent waiting for a command of this kind, answered or not.
+    pub fn waited(&self, command: &'static str, collection: &str, time: std::time::Duration) {
+        let labels = StoreOpLabels {
+            command,
+            collection: collection.to_owned(),
+        };
+        self.seconds
+            .get_or_create(&labels)
+            .inc_by(time.as_secs_f64());
     }
 }
 
@@ -92,6 +106,11 @@ impl Default for Metrics {
             "store_documents",
             "Documents read (find) or written (insert, update, delete statements), by command and collection",
             store.documents.clone(),
+        );
+        registry.register(
+            "store_seconds",
+            "Seconds waited for store commands, by command and collection",
+            store.seconds.clone(),
         );
         registry.register(
             "store_errors",

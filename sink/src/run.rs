@@ -88,7 +88,7 @@ pub async fn run_until(
         .await?
         .with_command_timeout(args.store_timeout());
     let mut backoff = Backoff::default();
-    while let Err(e) = store.prepare().await {
+    while let Err(e) = store.prepare(&args.products_indexes).await {
         tracing::warn!(error = %e, "MongoDB not ready; retrying");
         if shutdown.load(Ordering::Relaxed) {
             return Ok(());

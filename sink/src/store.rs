@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::time::Duration;
 
-use bson::{doc, Bson, Document};
+use bson::{doc, Bson, Document, RawArrayBuf, RawDocumentBuf};
 use futures::TryStreamExt;
 use mongodb::event::command::CommandEvent;
 use mongodb::event::EventHandler;
@@ -28,6 +28,8 @@ use crate::plan::NameFill;
 const MAX_COMMAND_BYTES: usize = 8 << 20;
 /// ... and at most this many statements (bounding one command's time).
 const MAX_STATEMENTS: usize = 1_000;
+/// The `products` index the sink itself needs (see `ensure_indexes`).
+pub const PRODUCTS_INDEX: &str = "category_id";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,6 +44,8 @@ pub enum StoreError {
     },
     #[error("MongoDB did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("a document for `{collection}` cannot be encoded as BSON: {message}")]
+    Encode { collection: String, message: String },
     #[error("unreadable document in `{collection}`: {error}")]
     Decode {
         collection: String,
@@ -123,14 +127,16 @@ impl Store {
     }
 
     /// Checks the store answers and creates the indexes.
-    pub async fn prepare(&self) -> Result<(), StoreError> {
+    /// Checks the store answers and creates the `products` indexes: the
+    /// sink's own (`category_id`) and the `extra` ones analysts asked for.
+    pub async fn prepare(&self, extra: &[String]) -> Result<(), StoreError> {
         let info = self.db.run_command(doc! { "buildInfo": 1 }).await?;
         let server = match info.get_str("ferretdbVersion") {
             Ok(v) => format!("FerretDB {v}"),
             Err(_) => format!("MongoDB {}", info.get_str("version").unwrap_or("?")),
         };
         tracing::info!(%server, "store ready");
-        self.ensure_indexes().await
+        self.ensure_indexes(extra).await
     }
 
     /// Fails when `sink_partials` was written in an older layout, which
@@ -152,16 +158,16 @@ impl Store {
         }
     }
 
-    /// The indexes analysts' queries need, and the sink's own. Only missing
+    /// `products` indexed on `category_id` (which the sink's name fills
+    /// and a category drill-down query) and on each of `extra`. Only missing
     /// ones are created: FerretDB v1.24 drops the connection when asked to
-    /// create indexes that exist.
-    async fn ensure_indexes(&self) -> Result<(), StoreError> {
-        let wanted = [
-            (collections::PRODUCTS, "category_id"),
-            (collections::PRODUCTS, "price_bucket"),
-            (collections::PRODUCTS, "isBestSeller"),
-            (collections::PRODUCTS, "price"),
-        ];
+    /// create indexes that exist. Each index costs every insert: on FerretDB
+    /// with SQLite, three more (price, price_bucket, isBestSeller) took a
+    /// fifth of the pipeline's throughput, so they are the user's choice.
+    async fn ensure_indexes(&self, extra: &[String]) -> Result<(), StoreError> {
+        let wanted = std::iter::once(PRODUCTS_INDEX)
+            .chain(extra.iter().map(String::as_str))
+            .map(|field| (collections::PRODUCTS, field));
         for (collection, field) in wanted {
             let c = self.db.collection::<Document>(collection);
             let existing = match c.list_index_names().await {
@@ -190,7 +196,7 @@ impl Store {
         let options = FindOptions::builder().batch_size(10_000).build();
         let coll = self.db.collection::<Document>(collection);
         let started = std::time::Instant::now();
-        let docs: Vec<Document> = self
+        let docs: Result<Vec<Document>, _> = self
             .timed(async {
                 coll.find(filter)
                     .with_options(options)
@@ -198,7 +204,9 @@ impl Store {
                     .try_collect()
                     .await
             })
-            .await?;
+            .await;
+        self.usage.waited("find", collection, started.elapsed());
+        let docs = docs?;
         self.usage.record("find", collection, docs.len());
         tracing::debug!(collection, documents = docs.len(), elapsed = ?started.elapsed(), "find");
         docs.into_iter()
@@ -333,10 +341,10 @@ impl Store {
             "delete": collection,
             "deletes": [ { "q": { "_id": { "$in": ids } }, "limit": 0 } ],
         };
-        let reply = self
-            .timed(self.db.run_command(command).into_future())
-            .await?;
-        refused(collection, &reply)
+        let started = std::time::Instant::now();
+        let reply = self.timed(self.db.run_command(command).into_future()).await;
+        self.usage.waited("delete", collection, started.elapsed());
+        refused(collection, &reply?)
     }
 
     /// Runs `update` commands over the statements, as few as the size
@@ -364,7 +372,9 @@ impl Store {
     }
 
     /// Sends `items` as few `command`s as the statement and size limits
-    /// allow, in order, stopping at the first refusal.
+    /// allow, in order, stopping at the first refusal. Each item is encoded
+    /// once, here: its size decides the chunk, and the command is put
+    /// together from the encoded bytes.
     async fn send_chunked(
         &self,
         collection: &str,
@@ -372,22 +382,28 @@ impl Store {
         field: &str,
         items: impl IntoIterator<Item = Document>,
     ) -> Result<(), StoreError> {
-        let mut chunk: Vec<Document> = Vec::new();
-        let mut bytes = 0;
+        let mut chunk = RawArrayBuf::new();
+        let (mut bytes, mut statements) = (0, 0);
         for item in items {
-            let size = bson::to_vec(&item).map_or(0, |b| b.len());
-            if !chunk.is_empty()
-                && (bytes + size > MAX_COMMAND_BYTES || chunk.len() == MAX_STATEMENTS)
+            let raw = RawDocumentBuf::from_document(&item).map_err(|e| StoreError::Encode {
+                collection: collection.to_owned(),
+                message: e.to_string(),
+            })?;
+            let size = raw.as_bytes().len();
+            if statements > 0 && (bytes + size > MAX_COMMAND_BYTES || statements == MAX_STATEMENTS)
             {
-                self.send(collection, command, field, std::mem::take(&mut chunk))
+                let full = std::mem::take(&mut chunk);
+                self.send(collection, command, field, full, statements)
                     .await?;
-                bytes = 0;
+                (bytes, statements) = (0, 0);
             }
             bytes += size;
-            chunk.push(item);
+            statements += 1;
+            chunk.push(raw);
         }
-        if !chunk.is_empty() {
-            self.send(collection, command, field, chunk).await?;
+        if statements > 0 {
+            self.send(collection, command, field, chunk, statements)
+                .await?;
         }
         Ok(())
     }
@@ -397,15 +413,20 @@ impl Store {
         collection: &str,
         command: &'static str,
         field: &str,
-        items: Vec<Document>,
+        items: RawArrayBuf,
+        statements: usize,
     ) -> Result<(), StoreError> {
-        let statements = items.len();
         self.usage.record(command, collection, statements);
-        let mut body = doc! { command: collection };
-        body.insert(field, items);
-        body.insert("ordered", true);
+        let mut body = RawDocumentBuf::new();
+        body.append(command, collection);
+        body.append(field, items);
+        body.append("ordered", true);
         let started = std::time::Instant::now();
-        let reply = self.timed(self.db.run_command(body).into_future()).await?;
+        let reply = self
+            .timed(self.db.run_raw_command(body).into_future())
+            .await;
+        self.usage.waited(command, collection, started.elapsed());
+        let reply = reply?;
         tracing::debug!(
             command,
             collection,

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use shelf_client::StreamArgs;
+use shelf_client::{Compression, StreamArgs};
 use shelf_config::Platform;
 use shelf_dataset::{GenerateArgs, Summary};
 use shelf_ingest::{Gateway, ServeArgs};
@@ -52,6 +52,7 @@ fn args(dir: &Path, url: &str) -> StreamArgs {
         state_dir: dir.join("state"),
         restart: false,
         quiet: true,
+        compression: Compression::Gzip,
     }
 }
 
@@ -120,6 +121,37 @@ async fn every_row_is_acknowledged_refused_or_reported() {
     .await
     .unwrap();
     assert_eq!(after.len(), stored.len(), "nothing sent twice");
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_sent_uncompressed_arrive_the_same() {
+    let p = platform();
+    let (gw, url) = gateway(&p).await;
+    let (dir, summary) = dataset(600, 0.05);
+    let report = shelf_client::stream(&StreamArgs {
+        compression: Compression::None,
+        ..args(&dir, &url)
+    })
+    .await
+    .unwrap();
+    let (_, products) = &report.counts[1];
+    assert_eq!(products.unparseable, summary.unparseable);
+    assert!(products.acknowledged > 500, "{products:?}");
+    assert_eq!(
+        products.acknowledged + products.refused_total(),
+        products.read - products.unparseable
+    );
+    let stored = read_topic(
+        &p.kafka,
+        &p.topics.ingest_product,
+        products.acknowledged as usize,
+        Duration::from_secs(60),
+        SETTLE,
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored.len() as u64, products.acknowledged);
     gw.shutdown().await.unwrap();
 }
 

@@ -197,7 +197,7 @@ async fn hundreds_of_updates_to_existing_documents_in_one_command_do_not_hang() 
     let store = shelf_sink::store::Store::connect(&p.mongo, &p.database, Default::default())
         .await
         .unwrap();
-    store.prepare().await.unwrap();
+    store.prepare(&[]).await.unwrap();
     let docs = |v: i32| {
         (0..400)
             .map(move |i| doc! {"_id": i, "v": v, "gone": v})
@@ -237,7 +237,7 @@ async fn a_guarded_write_that_finds_the_document_changed_is_a_conflict() {
     let store = shelf_sink::store::Store::connect(&p.mongo, &p.database, Default::default())
         .await
         .unwrap();
-    store.prepare().await.unwrap();
+    store.prepare(&[]).await.unwrap();
     let at = |offset: i64| vec![doc! {"_id": "A", "_src": {"offset": offset}}];
     let expect = |offset: Option<i64>| {
         move |_: &str| match offset {
@@ -318,4 +318,32 @@ async fn partials_of_an_older_sink_stop_it_with_a_clear_error() {
         stderr.contains("p3/c7") && stderr.contains("older sink"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_get_the_sinks_index_and_only_the_extra_ones_asked_for() {
+    let p = platform();
+    let store = shelf_sink::store::Store::connect(&p.mongo, &p.database, Default::default())
+        .await
+        .unwrap();
+    let indexes = || async {
+        let mut names = database(&p)
+            .await
+            .collection::<Document>("products")
+            .list_index_names()
+            .await
+            .unwrap();
+        names.sort();
+        names
+    };
+    store.prepare(&[]).await.unwrap();
+    assert_eq!(indexes().await, ["_id_", "category_id_1"]);
+    // Asked again with more: the existing ones are kept, the new ones added.
+    let extra = ["price".to_owned(), "details.brand".to_owned()];
+    store.prepare(&extra).await.unwrap();
+    assert_eq!(
+        indexes().await,
+        ["_id_", "category_id_1", "details.brand_1", "price_1"]
+    );
+    store.prepare(&extra).await.unwrap();
 }

@@ -38,6 +38,9 @@ struct Args {
     /// Share of faulty rows.
     #[arg(long, default_value_t = 0.01)]
     dirty: f64,
+    /// The client's request bodies: gzip (its default) or none.
+    #[arg(long, default_value = "gzip", value_parser = ["gzip", "none"])]
+    compression: String,
     /// Client requests in flight.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
@@ -52,6 +55,9 @@ struct Args {
     probes: bool,
     #[arg(long, default_value_t = 500)]
     probe_interval_ms: u64,
+    /// Keep the run's database and topics (dropped at the end otherwise).
+    #[arg(long)]
+    keep: bool,
     /// Give up when a stage has not drained after this long (s).
     #[arg(long, default_value_t = 5400)]
     timeout: u64,
@@ -168,6 +174,7 @@ fn main() -> Result<()> {
             .arg(&state)
             .args(["--gateway", &format!("http://127.0.0.1:{port}"), "--quiet"])
             .args(["--concurrency", &args.concurrency.to_string()])
+            .args(["--compression", &args.compression])
             .args(
                 args.rate
                     .map(|r| ["--rate".to_owned(), r.to_string()])
@@ -341,7 +348,23 @@ fn main() -> Result<()> {
         args.rows,
         args.rows as f64 / total
     );
-    Ok(())
+    if args.keep {
+        println!("kept: database {}, topics {prefix}-*", topic("SHELF_DB"));
+        return Ok(());
+    }
+    // A full-size run leaves gigabytes in the store and the broker.
+    let topics: Vec<String> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("SHELF_TOPIC_"))
+        .map(|(_, v)| v.clone())
+        .collect();
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    rt.block_on(async {
+        db.drop().await?;
+        shelf_kafka::delete_topics(&args.platform.kafka, &topics, Duration::from_secs(60)).await?;
+        anyhow::Ok(())
+    })
+    .context("dropping the run's database and topics (--keep keeps them)")
 }
 
 /// The data set for these arguments, generated afresh (a second or two
