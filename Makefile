@@ -5,7 +5,7 @@ SHELL := bash
 CARGO ?= cargo
 SHELF := target/debug/shelf
 
-.PHONY: up down status setup install build build-wasm doctor demo test fmt lint unit bench clean-local
+.PHONY: up down status setup install build build-wasm doctor demo dashboard test fmt lint unit bench clean-local
 
 WASM_DIR := target/wasm/wasm32-unknown-unknown/release
 
@@ -48,8 +48,16 @@ doctor: build
 
 # The main job: the whole pipeline on dataset/sample (or ROWS generated rows)
 # from an empty database, then the reconciliation and the charts.
+# A release build: at full size (ROWS=1426337) a debug one takes the
+# in-process client and sink a third longer.
 demo: up
-	$(SHELF) demo --reset $(if $(ROWS),--rows $(ROWS),)
+	$(CARGO) build -q --release -p shelf
+	target/release/shelf demo --reset $(if $(ROWS),--rows $(ROWS),)
+
+# The live dashboard on http://127.0.0.1:8501 (dashboard/), on the database
+# the demo and the sink write; Ctrl-C stops it.
+dashboard: up
+	$(SHELF) dashboard
 
 ## Checks -----------------------------------------------------------------
 

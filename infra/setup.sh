@@ -20,6 +20,9 @@ need go golang-go
 need python3 python3
 need patch patch
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_missing+=(python3-venv)
+# The dashboard's browser test drives Debian's Chromium through its driver.
+need chromium chromium
+need chromedriver chromium-driver
 # FerretDB's other storage backend, only when asked for (infra/platform.sh).
 if [[ ${SHELF_STORE_BACKEND:-sqlite} == postgresql ]]; then
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || apt_missing+=(postgresql)
@@ -45,14 +48,16 @@ if command -v rustup >/dev/null; then
   grep -q '^clippy' <<<"$components" || rustup component add clippy
   grep -q '^rustfmt' <<<"$components" || rustup component add rustfmt
 fi
-# The notebook's Python packages (notebooks/requirements.txt), in a venv of
-# the project's own, for notebooks/run.py and the test that runs it.
+# The notebook's and the dashboard's Python packages (notebooks/ and
+# dashboard/requirements.txt), in a venv of the project's own, for
+# notebooks/run.py, `shelf dashboard` and the tests that run them.
 venv=${SHELF_HOME:-$ROOT/.local}/venv
-want=$(sha256sum "$ROOT/notebooks/requirements.txt" | cut -d' ' -f1)
+requirements=("$ROOT/notebooks/requirements.txt" "$ROOT/dashboard/requirements.txt")
+want=$(cat "${requirements[@]}" | sha256sum | cut -d' ' -f1)
 if [[ ! -x $venv/bin/python || $(cat "$venv/.requirements.sha256" 2>/dev/null) != "$want" ]]; then
-  log "installing the notebook's Python packages into $venv"
+  log "installing the notebook's and the dashboard's Python packages into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/notebooks/requirements.txt"
+  "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]/#/-r}"
   echo "$want" >"$venv/.requirements.sha256"
 fi
 log "tools present"

@@ -163,6 +163,8 @@ pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
         state_dir: ".local/demo/stream".into(),
         restart: true,
         quiet: false,
+        // The gateway is in this process: compressing would only cost CPU.
+        compression: shelf_client::Compression::None,
     })
     .await?;
     println!("{streamed}\n\nwaiting for the transforms and the sink to drain …");
@@ -199,7 +201,6 @@ pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
         .iter()
         .find(|(file, _)| *file == products.display().to_string())
         .context("no counts for the products file")?;
-    // FerretDB counts by reading every document: minutes at full size.
     println!("counting the stored products …");
     let mut r = reconcile::Reconciliation {
         read: counts.read,
@@ -207,10 +208,7 @@ pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
         refused: counts.refused.clone(),
         dlq_records: dlq.records,
         product_events: clean.records,
-        distinct_products: db
-            .collection::<bson::Document>(collections::PRODUCTS)
-            .count_documents(bson::doc! {})
-            .await?,
+        distinct_products: reconcile::stored_products(&db).await?,
         ..Default::default()
     };
     for ((stage, reason), n) in reconcile::rejects(&db).await? {
@@ -221,6 +219,7 @@ pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
     }
     println!("\n{}\n", charts::load(&db).await?);
     println!("{r}");
+    println!("\nthe dashboard of these figures: make dashboard, then open http://127.0.0.1:8501");
     gateway.shutdown().await?;
     stop.store(true, Ordering::Relaxed);
     for (name, task) in [("runtime", runtime), ("sink", sink)] {

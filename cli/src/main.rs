@@ -47,6 +47,8 @@ enum Command {
     /// The whole pipeline in this process on a CSV pair, then the
     /// reconciliation and the charts (what `make demo` runs).
     Demo(shelf::demo::DemoArgs),
+    /// The live dashboard (Streamlit, dashboard/) on http://127.0.0.1:8501.
+    Dashboard(shelf::dashboard::DashboardArgs),
     /// Generate data sets shaped like Amazon Products 2023.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -172,6 +174,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             use std::io::Write;
             let _ = std::io::stdout().flush();
             std::process::exit(if passed { 0 } else { 1 });
+        }
+        Command::Dashboard(args) => {
+            shelf::dashboard::run(&cli.platform, args).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Dataset(DatasetCommand::Generate(args)) => {
             let summary = shelf_dataset::generate(&args)?;

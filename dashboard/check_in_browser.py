@@ -1,0 +1,342 @@
+"""Drives the dashboard in headless Chromium and checks what it shows
+against MongoDB: every figure read off the page is compared with the same
+figure read from the store.
+
+Usage (tests/tests/dashboard.rs runs it):
+    python dashboard/check_in_browser.py --url http://127.0.0.1:8501 \\
+        --shots target/dashboard-shots [--wait-for-more]
+
+With --wait-for-more, after the first checks it prints `READY` and waits
+for a line on stdin (the test streams more products meanwhile), then checks
+that the open page shows the new figures without being reloaded. Then it
+prints `STOP-STORE` and waits for a line (the test stops FerretDB), checks
+that the page says the store is not answering, prints `START-STORE`, waits
+for a line (the test starts it again) and checks that the page recovers.
+
+Debian's chromium and chromium-driver (infra/setup.sh); no browser download.
+Exit status 0 when every check passed; the first failure says what differed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import pymongo
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+WAIT = 60.0
+
+
+class Failed(Exception):
+    pass
+
+
+def browser() -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("SHELF_CHROMIUM", "/usr/bin/chromium")
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--window-size=1400,1800",
+    ):
+        options.add_argument(flag)
+    service = Service(os.environ.get("SHELF_CHROMEDRIVER", "/usr/bin/chromedriver"))
+    return webdriver.Chrome(options=options, service=service)
+
+
+def until(what: str, check, within: float = WAIT):
+    """Retries `check` until it returns something truthy; fails naming `what`."""
+    deadline = time.monotonic() + within
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as error:  # the page is re-rendering: try again
+            last = error
+        time.sleep(0.3)
+    raise Failed(f"{what} (within {within:.0f} s; last error: {last})")
+
+
+def text(driver) -> str:
+    return driver.find_element(By.TAG_NAME, "body").get_attribute("innerText")
+
+
+def metric(driver, label: str) -> str:
+    """The value shown by the st.metric with this label."""
+    for element in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'):
+        lines = [l for l in element.get_attribute("innerText").splitlines() if l.strip()]
+        if lines and lines[0].strip() == label and len(lines) > 1:
+            return lines[1].strip()
+    raise Failed(f"no metric `{label}` on the page")
+
+
+def tab(driver, name: str) -> None:
+    for button in driver.find_elements(By.CSS_SELECTOR, '[role="tab"]'):
+        if button.get_attribute("innerText").strip() == name:
+            button.click()
+            return
+    raise Failed(f"no tab `{name}`")
+
+
+def type_into(driver, label: str, value: str) -> None:
+    field = until(
+        f"a text input labelled `{label}`",
+        lambda: driver.find_element(By.CSS_SELECTOR, f'input[aria-label="{label}"]'),
+    )
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(value, Keys.ENTER)
+
+
+def table_rows(driver, heading: str) -> dict[str, list[str]]:
+    """The rows of the first table whose header row starts with `heading`, by first cell."""
+    for table in driver.find_elements(By.CSS_SELECTOR, "table"):
+        head = [th.get_attribute("textContent").strip() for th in table.find_elements(By.CSS_SELECTOR, "thead th")]
+        if not head or heading not in head[:2]:
+            continue
+        rows = {}
+        for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr"):
+            cells = [c.get_attribute("textContent").strip() for c in tr.find_elements(By.CSS_SELECTOR, "th, td")]
+            if cells:
+                rows[cells[0]] = cells[1:]
+        return rows
+    raise Failed(f"no table headed `{heading}`")
+
+
+def number(cell: str) -> float:
+    return float(cell.replace(",", "").replace("$", ""))
+
+
+def shot(driver, shots: Path, name: str) -> None:
+    shots.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(shots / f"{name}.png"))
+
+
+class Check:
+    def __init__(self, url: str, shots: Path):
+        self.url = url
+        self.shots = shots
+        client = pymongo.MongoClient(os.environ.get("SHELF_MONGO", "mongodb://127.0.0.1:27017/"))
+        self.db = client[os.environ.get("SHELF_DB", "shelfstream")]
+        self.driver = browser()
+
+    def stored(self) -> int:
+        return sum(int(d["products"]) for d in self.db.price_buckets.find({}))
+
+    def first_render(self) -> float:
+        started = time.monotonic()
+        self.driver.get(self.url)
+        until("the header's products stored", lambda: metric(self.driver, "products stored"))
+        return time.monotonic() - started
+
+    def header(self) -> None:
+        want = f"{self.stored():,}"
+        until(
+            f"products stored = {want}",
+            lambda: metric(self.driver, "products stored") == want,
+        )
+        products = self.db.command({"count": "products"})["n"]
+        if f"{products:,}" != want:
+            raise Failed(f"price_buckets count {want} products, the collection holds {products}")
+
+    def price_levels(self) -> None:
+        tab(self.driver, "Price levels")
+        want = {d["_id"]: int(d["products"]) for d in self.db.price_buckets.find({})}
+
+        def shown():
+            rows = table_rows(self.driver, "bucket")
+            return {k: int(number(v[0])) for k, v in rows.items()} == want
+
+        until(f"the price levels table = {want}", shown)
+        shot(self.driver, self.shots, "price-levels")
+
+    def categories(self) -> None:
+        tab(self.driver, "Categories")
+        stats = {d["category_name"]: d for d in self.db.category_stats.find({})}
+        # The top categories' figures under the charts.
+        rows = until("the categories' figures table", lambda: table_rows(self.driver, "category"))
+        for name, cells in rows.items():
+            d = stats.get(name)
+            if d is None:
+                raise Failed(f"the page shows category `{name}`, which category_stats lacks")
+            if int(number(cells[0])) != d["products"]:
+                raise Failed(f"`{name}`: {cells[0]} products shown, {d['products']} stored")
+            if d.get("avg_price") is not None and abs(number(cells[1]) - d["avg_price"]) > 0.01:
+                raise Failed(f"`{name}`: average price {cells[1]} shown, {d['avg_price']} stored")
+            if int(number(cells[2])) != d["bestsellers"]:
+                raise Failed(f"`{name}`: {cells[2]} best sellers shown, {d['bestsellers']} stored")
+        biggest = max(stats.values(), key=lambda d: d["products"])
+        if biggest["category_name"] not in rows:
+            raise Failed(f"the biggest category `{biggest['category_name']}` is not among the shown")
+        shot(self.driver, self.shots, "categories")
+        # Search narrows the list to matching categories.
+        name = biggest["category_name"]
+        type_into(self.driver, "search categories", name)
+        matching = sum(1 for n in stats if name.lower() in n.lower())
+        until(
+            f"`{matching} of {len(stats)} categories` after searching `{name}`",
+            lambda: f"{matching} of {len(stats)} categories" in text(self.driver),
+        )
+        type_into(self.driver, "search categories", "")
+
+    def drill_down(self) -> None:
+        tab(self.driver, "Look-ups")
+        # The median category: a typical drill-down at any size (FerretDB
+        # reads every product of the category for its top ten).
+        ranked = sorted(self.db.category_stats.find({}), key=lambda d: (d["products"], d["_id"]))
+        d = ranked[len(ranked) // 2]
+        type_into(self.driver, "category number", str(d["_id"]))
+        until(
+            f"category {d['_id']}'s products = {d['products']:,}",
+            lambda: metric(self.driver, "products") == f"{d['products']:,}",
+        )
+        if d.get("avg_price") is not None and metric(self.driver, "average price") != f"${d['avg_price']:,.2f}":
+            raise Failed(f"average price {metric(self.driver, 'average price')}, stored {d['avg_price']}")
+        if metric(self.driver, "best sellers") != f"{d['bestsellers']:,}":
+            raise Failed(f"best sellers {metric(self.driver, 'best sellers')}, stored {d['bestsellers']}")
+        top = list(
+            self.db.products.find({"category_id": d["_id"]})
+            .sort([("boughtInLastMonth", -1), ("_id", 1)])
+            .limit(1)
+        )[0]
+        until(
+            f"the top product {top['_id']} of category {d['_id']}",
+            lambda: top["_id"] in table_rows(self.driver, "asin"),
+        )
+        shot(self.driver, self.shots, "category-drill-down")
+
+    def product_lookup(self) -> None:
+        product = self.db.products.find_one({})
+        type_into(self.driver, "asin", product["_id"])
+        until(
+            f"{product['_id']} shown as stored with its title",
+            lambda: f"{product['_id']} is stored" in text(self.driver)
+            and product["title"] in text(self.driver),
+        )
+        shot(self.driver, self.shots, "product")
+        reject = self.db.rejects.find_one({"payload": {"$regex": '"asin":"B0'}, "origin.file": {"$exists": True}})
+        if reject is None:
+            return
+        asin = reject["payload"].split('"asin":"', 1)[1].split('"', 1)[0]
+        if self.db.products.find_one({"_id": asin}) is not None:
+            return  # a later version of it was stored
+        type_into(self.driver, "asin", asin)
+        where = f"{reject['origin']['file']}:{reject['origin']['line']}"
+        until(
+            f"{asin} shown as rejected ({reject['reason']}) at {where}",
+            lambda: f"{asin} was rejected: {reject['reason']}" in text(self.driver) and where in text(self.driver),
+        )
+        shot(self.driver, self.shots, "product-rejected")
+
+    def rejects(self) -> None:
+        tab(self.driver, "Rejects")
+        want: dict[tuple[str, str], int] = {}
+        for r in self.db.rejects.find({}, {"stage": 1, "reason": 1}):
+            key = (r.get("stage", "?"), r.get("reason", "?"))
+            want[key] = want.get(key, 0) + 1
+
+        def shown():
+            table = [t for t in self.driver.find_elements(By.CSS_SELECTOR, "table") if "reason" in t.text]
+            if not table:
+                return False
+            got = {}
+            for tr in table[0].find_elements(By.CSS_SELECTOR, "tbody tr"):
+                cells = [c.get_attribute("textContent").strip() for c in tr.find_elements(By.CSS_SELECTOR, "th, td")]
+                got[(cells[0], cells[1])] = int(number(cells[2]))
+            return got == want
+
+        until(f"the rejects table = {want}", shown)
+        shot(self.driver, self.shots, "rejects")
+
+    def updates(self, before: int) -> float:
+        """Waits for the open page to show the store's new count; returns how long it took."""
+        tab(self.driver, "Price levels")
+        url = self.driver.current_url
+        marker = self.driver.execute_script("window.__shelf_marker = 1; return window.__shelf_marker")
+        started = time.monotonic()
+        until("more products stored", lambda: self.stored() > before, within=120)
+        want = until(
+            "the store to settle",
+            lambda: self.stored() if self._settled() else None,
+            within=120,
+        )
+        until(
+            f"the open page to show products stored = {want:,}",
+            lambda: metric(self.driver, "products stored") == f"{want:,}",
+        )
+        took = time.monotonic() - started
+        if self.driver.current_url != url or self.driver.execute_script("return window.__shelf_marker") != marker:
+            raise Failed("the page was reloaded to show the new figures")
+        shot(self.driver, self.shots, "after-more-products")
+        return took
+
+    def store_down_and_back(self) -> None:
+        """The test stops the store: the page says so; started again, it recovers."""
+        print("STOP-STORE", flush=True)
+        sys.stdin.readline()
+        until(
+            "the page saying MongoDB is not answering",
+            lambda: "is not answering" in text(self.driver),
+        )
+        shot(self.driver, self.shots, "store-down")
+        print("START-STORE", flush=True)
+        sys.stdin.readline()
+        want = f"{self.stored():,}"
+        until(
+            f"the page recovering (products stored = {want}, no error)",
+            lambda: metric(self.driver, "products stored") == want
+            and "is not answering" not in text(self.driver),
+        )
+
+    def _settled(self) -> bool:
+        first = self.stored()
+        time.sleep(2)
+        return self.stored() == first
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8501")
+    parser.add_argument("--shots", type=Path, default=Path("target/dashboard-shots"))
+    parser.add_argument("--wait-for-more", action="store_true")
+    args = parser.parse_args()
+    check = Check(args.url, args.shots)
+    try:
+        took = check.first_render()
+        print(f"first render: {took:.1f} s", flush=True)
+        check.header()
+        check.price_levels()
+        check.categories()
+        check.drill_down()
+        check.product_lookup()
+        check.rejects()
+        print("figures: every view matches MongoDB", flush=True)
+        if args.wait_for_more:
+            before = check.stored()
+            print("READY", flush=True)
+            sys.stdin.readline()
+            took = check.updates(before)
+            print(f"live update: the open page showed the new count {took:.1f} s after the first new product was stored", flush=True)
+            check.store_down_and_back()
+            print("store outage: shown, and recovered from without a reload", flush=True)
+    except Failed as failure:
+        shot(check.driver, args.shots, "failure")
+        print(f"FAILED: {failure}", file=sys.stderr)
+        return 1
+    finally:
+        check.driver.quit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
