@@ -184,7 +184,7 @@ impl Sender {
                     .header(CONTENT_ENCODING, "gzip")
                     .body(gz.finish().unwrap_or_default())
             }
-            Compression::None => {
+            Compression::None | Compression::Auto => {
                 let mut body = Vec::with_capacity(records.len() * 512);
                 write_ndjson(&mut body, records);
                 request.body(body)

@@ -297,6 +297,22 @@ pub fn platform_script() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/platform.sh")
 }
 
+/// The project's Python (`.local/venv`, or under `SHELF_HOME`), made by
+/// infra/setup.sh for the notebook and the dashboard; fails the test
+/// naming the fix when it is missing.
+pub fn venv_python() -> std::path::PathBuf {
+    let home = std::env::var_os("SHELF_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.local"));
+    let python = home.join("venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run infra/setup.sh",
+        python.display()
+    );
+    python
+}
+
 /// Runs `infra/platform.sh <action> <service>` and fails the test if it fails.
 pub fn platform_ctl(action: &str, service: &str) {
     let status = std::process::Command::new("bash")

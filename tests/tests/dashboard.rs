@@ -18,16 +18,8 @@ use shelf_tests::{closed_port, platform, platform_ctl, shelf_bin, wait_http_ok, 
 async fn the_dashboard_shows_what_mongodb_holds_and_follows_the_stream() {
     let p = platform();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let home = std::env::var_os("SHELF_HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join(".local"));
-    let python = home.join("venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run infra/setup.sh",
-        python.display()
-    );
-
+    let python = shelf_tests::venv_python();
+    let venv = python.parent().and_then(|bin| bin.parent()).unwrap();
     let (first, want) = prepare(&p, 3000, 11).await.unwrap();
     let services = Services::start(&p).await.unwrap();
     let client = ClientProcess::start(&first, &services.gateway.url(), 500, 0).unwrap();
@@ -49,7 +41,7 @@ async fn the_dashboard_shows_what_mongodb_holds_and_follows_the_stream() {
             .args(["dashboard", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--refresh", "2", "--sink-metrics", &services.sink.listen])
             .arg("--venv")
-            .arg(home.join("venv"))
+            .arg(venv)
             .envs(platform_env(&p))
             .stdout(Stdio::null())
             .spawn()

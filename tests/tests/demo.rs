@@ -40,15 +40,7 @@ fn the_demo_accounts_for_every_sample_row_and_the_notebook_runs_on_it() {
     }
 
     // The notebook, on the demo's database (Python from infra/setup.sh).
-    let home = std::env::var_os("SHELF_HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join(".local"));
-    let python = home.join("venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run infra/setup.sh",
-        python.display()
-    );
+    let python = shelf_tests::venv_python();
     let run = Command::new(python)
         .current_dir(&root)
         .args(["notebooks/run.py", "notebooks/trends.ipynb"])

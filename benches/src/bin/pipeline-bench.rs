@@ -38,8 +38,8 @@ struct Args {
     /// Share of faulty rows.
     #[arg(long, default_value_t = 0.01)]
     dirty: f64,
-    /// The client's request bodies: gzip (its default) or none.
-    #[arg(long, default_value = "gzip", value_parser = ["gzip", "none"])]
+    /// The client's request bodies: auto (its default: none on loopback), gzip or none.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "gzip", "none"])]
     compression: String,
     /// Client requests in flight.
     #[arg(long, default_value_t = 4)]
