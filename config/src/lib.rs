@@ -6,7 +6,7 @@
 //! `make up` starts. Embed [`Platform`] in a command's clap arguments with
 //! `#[command(flatten)]`.
 //!
-//! The names are those of the data contract (`shared/data-contract.md`); each
+//! The names are those of the data contract (`docs/data-contract.md`); each
 //! can be overridden so that tests can run on private topics and databases.
 
 use clap::Args;

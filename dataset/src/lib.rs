@@ -1,6 +1,6 @@
 //! `shelf dataset generate`: product and category CSVs with the columns,
 //! quirks and shape of the public "Amazon Products 2023" data set (see
-//! `../shared/data-contract.md`), deterministic for a seed, optionally with
+//! `docs/data-contract.md`), deterministic for a seed, optionally with
 //! faulty rows of every kind the pipeline must account for.
 //!
 //! - [`shape`]: the distributions (prices, ratings, counts, categories).

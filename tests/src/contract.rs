@@ -1,4 +1,4 @@
-//! The data contract (`../shared/data-contract.md`) restated from the CSV
+//! The data contract (`docs/data-contract.md`) restated from the CSV
 //! side, for end-to-end checks: what every row of a products file should
 //! become. Written from the contract's text alone; nothing here calls the
 //! client's conversion, the gateway or the cleaning rules of the transforms.
@@ -169,8 +169,13 @@ fn clean(c: &[&str]) -> Result<(String, Product), &'static str> {
         Some(id) if id >= 1.0 && id.fract() == 0.0 => id as i64,
         _ => return Err("invalid_category"),
     };
-    let discount_pct = match (price, list_price) {
-        (Some(p), Some(lp)) if lp > p => Some((1000.0 * (lp - p) / lp).round() / 10.0),
+    // Whole cents, then tenths of a percent by long division, half up.
+    let cents = |x: f64| (x * 100.0).round() as u64;
+    let discount_pct = match (price.map(cents), list_price.map(cents)) {
+        (Some(p), Some(lp)) if lp > p => {
+            let n = 1000 * (lp - p);
+            Some((n / lp + u64::from(2 * (n % lp) >= lp)) as f64 / 10.0)
+        }
         _ => None,
     };
     let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());

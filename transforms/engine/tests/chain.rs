@@ -196,6 +196,41 @@ proptest! {
     }
 }
 
+/// The discount in tenths of a percent by long division on whole cents,
+/// rounded half up (the contract's rule).
+fn tenths_by_division(p: u64, lp: u64) -> u64 {
+    let n = 1000 * (lp - p);
+    n / lp + u64::from(2 * (n % lp) >= lp)
+}
+
+#[test]
+fn discounts_through_wasm_equal_integer_arithmetic() {
+    // Every cent pair with a list price up to $3.00 (exact ties such as
+    // 0.39 against 2.40 = 83.75 % among them), plus larger prices.
+    let engine = Engine::new(EngineConfig::default()).unwrap();
+    let chain = standard_chain(&engine, &[]);
+    let mut pairs: Vec<(u64, u64)> = (2..=300u64)
+        .flat_map(|lp| (1..lp).map(move |p| (p, lp)))
+        .collect();
+    pairs.extend((1..2000u64).map(|i| (i * 997 % 150_000 + 1, 150_001 + i * 13)));
+    for chunk in pairs.chunks(5000) {
+        let raws: Vec<Vec<u8>> = chunk
+            .iter()
+            .map(|&(p, lp)| {
+                let mut r = row();
+                r["price"] = json!(p as f64 / 100.0);
+                r["listPrice"] = json!(lp as f64 / 100.0);
+                r.to_string().into_bytes()
+            })
+            .collect();
+        for (&(p, lp), got) in chunk.iter().zip(through(&chain, &engine, &raws)) {
+            let out: Value = serde_json::from_slice(&got.unwrap()).unwrap();
+            let want = tenths_by_division(p, lp) as f64 / 10.0;
+            assert_eq!(out["discount_pct"], json!(want), "{p} against {lp} cents");
+        }
+    }
+}
+
 #[test]
 fn outputs_keep_input_order_and_keys() {
     let engine = Engine::new(EngineConfig::default()).unwrap();

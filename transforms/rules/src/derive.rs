@@ -88,12 +88,23 @@ pub fn derive(product: CleanProduct, params: BucketParams) -> PricedProduct {
 }
 
 /// `100 * (listPrice - price) / listPrice` to one decimal, when both are
-/// known and the list price is higher.
+/// known and the list price is higher: on whole cents, in integers, rounded
+/// half up. Floating point gets exact ties wrong (0.39 against 2.40 is
+/// exactly 83.75 %, which must give 83.8; `(1000.0 * 2.01 / 2.40).round()`
+/// lands on 83.7).
 pub fn discount_pct(price: Option<f64>, list_price: Option<f64>) -> Option<f64> {
-    match (price, list_price) {
-        (Some(p), Some(lp)) if lp > p => Some((1000.0 * (lp - p) / lp).round() / 10.0),
-        _ => None,
+    let (p, lp) = (cents(price?), cents(list_price?));
+    if lp <= p {
+        return None;
     }
+    // Tenths of a percent: 1000 (lp - p) / lp, plus one half, floored.
+    let tenths = (2000 * (lp - p) + lp) / (2 * lp);
+    Some(tenths as f64 / 10.0)
+}
+
+/// A price in whole cents (cleaned prices are finite and not negative).
+fn cents(price: f64) -> u64 {
+    (price * 100.0).round() as u64
 }
 
 /// The bucket label and its lower bound, computed on whole cents:
@@ -103,7 +114,7 @@ pub fn price_bucket(price: Option<f64>, params: BucketParams) -> (String, Option
     let Some(price) = price else {
         return ("unpriced".to_owned(), None);
     };
-    let cents = (price * 100.0).round() as u64;
+    let cents = cents(price);
     if cents >= u64::from(params.cap) * 100 {
         return (format!("{}+", params.cap), Some(params.cap));
     }
@@ -166,6 +177,45 @@ mod tests {
         assert_eq!(discount_pct(Some(120.0), Some(100.0)), None);
         assert_eq!(discount_pct(None, Some(100.0)), None);
         assert_eq!(discount_pct(Some(10.0), None), None);
+        // Exact ties round up (the contract's examples and the issue's).
+        assert_eq!(discount_pct(Some(10.99), Some(20.00)), Some(45.1));
+        for (price, tie) in [(0.39, 83.8), (0.81, 66.3), (1.05, 56.3)] {
+            assert_eq!(discount_pct(Some(price), Some(2.40)), Some(tie), "{price}");
+        }
+    }
+
+    /// The discount in tenths of a percent by long division on whole
+    /// cents: the contract's rule, written independently.
+    fn tenths_by_division(p: u64, lp: u64) -> u64 {
+        let n = 1000 * u128::from(lp - p);
+        let (q, r) = (n / u128::from(lp), n % u128::from(lp));
+        (q + u128::from(2 * r >= u128::from(lp))) as u64
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn discounts_equal_integer_arithmetic(lp in 2u64..5_000_000, p_share in 0.0f64..1.0) {
+            let p = ((lp as f64 * p_share) as u64).clamp(1, lp - 1);
+            let got = discount_pct(Some(p as f64 / 100.0), Some(lp as f64 / 100.0));
+            let want = tenths_by_division(p, lp) as f64 / 10.0;
+            proptest::prop_assert_eq!(got, Some(want), "{} against {}", p, lp);
+        }
+    }
+
+    #[test]
+    fn discounts_on_every_pair_of_small_prices_equal_integer_arithmetic() {
+        // Every pair up to $12.00: where ties are densest.
+        for lp in 2..=1200u64 {
+            for p in 1..lp {
+                let got = discount_pct(Some(p as f64 / 100.0), Some(lp as f64 / 100.0));
+                assert_eq!(
+                    got,
+                    Some(tenths_by_division(p, lp) as f64 / 10.0),
+                    "{p} against {lp}"
+                );
+            }
+        }
     }
 
     #[test]
