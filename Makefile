@@ -75,8 +75,12 @@ lint:
 test: fmt lint build-wasm
 	$(CARGO) test --workspace
 
-unit:
+# Everything that does not need `make up`: every crate's unit tests and the
+# test suites of the crates that bring their own stand-ins (the modules
+# through the engine, the client against a stand-in gateway, the CLI).
+unit: build-wasm
 	$(CARGO) test --workspace --lib
+	$(CARGO) test -p shelf-engine -p shelf-rules -p shelf-client -p shelf --tests
 
 # Benchmarks print figures; they assert nothing. Release builds.
 bench: up

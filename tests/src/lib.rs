@@ -21,7 +21,10 @@ use rdkafka::ClientConfig;
 use shelf_config::{Platform, Topics};
 
 /// The platform the tests run against: `SHELF_*` variables or the local
-/// defaults, with topics of its own under a unique prefix.
+/// defaults, with topics of its own under a unique prefix. The first call
+/// of a test process checks that the broker and the store listen, so that
+/// a platform that is not up fails every test at once with the fix,
+/// instead of each timing out on its own.
 pub fn platform() -> Platform {
     let mut p = Platform::default();
     if let Ok(v) = std::env::var("SHELF_KAFKA") {
@@ -30,10 +33,47 @@ pub fn platform() -> Platform {
     if let Ok(v) = std::env::var("SHELF_MONGO") {
         p.mongo = v;
     }
+    static CHECKED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    if let Err(missing) = CHECKED.get_or_init(|| platform_listens(&p)) {
+        panic!("platform not up ({missing}): run make up");
+    }
     let prefix = unique("t");
     p.database = format!("shelf_{}", prefix.replace('-', "_"));
     p.topics = Topics::prefixed(&format!("{prefix}-"));
     p
+}
+
+/// Whether the first broker of `kafka` and the host of `mongo` accept a
+/// TCP connection; names the one that does not.
+fn platform_listens(p: &Platform) -> Result<(), String> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let mongo = p
+        .mongo
+        .trim_start_matches("mongodb://")
+        .split(['/', ',', '?'])
+        .next()
+        .unwrap_or_default()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let kafka = p.kafka.split(',').next().unwrap_or_default().to_owned();
+    for (what, address, port) in [("Kafka", kafka, 9092), ("MongoDB", mongo, 27017)] {
+        let address = if address.rsplit(']').next().unwrap_or_default().contains(':') {
+            address
+        } else {
+            format!("{address}:{port}")
+        };
+        let listens = address
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
+        if !listens {
+            return Err(format!("{what} at {address} does not answer"));
+        }
+    }
+    Ok(())
 }
 
 /// The value of the first line of `/metrics` at `listen` (host:port) that
@@ -508,4 +548,22 @@ pub fn raw_products(range: std::ops::Range<usize>) -> Vec<(String, Vec<u8>)> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_platform_that_does_not_listen_is_named() {
+        let mut p = Platform::default();
+        p.kafka = format!("127.0.0.1:{}", closed_port());
+        let missing = platform_listens(&p).unwrap_err();
+        assert!(missing.starts_with("Kafka at 127.0.0.1:"), "{missing}");
+        let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        p.kafka = open.local_addr().unwrap().to_string();
+        p.mongo = format!("mongodb://127.0.0.1:{}/", closed_port());
+        let missing = platform_listens(&p).unwrap_err();
+        assert!(missing.starts_with("MongoDB at 127.0.0.1:"), "{missing}");
+    }
 }
