@@ -258,27 +258,51 @@ class Check:
         until(f"the rejects table = {want}", shown)
         shot(self.driver, self.shots, "rejects")
 
-    def updates(self, before: int) -> float:
-        """Waits for the open page to show the store's new count; returns how long it took."""
+    def updates(self, before: int) -> tuple[float, list[float]]:
+        """Waits for the open page to show the store's new count; returns how
+        long it took and the intervals between the header's refreshes seen
+        meanwhile."""
         tab(self.driver, "Price levels")
         url = self.driver.current_url
         marker = self.driver.execute_script("window.__shelf_marker = 1; return window.__shelf_marker")
+        refreshes: list[float] = []
+        last_caption = None
+
+        def watch_header() -> None:
+            nonlocal last_caption
+            caption = next((l for l in text(self.driver).splitlines() if l.startswith("updated ")), None)
+            if caption is not None and caption != last_caption:
+                last_caption = caption
+                refreshes.append(time.monotonic())
+
+        def stored_more() -> bool:
+            watch_header()
+            return self.stored() > before
+
+        until("more products stored", stored_more, within=120)
         started = time.monotonic()
-        until("more products stored", lambda: self.stored() > before, within=120)
-        want = until(
-            "the store to settle",
-            lambda: self.stored() if self._settled() else None,
-            within=120,
-        )
+        state = {"n": -1, "since": 0.0}
+
+        def settled_count() -> int | None:
+            # The count unchanged for 2 s: the new products are all stored.
+            watch_header()
+            n, now = self.stored(), time.monotonic()
+            if n != state["n"]:
+                state.update(n=n, since=now)
+                return None
+            return n if now - state["since"] >= 2.0 else None
+
+        want = until("the store to settle", settled_count, within=120)
         until(
             f"the open page to show products stored = {want:,}",
             lambda: metric(self.driver, "products stored") == f"{want:,}",
         )
         took = time.monotonic() - started
+        intervals = [b - a for a, b in zip(refreshes, refreshes[1:])]
         if self.driver.current_url != url or self.driver.execute_script("return window.__shelf_marker") != marker:
             raise Failed("the page was reloaded to show the new figures")
         shot(self.driver, self.shots, "after-more-products")
-        return took
+        return took, intervals
 
     def store_down_and_back(self) -> None:
         """The test stops the store: the page says so; started again, it recovers."""
@@ -297,11 +321,6 @@ class Check:
             lambda: metric(self.driver, "products stored") == want
             and "is not answering" not in text(self.driver),
         )
-
-    def _settled(self) -> bool:
-        first = self.stored()
-        time.sleep(2)
-        return self.stored() == first
 
 
 def main() -> int:
@@ -325,8 +344,15 @@ def main() -> int:
             before = check.stored()
             print("READY", flush=True)
             sys.stdin.readline()
-            took = check.updates(before)
+            took, intervals = check.updates(before)
             print(f"live update: the open page showed the new count {took:.1f} s after the first new product was stored", flush=True)
+            if intervals:
+                intervals.sort()
+                print(
+                    f"header refreshes while the stream ran: {len(intervals)} intervals, "
+                    f"median {intervals[len(intervals) // 2]:.1f} s, max {intervals[-1]:.1f} s",
+                    flush=True,
+                )
             check.store_down_and_back()
             print("store outage: shown, and recovered from without a reload", flush=True)
     except Failed as failure:
