@@ -33,6 +33,7 @@ use queue::{Queue, Settled};
 use rows::Rows;
 use send::{Batch, Sender};
 
+pub use send::Compression;
 pub use shelf_config::columns::{CATEGORIES as CATEGORY_COLUMNS, PRODUCTS as PRODUCT_COLUMNS};
 
 /// Flags of `shelf stream`.
@@ -81,37 +82,6 @@ pub struct StreamArgs {
     /// gzip to any other.
     #[arg(long, env = "SHELF_STREAM_COMPRESSION", value_enum, default_value_t = Compression::Auto)]
     pub compression: Compression,
-}
-
-/// How request bodies travel (`--compression`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Compression {
-    Auto,
-    Gzip,
-    None,
-}
-
-impl Compression {
-    /// `Auto` decided for this gateway URL: `None` on loopback, else `Gzip`.
-    pub fn for_gateway(self, gateway: &str) -> Compression {
-        if self != Compression::Auto {
-            return self;
-        }
-        let host = reqwest::Url::parse(gateway)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
-        let loopback = host == "localhost"
-            || host
-                .trim_matches(|c| c == '[' || c == ']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if loopback {
-            Compression::None
-        } else {
-            Compression::Gzip
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -478,26 +448,4 @@ fn progress_bar(quiet: bool, total: u64, file: &str) -> ProgressBar {
     }
     bar.set_prefix(file.to_owned());
     bar
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Compression::{self, *};
-
-    #[test]
-    fn auto_compresses_only_for_a_gateway_off_this_machine() {
-        for (url, want) in [
-            ("http://127.0.0.1:8080", None),
-            ("http://localhost:8080/", None),
-            ("http://[::1]:8080", None),
-            ("http://127.0.0.2:8080", None),
-            ("http://gw.example.com:8080", Gzip),
-            ("https://10.0.0.5", Gzip),
-            ("not a url", Gzip),
-        ] {
-            assert_eq!(Auto.for_gateway(url), want, "{url}");
-        }
-        assert_eq!(Gzip.for_gateway("http://127.0.0.1:8080"), Gzip);
-        assert_eq!(Compression::None.for_gateway("http://gw:8080"), None);
-    }
 }

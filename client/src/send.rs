@@ -12,8 +12,6 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use shelf_config::origin_headers;
 
-use crate::Compression;
-
 /// Records of one request, with the CSV line each came from.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
@@ -53,6 +51,37 @@ pub struct Sender {
     /// that downstream rejects name their row (see [`source_header`]).
     pub source: String,
     pub compression: Compression,
+}
+
+/// How request bodies travel (`--compression`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    Auto,
+    Gzip,
+    None,
+}
+
+impl Compression {
+    /// `Auto` decided for this gateway URL: `None` on loopback, else `Gzip`.
+    pub fn for_gateway(self, gateway: &str) -> Compression {
+        if self != Compression::Auto {
+            return self;
+        }
+        let host = reqwest::Url::parse(gateway)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let loopback = host == "localhost"
+            || host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            Compression::None
+        } else {
+            Compression::Gzip
+        }
+    }
 }
 
 /// One JSON line per record. Writing to memory cannot fail, nor can
@@ -287,5 +316,23 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, "2".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn auto_compresses_only_for_a_gateway_off_this_machine() {
+        use Compression::{Auto, Gzip, None as Plain};
+        for (url, want) in [
+            ("http://127.0.0.1:8080", Plain),
+            ("http://localhost:8080/", Plain),
+            ("http://[::1]:8080", Plain),
+            ("http://127.0.0.2:8080", Plain),
+            ("http://gw.example.com:8080", Gzip),
+            ("https://10.0.0.5", Gzip),
+            ("not a url", Gzip),
+        ] {
+            assert_eq!(Auto.for_gateway(url), want, "{url}");
+        }
+        assert_eq!(Gzip.for_gateway("http://127.0.0.1:8080"), Gzip);
+        assert_eq!(Plain.for_gateway("http://gw:8080"), Plain);
     }
 }

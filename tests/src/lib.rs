@@ -5,20 +5,19 @@
 //! leave nothing behind that another test could trip over.
 
 pub mod contract;
+pub mod kafka;
 pub mod pipeline;
 pub mod sink;
 pub mod transform;
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::ClientConfig;
+use anyhow::{bail, Result};
 use shelf_config::{Platform, Topics};
+
+pub use kafka::{
+    create_topics, distinct_keys, produce_all, produce_with, producer, read_topic, Record,
+};
 
 /// The platform the tests run against: `SHELF_*` variables or the local
 /// defaults, with topics of its own under a unique prefix. The first call
@@ -130,147 +129,6 @@ where
 pub fn unique(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!("{prefix}-{}", &id[..12])
-}
-
-/// Creates topics (or does nothing if they exist).
-pub async fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .context("creating admin client")?;
-    let topics: Vec<NewTopic> = names
-        .iter()
-        .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
-        .collect();
-    let results = admin
-        .create_topics(
-            &topics,
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .context("create_topics")?;
-    for r in results {
-        match r {
-            Ok(_) => {}
-            Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, e)) => bail!("creating topic {name}: {e}"),
-        }
-    }
-    Ok(())
-}
-
-/// A record read back from a topic.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub value: Vec<u8>,
-    pub headers: Vec<(String, String)>,
-}
-
-impl Record {
-    /// The value of the header `name`, as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn key_str(&self) -> &str {
-        self.key
-            .as_deref()
-            .map(|k| std::str::from_utf8(k).unwrap_or("<binary>"))
-            .unwrap_or("")
-    }
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.value).unwrap_or(serde_json::Value::Null)
-    }
-}
-
-/// The distinct keys of `records`, sorted.
-pub fn distinct_keys(records: &[Record]) -> Vec<String> {
-    let mut keys: Vec<String> = records.iter().map(|r| r.key_str().to_owned()).collect();
-    keys.sort();
-    keys.dedup();
-    keys
-}
-
-/// Reads a topic from the beginning with `read_committed` isolation until
-/// `expected` records have arrived, then goes on for `settle` to catch any
-/// extra (duplicate) ones. Fails if fewer than `expected` arrive in `timeout`.
-pub async fn read_topic(
-    bootstrap: &str,
-    topic: &str,
-    expected: usize,
-    timeout: Duration,
-    settle: Duration,
-) -> Result<Vec<Record>> {
-    let bootstrap = bootstrap.to_owned();
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        read_topic_blocking(&bootstrap, &topic, expected, timeout, settle)
-    })
-    .await?
-}
-
-fn read_topic_blocking(
-    bootstrap: &str,
-    topic: &str,
-    expected: usize,
-    timeout: Duration,
-    settle: Duration,
-) -> Result<Vec<Record>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set_log_level(RDKafkaLogLevel::Warning)
-        .create()?;
-    consumer.subscribe(&[topic])?;
-    let deadline = Instant::now() + timeout;
-    let mut settle_until: Option<Instant> = None;
-    let mut out = Vec::new();
-    loop {
-        let now = Instant::now();
-        if let Some(until) = settle_until {
-            if now >= until {
-                break;
-            }
-        } else if out.len() >= expected {
-            settle_until = Some(now + settle);
-        } else if now >= deadline {
-            bail!(
-                "read {} of {expected} records from {topic} within {timeout:?}",
-                out.len()
-            );
-        }
-        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-            // The topic may not exist yet (its writer creates it): keep polling.
-            let Ok(m) = m else { continue };
-            out.push(Record {
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().map(<[u8]>::to_vec),
-                value: m.payload().unwrap_or_default().to_vec(),
-                headers: m
-                    .headers()
-                    .map(|h| {
-                        rdkafka::message::Headers::iter(h)
-                            .map(|h| {
-                                let value = String::from_utf8_lossy(h.value.unwrap_or_default());
-                                (h.key.to_owned(), value.into_owned())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            });
-        }
-    }
-    Ok(out)
 }
 
 /// A child process that is killed (-9) when dropped, so a failing test
@@ -434,59 +292,6 @@ pub fn raw_product(i: usize) -> serde_json::Value {
     p
 }
 
-/// An idempotent producer for test data. Creating one (and dropping it)
-/// costs about a second, so a test that produces often keeps one.
-pub fn producer(bootstrap: &str) -> Result<rdkafka::producer::FutureProducer> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create()?)
-}
-
-/// Produces `(key, value)` records and waits for every acknowledgement.
-pub async fn produce_all(
-    bootstrap: &str,
-    topic: &str,
-    records: &[(String, Vec<u8>)],
-) -> Result<()> {
-    produce_with(&producer(bootstrap)?, topic, records).await
-}
-
-/// Like [`produce_all`], with a producer the caller keeps.
-pub async fn produce_with(
-    producer: &rdkafka::producer::FutureProducer,
-    topic: &str,
-    records: &[(String, Vec<u8>)],
-) -> Result<()> {
-    use rdkafka::producer::FutureRecord;
-    // `send` only enqueues when polled, so awaiting sends one by one would
-    // wait a linger per record; `send_result` enqueues now.
-    let mut deliveries = Vec::with_capacity(records.len());
-    for (k, v) in records {
-        let mut record = FutureRecord::to(topic).key(k).payload(v);
-        loop {
-            match producer.send_result(record) {
-                Ok(delivery) => break deliveries.push(delivery),
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    record = back;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err((e, _)) => bail!("producing to {topic}: {e}"),
-            }
-        }
-    }
-    for d in deliveries {
-        d.await?.map_err(|(e, _)| e)?;
-    }
-    Ok(())
-}
-
 /// Path of a module built by `make build-wasm`.
 pub fn wasm_path(name: &str) -> std::path::PathBuf {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -556,8 +361,10 @@ mod tests {
 
     #[test]
     fn a_platform_that_does_not_listen_is_named() {
-        let mut p = Platform::default();
-        p.kafka = format!("127.0.0.1:{}", closed_port());
+        let mut p = Platform {
+            kafka: format!("127.0.0.1:{}", closed_port()),
+            ..Platform::default()
+        };
         let missing = platform_listens(&p).unwrap_err();
         assert!(missing.starts_with("Kafka at 127.0.0.1:"), "{missing}");
         let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

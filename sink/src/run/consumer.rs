@@ -1,0 +1,213 @@
+//! The sink's side of the consumer group: batches polled from Kafka,
+//! partitions coming and going, offsets committed, and rewinding to the
+//! last committed offsets when a batch must be replayed.
+
+use super::*;
+
+/// Partition changes, recorded by the consumer's rebalance callbacks
+/// (which run inside `poll`, on the loop's thread), and the lag from its
+/// statistics.
+pub(super) struct GroupEvents {
+    pub(super) revoked: Mutex<Vec<(String, i32)>>,
+    pub(super) assigned: Mutex<Vec<(String, i32)>>,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+impl ClientContext for GroupEvents {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in statistics.topics {
+            for (partition, p) in t.partitions {
+                // -1: not consumed by this instance (or not known yet).
+                if partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics
+                        .lag
+                        .get_or_create(&PartitionLabels {
+                            topic: topic.clone(),
+                            partition,
+                        })
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for GroupEvents {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            if let Ok(mut r) = self.revoked.lock() {
+                r.extend(partitions(tpl));
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            if let Ok(mut a) = self.assigned.lock() {
+                a.extend(partitions(tpl));
+            }
+        }
+    }
+}
+
+impl Sink {
+    /// Up to `batch_size` records, returning early once the batch has
+    /// waited `batch_wait` since its first record.
+    /// Group changes are applied after every poll: records polled before a
+    /// revocation are dropped then, while those polled after it (the
+    /// partition may come straight back) are kept.
+    pub(super) fn collect(&mut self, shutdown: &AtomicBool) -> Vec<OwnedMessage> {
+        let mut batch = Vec::new();
+        let mut first_at: Option<Instant> = None;
+        while batch.len() < self.args.batch_size && !shutdown.load(Ordering::Relaxed) {
+            let wait = match first_at {
+                None => Duration::from_millis(200),
+                Some(t) => match self.args.batch_wait().checked_sub(t.elapsed()) {
+                    Some(left) => left,
+                    None => break,
+                },
+            };
+            let polled = self.consumer.poll(wait).map(|r| r.map(|m| m.detach()));
+            self.apply_group_changes(&mut batch);
+            match polled {
+                Some(Ok(m)) => {
+                    first_at.get_or_insert_with(Instant::now);
+                    batch.push(m);
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                // Nothing for a while: let the caller merge and check.
+                None if batch.is_empty() => break,
+                None => {}
+            }
+        }
+        batch
+    }
+
+    /// Drops the state and records of revoked partitions (their new owner
+    /// replays them from the committed offsets) and notes new ones.
+    pub(super) fn apply_group_changes(&mut self, batch: &mut Vec<OwnedMessage>) {
+        let ctx = self.consumer.context();
+        let revoked: Vec<(String, i32)> = ctx
+            .revoked
+            .lock()
+            .map(|mut r| r.drain(..).collect())
+            .unwrap_or_default();
+        let assigned: Vec<(String, i32)> = ctx
+            .assigned
+            .lock()
+            .map(|mut a| a.drain(..).collect())
+            .unwrap_or_default();
+        let products = &self.platform.topics.product_clean;
+        if !revoked.is_empty() {
+            tracing::info!(?revoked, "partitions revoked");
+            batch.retain(|m| {
+                !revoked
+                    .iter()
+                    .any(|(t, p)| t == m.topic() && *p == m.partition())
+            });
+            for (_, p) in revoked.iter().filter(|(t, _)| t == products) {
+                self.loaded.remove(p);
+                self.to_load.remove(p);
+                self.partials.retain(|k, _| k.0 != *p);
+                self.stored_seq.remove(p);
+            }
+        }
+        if !revoked.is_empty() || !assigned.is_empty() {
+            // Another instance joined or left: check the aggregates whole
+            // at the next merge, and whether partitions were added.
+            self.aggregates.forget();
+            self.topic_partitions.clear();
+            self.dirty = true;
+        }
+        if !assigned.is_empty() {
+            tracing::info!(?assigned, "partitions assigned");
+            for (_, p) in assigned.iter().filter(|(t, _)| t == products) {
+                if !self.loaded.contains(p) {
+                    self.to_load.insert(*p);
+                }
+            }
+        }
+    }
+
+    pub(super) fn commit(&self, batch: &[OwnedMessage]) -> Result<(), SinkError> {
+        let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+        for m in batch {
+            let e = next.entry((m.topic(), m.partition())).or_insert(0);
+            *e = (*e).max(m.offset() + 1);
+        }
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            offsets.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+        }
+        // Asynchronous: a commit lost in a crash only means a replay,
+        // which changes nothing.
+        self.consumer.commit(&offsets, CommitMode::Async)?;
+        Ok(())
+    }
+
+    /// The partitions of the product topic, from the broker.
+    pub(super) fn product_partitions(&self) -> Result<Vec<i32>, SinkError> {
+        let topic = &self.platform.topics.product_clean;
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect())
+    }
+
+    /// After a failed batch: the cached partials may be ahead of or behind
+    /// what got written, so they are read again, and the consumer goes back
+    /// to the committed offsets to replay.
+    pub(super) fn forget_and_rewind(&mut self) -> Result<(), SinkError> {
+        self.partials.clear();
+        self.stored_seq.clear();
+        self.aggregates.forget();
+        self.to_load.extend(self.loaded.drain());
+        self.rewind()
+    }
+
+    /// Puts the consumer back at the committed offsets.
+    pub(super) fn rewind(&self) -> Result<(), SinkError> {
+        let timeout = Duration::from_secs(10);
+        let assignment = self.consumer.assignment()?;
+        let committed = match self.consumer.committed_offsets(assignment, timeout) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read committed offsets; rejoining the group");
+                return self.resubscribe();
+            }
+        };
+        for e in committed.elements() {
+            let to = match e.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                _ => Offset::Beginning,
+            };
+            if let Err(err) = self.consumer.seek(e.topic(), e.partition(), to, timeout) {
+                // A partition not fetched yet cannot be sought; rejoining
+                // restarts every partition from its committed offset.
+                tracing::warn!(error = %err, "seek failed; rejoining the group");
+                return self.resubscribe();
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn resubscribe(&self) -> Result<(), SinkError> {
+        let t = &self.platform.topics;
+        self.consumer.unsubscribe();
+        self.consumer
+            .subscribe(&[&t.product_clean, &t.product_dlq])?;
+        Ok(())
+    }
+}

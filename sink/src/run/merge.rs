@@ -1,0 +1,107 @@
+//! Partials and aggregates: this instance's partials read back when it
+//! gains a partition, other instances' partials read for a merge, and
+//! `category_stats` / `price_buckets` rewritten from them when due.
+
+use super::*;
+
+impl Sink {
+    pub(super) fn load_partials(&mut self) -> Result<(), SinkError> {
+        if self.to_load.is_empty() {
+            return Ok(());
+        }
+        let wanted: Vec<i32> = self.to_load.iter().copied().collect();
+        let loaded = self.block_on(self.store.partition_states(&wanted))?;
+        for state in loaded {
+            self.stored_seq.insert(state.partition, state.seq);
+            for p in state.partials {
+                self.partials.insert((p.partition, p.category_id), p);
+            }
+        }
+        self.loaded.extend(wanted);
+        self.to_load.clear();
+        Ok(())
+    }
+
+    /// The documents of the partitions a batch changed: each holds every
+    /// partial of its partition (from `partials`, the state after the
+    /// batch), one `seq` past the stored one.
+    pub(super) fn partition_states(
+        &self,
+        partials: &HashMap<PartialKey, Partial>,
+        changed: &[Partial],
+    ) -> Vec<PartitionState> {
+        let partitions: HashSet<i32> = changed.iter().map(|p| p.partition).collect();
+        let mut states: Vec<PartitionState> = partitions
+            .into_iter()
+            .map(|partition| {
+                let mut of_partition: Vec<Partial> = partials
+                    .iter()
+                    .filter(|(k, _)| k.0 == partition)
+                    .map(|(_, p)| p.clone())
+                    .collect();
+                of_partition.sort_by_key(|p| p.category_id);
+                PartitionState {
+                    partition,
+                    seq: self.stored_seq.get(&partition).map_or(0, |s| s + 1),
+                    partials: of_partition,
+                }
+            })
+            .collect();
+        states.sort_by_key(|s| s.partition);
+        states
+    }
+
+    /// Brings `category_stats` and `price_buckets` up to the merge of all
+    /// partials (this instance's from memory, the other partitions' read
+    /// from the store): after a change, at most every merge interval; on
+    /// every verify interval, when it also reads the stored aggregates back
+    /// whole; and when stopping. Both intervals stretch to the "behind"
+    /// one while batches come full.
+    pub(super) fn merge_if_due(&mut self, stopping: bool) -> Result<(), SinkError> {
+        let (merge_every, verify_every) = self.args.merge_intervals(self.behind);
+        let verify = self.last_verify.elapsed() >= verify_every;
+        let due = stopping || verify || (self.dirty && self.last_merge.elapsed() >= merge_every);
+        if !due {
+            return Ok(());
+        }
+        if self.topic_partitions.is_empty() {
+            self.topic_partitions = self.product_partitions()?;
+        }
+        let others: Vec<i32> = self
+            .topic_partitions
+            .iter()
+            .filter(|p| !self.loaded.contains(p))
+            .copied()
+            .collect();
+        let store = &self.store;
+        let names = &self.names;
+        let own = &self.partials;
+        let aggregates = &mut self.aggregates;
+        let changes = self.handle.block_on(async {
+            let others = store.partition_states(&others).await?;
+            let (stats, buckets) = merge(
+                own.values()
+                    .chain(others.iter().flat_map(|s| s.partials.iter())),
+                names,
+            );
+            aggregates.sync(store, stats, buckets, verify).await
+        });
+        let changes = match changes {
+            Ok(n) => n,
+            Err(e) => {
+                self.aggregates.forget();
+                return Err(e.into());
+            }
+        };
+        if changes > 0 {
+            self.metrics.merges.inc();
+            tracing::debug!(changes, "aggregates merged");
+        }
+        self.dirty = false;
+        self.last_merge = Instant::now();
+        if verify {
+            self.last_verify = self.last_merge;
+        }
+        Ok(())
+    }
+}
