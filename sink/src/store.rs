@@ -126,7 +126,6 @@ impl Store {
         Ok(())
     }
 
-    /// Checks the store answers and creates the indexes.
     /// Checks the store answers and creates the `products` indexes: the
     /// sink's own (`category_id`) and the `extra` ones analysts asked for.
     pub async fn prepare(&self, extra: &[String]) -> Result<(), StoreError> {
@@ -158,8 +157,8 @@ impl Store {
         }
     }
 
-    /// `products` indexed on `category_id` (which the sink's name fills
-    /// and a category drill-down query) and on each of `extra`. Only missing
+    /// `products` indexed on `category_id` (used by the sink's name fills
+    /// and by a category drill-down) and on each of `extra`. Only missing
     /// ones are created: FerretDB v1.24 drops the connection when asked to
     /// create indexes that exist. Each index costs every insert: on FerretDB
     /// with SQLite, three more (price, price_bucket, isBestSeller) took a
