@@ -6,7 +6,8 @@ use fluvio_smartmodule::dataplane::record::{Record, RecordData};
 use shelf_rules::{envelope, Reject};
 
 use crate::engine::Engine;
-use crate::module::{CallError, Module};
+use crate::error::CallError;
+use crate::module::Module;
 
 /// Below this many records per thread, splitting a batch costs more than
 /// it saves.

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::module::LoadError;
+use crate::error::LoadError;
 
 /// Limits applied to every module call.
 #[derive(Debug, Clone, Copy)]

@@ -19,8 +19,10 @@
 
 mod chain;
 mod engine;
+mod error;
 mod module;
 
 pub use chain::{Chain, Outcome};
 pub use engine::{Engine, EngineConfig};
-pub use module::{CallError, LoadError, Module, TransformKind};
+pub use error::{CallError, LoadError};
+pub use module::{Module, TransformKind};

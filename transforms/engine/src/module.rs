@@ -16,6 +16,7 @@ use wasmtime::{
 };
 
 use crate::engine::Engine;
+use crate::error::{CallError, LoadError};
 
 /// The protocol version the modules are called with (what
 /// fluvio-smartengine 0.50 uses).
@@ -47,35 +48,6 @@ impl std::fmt::Display for TransformKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.export_name())
     }
-}
-
-/// Why a module cannot be used. Found at deploy time, before it replaces
-/// anything.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LoadError {
-    #[error("cannot create the wasm engine: {0}")]
-    Engine(String),
-    #[error("not a valid WebAssembly module: {0}")]
-    Compile(String),
-    #[error("not a usable SmartModule: {0}")]
-    Abi(String),
-    #[error("init failed: {0}")]
-    Init(String),
-}
-
-/// Why a call failed. The chain isolates the record that caused it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
-    #[error("module trapped: {0}")]
-    Trap(String),
-    #[error("module exceeded its time limit of {0:?}")]
-    Timeout(Duration),
-    #[error("module returned an error: {0}")]
-    Module(String),
-    #[error("module returned error status {0}")]
-    Status(i32),
-    #[error("module broke the ABI: {0}")]
-    Abi(String),
 }
 
 pub(crate) struct HostState {

@@ -28,8 +28,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use shelf_engine::Outcome;
 use shelf_rules::dead_letter::{DeadLetter, Origin, Source, LINE_HEADER, SOURCE_HEADER};
 
+use crate::error::RuntimeError;
 use crate::metrics::{Metrics, ReasonLabels, ResultLabels};
-use crate::runtime::{kafka, RuntimeError};
 
 /// A batch run through the chain, ready to be committed.
 pub struct Prepared {
@@ -65,7 +65,7 @@ impl Committer {
             std::thread::Builder::new()
                 .name("shelf-commit".into())
                 .spawn(move || commit_loop(&producer, &receiver, &metrics, &generation, timeout))
-                .map_err(kafka)?
+                .map_err(RuntimeError::CommitThread)?
         };
         Ok(Self {
             sender: Some(sender),
@@ -90,8 +90,7 @@ impl Committer {
         if sent {
             Ok(())
         } else {
-            self.finish()
-                .and(Err(RuntimeError::Kafka("the committer stopped".into())))
+            self.finish().and(Err(RuntimeError::Committer("stopped")))
         }
     }
 
@@ -101,7 +100,7 @@ impl Committer {
         match self.thread.take() {
             Some(thread) => thread
                 .join()
-                .map_err(|_| RuntimeError::Kafka("the committer panicked".into()))?,
+                .map_err(|_| RuntimeError::Committer("panicked"))?,
             None => Ok(()),
         }
     }
@@ -140,9 +139,10 @@ fn commit_loop(
                     tracing::warn!(error = %abort, "abort failed");
                 }
                 if let Some((code, reason)) = producer.client().fatal_error() {
-                    return Err(RuntimeError::Kafka(format!(
-                        "fatal producer error {code:?}: {reason}"
-                    )));
+                    return Err(RuntimeError::FatalProducer {
+                        code: format!("{code:?}"),
+                        reason,
+                    });
                 }
                 // Only after the abort: the loop rewinds to offsets that
                 // no longer move.
@@ -162,7 +162,7 @@ fn transact(
     timeout: Duration,
 ) -> Result<(), RuntimeError> {
     let producing = Instant::now();
-    producer.begin_transaction().map_err(kafka)?;
+    producer.begin_transaction()?;
     let (mut outputs, mut rejects): (u64, HashMap<&'static str, u64>) = (0, HashMap::new());
     for outcome in &prepared.outcomes {
         match outcome {
@@ -187,7 +187,7 @@ fn transact(
                     },
                     origin: origin_of(m),
                 };
-                let value = serde_json::to_vec(&letter).map_err(kafka)?;
+                let value = serde_json::to_vec(&letter)?;
                 let mut record = BaseRecord::to(&prepared.dlq).payload(value.as_slice());
                 if let Some(k) = m.key() {
                     record = record.key(k);
@@ -200,10 +200,12 @@ fn transact(
     metrics.phase("produce", producing);
 
     let committing = Instant::now();
-    producer
-        .send_offsets_to_transaction(&next_offsets(&prepared.batch)?, &prepared.group, timeout)
-        .map_err(kafka)?;
-    producer.commit_transaction(timeout).map_err(kafka)?;
+    producer.send_offsets_to_transaction(
+        &next_offsets(&prepared.batch)?,
+        &prepared.group,
+        timeout,
+    )?;
+    producer.commit_transaction(timeout)?;
     metrics.phase("commit", committing);
 
     metrics.records_in.inc_by(prepared.batch.len() as u64);
@@ -243,9 +245,7 @@ fn next_offsets(batch: &[OwnedMessage]) -> Result<TopicPartitionList, RuntimeErr
     }
     let mut offsets = TopicPartitionList::new();
     for ((topic, partition), offset) in next {
-        offsets
-            .add_partition_offset(topic, partition, Offset::Offset(offset))
-            .map_err(kafka)?;
+        offsets.add_partition_offset(topic, partition, Offset::Offset(offset))?;
     }
     Ok(offsets)
 }
@@ -261,7 +261,7 @@ fn send(
                 record = back;
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err((e, _)) => return Err(kafka(e)),
+            Err((e, _)) => return Err(e.into()),
         }
     }
 }

@@ -11,9 +11,11 @@
 
 pub mod committer;
 pub mod deploy;
+pub mod error;
 pub mod metrics;
 pub mod registry;
 pub mod runtime;
 
+pub use error::RuntimeError;
 pub use metrics::Metrics;
-pub use runtime::{run, run_blocking, run_until, RunArgs, RuntimeError};
+pub use runtime::{run, run_blocking, run_until, RunArgs};

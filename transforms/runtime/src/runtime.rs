@@ -20,12 +20,13 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset};
 use shelf_config::Platform;
-use shelf_engine::{Chain, Engine, EngineConfig, LoadError};
-use shelf_kafka::{ensure_topics, TopicError, TopicSpec};
+use shelf_engine::{Chain, Engine, EngineConfig};
+use shelf_kafka::{ensure_topics, TopicSpec};
 
 use crate::committer::{Committer, Prepared};
+use crate::error::RuntimeError;
 use crate::metrics::Metrics;
-use crate::registry::{ChainSpec, Deployments, Registry, RegistryError, RegistryReader};
+use crate::registry::{ChainSpec, Deployments, Registry, RegistryReader};
 
 /// Flags of `shelf transform run` (each also a `SHELF_TRANSFORM_*` variable).
 #[derive(Debug, Clone, Args)]
@@ -75,35 +76,6 @@ pub struct RunArgs {
     /// Partitions of the input, output and dead-letter topics when created here.
     #[arg(long, env = "SHELF_TRANSFORM_PARTITIONS", default_value_t = 6)]
     pub partitions: i32,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    #[error("chain `{0}` is not deployed: deploy it with `shelf transform chain` or `shelf transform deploy-defaults`")]
-    NoChain(String),
-    #[error("chain `{chain}` uses module `{module}`, which is not deployed")]
-    MissingModule { chain: String, module: String },
-    #[error("module `{module}` v{version}: {error}")]
-    Load {
-        module: String,
-        version: u32,
-        error: LoadError,
-    },
-    #[error(transparent)]
-    Topics(#[from] TopicError),
-    #[error("Kafka: {0}")]
-    Kafka(String),
-    #[error("cannot serve metrics on {addr}: {error}")]
-    Metrics {
-        addr: SocketAddr,
-        error: std::io::Error,
-    },
-}
-
-pub(crate) fn kafka(e: impl std::fmt::Display) -> RuntimeError {
-    RuntimeError::Kafka(e.to_string())
 }
 
 /// The chain in use and what it was built from.
@@ -192,8 +164,7 @@ pub async fn run_until(
     registry.ensure_topic().await?;
     let platform = platform.clone();
     tokio::task::spawn_blocking(move || run_blocking(&platform, &args, metrics, &ready, &shutdown))
-        .await
-        .map_err(kafka)?
+        .await?
 }
 
 /// The loop itself, on the calling thread, until `shutdown` is set.
@@ -243,9 +214,8 @@ pub fn run_blocking(
         .set("session.timeout.ms", "10000")
         // Prefetch about two transactions' worth, not librdkafka's 64 MB.
         .set("queued.max.messages.kbytes", "32768")
-        .create()
-        .map_err(kafka)?;
-    consumer.subscribe(&[&active.spec.input]).map_err(kafka)?;
+        .create()?;
+    consumer.subscribe(&[&active.spec.input])?;
 
     let transactional_id = format!("shelf-transform-{}-{}", args.chain, args.instance);
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
@@ -260,12 +230,9 @@ pub fn run_blocking(
         .set("retry.backoff.ms", "10")
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .map_err(kafka)?;
+        .create()?;
     // Aborts whatever a former instance with this id left open.
-    producer
-        .init_transactions(Duration::from_secs(60))
-        .map_err(kafka)?;
+    producer.init_transactions(Duration::from_secs(60))?;
     ready.store(true, Ordering::Relaxed);
     tracing::info!(chain = %active.spec.name, version = active.spec.version, input = %active.spec.input,
         output = %active.spec.output, %group, %transactional_id, "transform runtime started");
@@ -286,7 +253,7 @@ pub fn run_blocking(
                 Ok(next) => {
                     tracing::info!(version = next.spec.version, modules = ?next.versions, "switching to a new chain version");
                     if next.spec.input != active.spec.input {
-                        consumer.subscribe(&[&next.spec.input]).map_err(kafka)?;
+                        consumer.subscribe(&[&next.spec.input])?;
                     }
                     create_topics(platform, args, &next.spec)?;
                     metrics.chain_version.set(i64::from(next.spec.version));
@@ -307,7 +274,7 @@ pub fn run_blocking(
         }
         let group = consumer
             .group_metadata()
-            .ok_or_else(|| RuntimeError::Kafka("no consumer group metadata".into()))?;
+            .ok_or(RuntimeError::NoGroupMetadata)?;
         let chaining = Instant::now();
         let outcomes = {
             let inputs: Vec<(Option<&[u8]>, &[u8])> = batch
@@ -346,7 +313,7 @@ fn create_topics(
     let local = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(kafka)?;
+        .map_err(RuntimeError::LocalRuntime)?;
     local.block_on(ensure_topics(
         &platform.kafka,
         &specs,
@@ -388,10 +355,8 @@ fn collect(consumer: &BaseConsumer, args: &RunArgs, shutdown: &AtomicBool) -> Ve
 /// Puts the consumer back at the last committed offsets after an abort.
 fn rewind(consumer: &BaseConsumer, input: &str) -> Result<(), RuntimeError> {
     let timeout = Duration::from_secs(10);
-    let assignment = consumer.assignment().map_err(kafka)?;
-    let committed = consumer
-        .committed_offsets(assignment, timeout)
-        .map_err(kafka)?;
+    let assignment = consumer.assignment()?;
+    let committed = consumer.committed_offsets(assignment, timeout)?;
     for e in committed.elements() {
         let to = match e.offset() {
             Offset::Offset(o) => Offset::Offset(o),
@@ -402,7 +367,7 @@ fn rewind(consumer: &BaseConsumer, input: &str) -> Result<(), RuntimeError> {
             // group restarts every partition from its committed offset.
             tracing::warn!(error = %err, "seek failed; rejoining the group");
             consumer.unsubscribe();
-            consumer.subscribe(&[input]).map_err(kafka)?;
+            consumer.subscribe(&[input])?;
             return Ok(());
         }
     }
