@@ -26,8 +26,6 @@ class Settings:
     mongo: str
     database: str
     sink_metrics: str
-    runtime_metrics: str
-    gateway_metrics: str
     refresh_seconds: float
 
     @classmethod
@@ -37,8 +35,6 @@ class Settings:
             mongo=env("SHELF_MONGO", "mongodb://127.0.0.1:27017/"),
             database=env("SHELF_DB", "shelfstream"),
             sink_metrics=env("SHELF_SINK_METRICS_LISTEN", "127.0.0.1:9102"),
-            runtime_metrics=env("SHELF_TRANSFORM_METRICS_LISTEN", "127.0.0.1:9101"),
-            gateway_metrics=env("SHELF_INGEST_LISTEN", "127.0.0.1:8080"),
             refresh_seconds=float(env("SHELF_DASHBOARD_REFRESH_S", "3")),
         )
 
@@ -67,9 +63,9 @@ class Store:
         )
         self.db = self.client[settings.database]
 
-    def _read(self, what, *args):
+    def _read(self, what):
         try:
-            return what(*args)
+            return what()
         except PyMongoError as error:
             # The driver's message ends in its whole topology description.
             reason = str(error).split(" (configured timeouts")[0].split(", Timeout:")[0]
@@ -163,10 +159,6 @@ class Store:
             drop=True
         )
 
-    def rejects_for(self, stage: str, reason: str, limit: int = 5) -> list[dict]:
-        query = {"stage": stage, "reason": reason}
-        return self._read(lambda: list(self.db.rejects.find(query).limit(limit)))
-
 
 def metrics(address: str, timeout: float = 1.0) -> dict[str, float] | None:
     """A service's /metrics as {series: value}; None when it is not reachable."""
@@ -187,6 +179,6 @@ def metrics(address: str, timeout: float = 1.0) -> dict[str, float] | None:
     return out
 
 
-def total(series: dict[str, float], prefix: str, contains: str = "") -> float:
-    """The sum of every series whose name starts with `prefix` (and has `contains`)."""
-    return sum(v for k, v in series.items() if k.startswith(prefix) and contains in k)
+def total(series: dict[str, float], prefix: str) -> float:
+    """The sum of every series whose name starts with `prefix`."""
+    return sum(v for k, v in series.items() if k.startswith(prefix))

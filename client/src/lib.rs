@@ -191,7 +191,7 @@ pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
             token: args.token.clone(),
             max_attempts: args.max_attempts,
             source: send::source_header(path),
-            compression: args.compression.for_gateway(&args.gateway),
+            gzip: args.compression.gzip_for(&args.gateway),
         };
         let counts = stream_file(
             args,

@@ -50,7 +50,8 @@ pub struct Sender {
     /// The input file, percent-encoded, sent with each record's line so
     /// that downstream rejects name their row (see [`source_header`]).
     pub source: String,
-    pub compression: Compression,
+    /// Bodies gzip-compressed, or as they are ([`Compression::gzip_for`]).
+    pub gzip: bool,
 }
 
 /// How request bodies travel (`--compression`).
@@ -62,24 +63,24 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// `Auto` decided for this gateway URL: `None` on loopback, else `Gzip`.
-    pub fn for_gateway(self, gateway: &str) -> Compression {
-        if self != Compression::Auto {
-            return self;
-        }
-        let host = reqwest::Url::parse(gateway)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
-        let loopback = host == "localhost"
-            || host
-                .trim_matches(|c| c == '[' || c == ']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if loopback {
-            Compression::None
-        } else {
-            Compression::Gzip
+    /// Whether bodies to this gateway URL are gzip-compressed: `Auto`
+    /// compresses unless the gateway is on loopback.
+    pub fn gzip_for(self, gateway: &str) -> bool {
+        match self {
+            Compression::Gzip => true,
+            Compression::None => false,
+            Compression::Auto => {
+                let host = reqwest::Url::parse(gateway)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let loopback = host == "localhost"
+                    || host
+                        .trim_matches(|c| c == '[' || c == ']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                !loopback
+            }
         }
     }
 }
@@ -205,19 +206,16 @@ impl Sender {
             .http
             .post(&self.url)
             .header(CONTENT_TYPE, "application/x-ndjson");
-        request = match self.compression {
-            Compression::Gzip => {
-                let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                write_ndjson(&mut gz, records);
-                request
-                    .header(CONTENT_ENCODING, "gzip")
-                    .body(gz.finish().unwrap_or_default())
-            }
-            Compression::None | Compression::Auto => {
-                let mut body = Vec::with_capacity(records.len() * 512);
-                write_ndjson(&mut body, records);
-                request.body(body)
-            }
+        request = if self.gzip {
+            let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            write_ndjson(&mut gz, records);
+            request
+                .header(CONTENT_ENCODING, "gzip")
+                .body(gz.finish().unwrap_or_default())
+        } else {
+            let mut body = Vec::with_capacity(records.len() * 512);
+            write_ndjson(&mut body, records);
+            request.body(body)
         };
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
@@ -321,18 +319,18 @@ mod tests {
     #[test]
     fn auto_compresses_only_for_a_gateway_off_this_machine() {
         use Compression::{Auto, Gzip, None as Plain};
-        for (url, want) in [
-            ("http://127.0.0.1:8080", Plain),
-            ("http://localhost:8080/", Plain),
-            ("http://[::1]:8080", Plain),
-            ("http://127.0.0.2:8080", Plain),
-            ("http://gw.example.com:8080", Gzip),
-            ("https://10.0.0.5", Gzip),
-            ("not a url", Gzip),
+        for (url, gzip) in [
+            ("http://127.0.0.1:8080", false),
+            ("http://localhost:8080/", false),
+            ("http://[::1]:8080", false),
+            ("http://127.0.0.2:8080", false),
+            ("http://gw.example.com:8080", true),
+            ("https://10.0.0.5", true),
+            ("not a url", true),
         ] {
-            assert_eq!(Auto.for_gateway(url), want, "{url}");
+            assert_eq!(Auto.gzip_for(url), gzip, "{url}");
         }
-        assert_eq!(Gzip.for_gateway("http://127.0.0.1:8080"), Gzip);
-        assert_eq!(Plain.for_gateway("http://gw:8080"), Plain);
+        assert!(Gzip.gzip_for("http://127.0.0.1:8080"));
+        assert!(!Plain.gzip_for("http://gw:8080"));
     }
 }

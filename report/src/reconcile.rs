@@ -43,14 +43,18 @@ pub async fn stored_products(db: &Database) -> Result<u64, ReportError> {
     let reply = db
         .run_command(doc! { "count": collections::PRODUCTS })
         .await?;
-    match reply.get("n") {
-        Some(bson::Bson::Int32(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
-        Some(bson::Bson::Int64(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
-        other => Err(ReportError::Reply(format!(
-            "`count` of {} answered n = {other:?}",
-            collections::PRODUCTS
-        ))),
-    }
+    let n = match reply.get("n") {
+        Some(bson::Bson::Int32(n)) => u64::try_from(*n).ok(),
+        Some(bson::Bson::Int64(n)) => u64::try_from(*n).ok(),
+        _ => None,
+    };
+    n.ok_or_else(|| {
+        ReportError::Reply(format!(
+            "`count` of {} answered n = {:?}",
+            collections::PRODUCTS,
+            reply.get("n")
+        ))
+    })
 }
 
 /// Rejects stored, by stage (`transform`, `sink`) and reason.

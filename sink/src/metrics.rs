@@ -36,12 +36,18 @@ pub struct StoreUsage {
     pub seconds: Family<StoreOpLabels, Counter<f64, AtomicU64>>,
 }
 
-impl StoreUsage {
-    pub fn record(&self, command: &'static str, collection: &str, documents: usize) {
-        let labels = StoreOpLabels {
+impl StoreOpLabels {
+    fn new(command: &'static str, collection: &str) -> Self {
+        Self {
             command,
             collection: collection.to_owned(),
-        };
+        }
+    }
+}
+
+impl StoreUsage {
+    pub fn record(&self, command: &'static str, collection: &str, documents: usize) {
+        let labels = StoreOpLabels::new(command, collection);
         self.commands.get_or_create(&labels).inc();
         self.documents
             .get_or_create(&labels)
@@ -50,12 +56,8 @@ impl StoreUsage {
 
     /// Time spent waiting for a command of this kind, answered or not.
     pub fn waited(&self, command: &'static str, collection: &str, time: std::time::Duration) {
-        let labels = StoreOpLabels {
-            command,
-            collection: collection.to_owned(),
-        };
         self.seconds
-            .get_or_create(&labels)
+            .get_or_create(&StoreOpLabels::new(command, collection))
             .inc_by(time.as_secs_f64());
     }
 }

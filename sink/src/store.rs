@@ -121,6 +121,22 @@ impl Store {
         }
     }
 
+    /// [`Self::timed`] for one of the sink's commands of a kind: the wait,
+    /// answered or not, goes to the store usage metrics.
+    async fn timed_as<T>(
+        &self,
+        command: &'static str,
+        collection: &str,
+        future: impl std::future::Future<Output = Result<T, mongodb::error::Error>>,
+    ) -> Result<T, StoreError> {
+        let started = std::time::Instant::now();
+        let result = self.timed(future).await;
+        let elapsed = started.elapsed();
+        self.usage.waited(command, collection, elapsed);
+        tracing::debug!(command, collection, ?elapsed, "store command");
+        result
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.run_command(doc! { "ping": 1 }).await?;
         Ok(())
@@ -194,20 +210,17 @@ impl Store {
         // one per 101 documents.
         let options = FindOptions::builder().batch_size(10_000).build();
         let coll = self.db.collection::<Document>(collection);
-        let started = std::time::Instant::now();
-        let docs: Result<Vec<Document>, _> = self
-            .timed(async {
+        let docs: Vec<Document> = self
+            .timed_as("find", collection, async {
                 coll.find(filter)
                     .with_options(options)
                     .await?
                     .try_collect()
                     .await
             })
-            .await;
-        self.usage.waited("find", collection, started.elapsed());
-        let docs = docs?;
+            .await?;
         self.usage.record("find", collection, docs.len());
-        tracing::debug!(collection, documents = docs.len(), elapsed = ?started.elapsed(), "find");
+        tracing::debug!(collection, documents = docs.len(), "find");
         docs.into_iter()
             .map(|d| {
                 bson::from_document(d).map_err(|error| StoreError::Decode {
@@ -340,10 +353,14 @@ impl Store {
             "delete": collection,
             "deletes": [ { "q": { "_id": { "$in": ids } }, "limit": 0 } ],
         };
-        let started = std::time::Instant::now();
-        let reply = self.timed(self.db.run_command(command).into_future()).await;
-        self.usage.waited("delete", collection, started.elapsed());
-        refused(collection, &reply?)
+        let reply = self
+            .timed_as(
+                "delete",
+                collection,
+                self.db.run_command(command).into_future(),
+            )
+            .await?;
+        refused(collection, &reply)
     }
 
     /// Runs `update` commands over the statements, as few as the size
@@ -420,19 +437,14 @@ impl Store {
         body.append(command, collection);
         body.append(field, items);
         body.append("ordered", true);
-        let started = std::time::Instant::now();
         let reply = self
-            .timed(self.db.run_raw_command(body).into_future())
-            .await;
-        self.usage.waited(command, collection, started.elapsed());
-        let reply = reply?;
-        tracing::debug!(
-            command,
-            collection,
-            statements,
-            elapsed = ?started.elapsed(),
-            "write"
-        );
+            .timed_as(
+                command,
+                collection,
+                self.db.run_raw_command(body).into_future(),
+            )
+            .await?;
+        tracing::debug!(command, collection, statements, "write");
         refused(collection, &reply)
     }
 }

@@ -56,6 +56,20 @@ fn args(dir: &Path, url: &str) -> StreamArgs {
     }
 }
 
+/// The records in the test's `ingest-product` topic, once `expected` are
+/// there and nothing more arrives.
+async fn ingested(p: &Platform, expected: usize) -> Vec<shelf_tests::Record> {
+    read_topic(
+        &p.kafka,
+        &p.topics.ingest_product,
+        expected,
+        Duration::from_secs(60),
+        SETTLE,
+    )
+    .await
+    .unwrap()
+}
+
 /// Asins of the product rows the test itself can parse.
 fn parseable_asins(dir: &Path) -> Vec<String> {
     shelf_tests::contract::product_rows(&dir.join("products.csv"))
@@ -94,15 +108,7 @@ async fn every_row_is_acknowledged_refused_or_reported() {
         "each unparseable or refused row is listed with its line"
     );
 
-    let stored = read_topic(
-        &p.kafka,
-        &p.topics.ingest_product,
-        products.acknowledged as usize,
-        Duration::from_secs(60),
-        SETTLE,
-    )
-    .await
-    .unwrap();
+    let stored = ingested(&p, products.acknowledged as usize).await;
     assert_eq!(stored.len() as u64, products.acknowledged, "each row once");
     let sent: HashSet<String> = stored.iter().map(|r| asin_of(&r.value)).collect();
     let csv: HashSet<String> = parseable_asins(&dir).into_iter().collect();
@@ -111,15 +117,7 @@ async fn every_row_is_acknowledged_refused_or_reported() {
     // The same arguments again: the checkpoint says all is done.
     let again = shelf_client::stream(&args(&dir, &url)).await.unwrap();
     assert_eq!(again.counts[1].1, *products);
-    let after = read_topic(
-        &p.kafka,
-        &p.topics.ingest_product,
-        products.acknowledged as usize,
-        Duration::from_secs(60),
-        SETTLE,
-    )
-    .await
-    .unwrap();
+    let after = ingested(&p, products.acknowledged as usize).await;
     assert_eq!(after.len(), stored.len(), "nothing sent twice");
     gw.shutdown().await.unwrap();
 }
@@ -142,15 +140,7 @@ async fn bodies_sent_uncompressed_arrive_the_same() {
         products.acknowledged + products.refused_total(),
         products.read - products.unparseable
     );
-    let stored = read_topic(
-        &p.kafka,
-        &p.topics.ingest_product,
-        products.acknowledged as usize,
-        Duration::from_secs(60),
-        SETTLE,
-    )
-    .await
-    .unwrap();
+    let stored = ingested(&p, products.acknowledged as usize).await;
     assert_eq!(stored.len() as u64, products.acknowledged);
     gw.shutdown().await.unwrap();
 }
@@ -193,15 +183,7 @@ async fn an_interrupted_run_resumes_after_its_last_acknowledged_batch() {
     assert_eq!(products.read, 6000, "rows counted once over both runs");
     assert_eq!(products.acknowledged, 6000);
 
-    let stored = read_topic(
-        &p.kafka,
-        &p.topics.ingest_product,
-        6000,
-        Duration::from_secs(60),
-        SETTLE,
-    )
-    .await
-    .unwrap();
+    let stored = ingested(&p, 6000).await;
     let distinct: HashSet<String> = stored.iter().map(|r| asin_of(&r.value)).collect();
     assert_eq!(distinct.len(), 6000, "every row arrived");
     // At most the batches in flight at the interruption arrive twice.
