@@ -16,15 +16,15 @@ WASM_DIR := target/wasm/wasm32-unknown-unknown/release
 # in the background while the CLI builds, then `shelf doctor` waits until
 # both really answer (a Kafka metadata request, a MongoDB ping).
 up: setup build-wasm
-	infra/platform.sh up
+	infra/platform.sh up $(if $(CLUSTER),--brokers $(CLUSTER),)
 	$(CARGO) build -q -p shelf
 	$(SHELF) doctor --wait 90
 
 down:
-	infra/platform.sh down
+	infra/platform.sh down $(if $(CLUSTER),--brokers $(CLUSTER),)
 
 status:
-	infra/platform.sh status
+	infra/platform.sh status $(if $(CLUSTER),--brokers $(CLUSTER),)
 
 setup:
 	infra/setup.sh

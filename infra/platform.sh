@@ -2,10 +2,18 @@
 # The local shelfstream platform: Apache Kafka (KRaft) and FerretDB (SQLite,
 # or PostgreSQL with SHELF_STORE_BACKEND=postgresql).
 #
-#   infra/platform.sh up     [kafka|postgres|ferretdb]   install what is missing, start what is not running
-#   infra/platform.sh down   [kafka|postgres|ferretdb]   stop (SIGTERM, then SIGKILL after a grace period)
-#   infra/platform.sh status                    what runs where
+#   infra/platform.sh up     [kafka|postgres|ferretdb] [--brokers 3]   install what is missing, start what is not running
+#   infra/platform.sh down   [kafka|postgres|ferretdb] [--brokers 3]   stop (SIGTERM, then SIGKILL after a grace period)
+#   infra/platform.sh status [--brokers 3]      what runs where
 #   infra/platform.sh install                   only fetch/build the binaries and jars
+#
+# Kafka listens for plaintext clients on $SHELF_KAFKA_PORT (9092) and for
+# SASL_SSL clients (SCRAM-SHA-512, a certificate of the platform's own CA)
+# on the port two above it (9094); `status` prints the client settings.
+# --brokers 3 (or SHELF_KAFKA_BROKERS=3) runs a cluster of three nodes
+# instead, with state under $SHELF_KAFKA_CLUSTER_DIR (.local/kafka-cluster):
+# node i listens on $SHELF_KAFKA_PORT + 3(i-1), its controller one above and
+# its SASL_SSL listener two above. Every topic gets 3 replicas, 2 in sync.
 #
 # All state (jars, binaries, data, logs, pid files) lives under $SHELF_HOME
 # (default .local/ in the repository), so `rm -rf .local` is a factory reset.
@@ -16,7 +24,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHELF_HOME=${SHELF_HOME:-$ROOT/.local}
 HOST=${SHELF_HOST:-127.0.0.1}
 KAFKA_PORT=${SHELF_KAFKA_PORT:-9092}
-KAFKA_CONTROLLER_PORT=${SHELF_KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_BROKERS=${SHELF_KAFKA_BROKERS:-1}
+KAFKA_SCRAM_USER=${SHELF_KAFKA_SCRAM_USER:-shelf}
 KAFKA_HEAP=${SHELF_KAFKA_HEAP:-512m}
 MONGO_PORT=${SHELF_MONGO_PORT:-27017}
 # SQLite settings of every FerretDB database (see infra/ferretdb/README.md).
@@ -34,6 +43,9 @@ PG_PORT=${SHELF_POSTGRES_PORT:-5433}
 START_TIMEOUT=${SHELF_START_TIMEOUT:-90}
 
 KAFKA_DIR=$SHELF_HOME/kafka
+KAFKA_CLUSTER_DIR=${SHELF_KAFKA_CLUSTER_DIR:-$SHELF_HOME/kafka-cluster}
+# The platform's CA, the brokers' certificate and the SCRAM user's password.
+KAFKA_TLS_DIR=$KAFKA_DIR/tls
 FERRET_DIR=$SHELF_HOME/ferretdb
 PG_DIR=$SHELF_HOME/postgres
 RUN_DIR=$SHELF_HOME/run
@@ -95,8 +107,16 @@ install_all() {
 
 # --- process helpers -------------------------------------------------------
 
+pid_file() { # name -> its pid file (a cluster's nodes keep theirs with its state)
+  case "$1" in
+    kafka-node*) echo "$KAFKA_CLUSTER_DIR/run/$1.pid" ;;
+    *) echo "$RUN_DIR/$1.pid" ;;
+  esac
+}
+
 pid_of() { # name -> pid if running
-  local f=$RUN_DIR/$1.pid pid
+  local f pid
+  f=$(pid_file "$1")
   [[ -f $f ]] || return 1
   pid=$(cat "$f")
   kill -0 "$pid" 2>/dev/null || { rm -f "$f"; return 1; }
@@ -119,10 +139,10 @@ wait_port() { # name port logfile
 start_detached() { # name logfile cmd...
   local name=$1 logfile=$2
   shift 2
-  mkdir -p "$RUN_DIR" "$(dirname "$logfile")"
+  mkdir -p "$(dirname "$(pid_file "$name")")" "$(dirname "$logfile")"
   # setsid: the service must outlive the shell (and the make) that started it.
   setsid "$@" >>"$logfile" 2>&1 </dev/null &
-  echo $! >"$RUN_DIR/$name.pid"
+  echo $! >"$(pid_file "$name")"
 }
 
 stop() { # name
@@ -131,12 +151,12 @@ stop() { # name
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 300; i++)); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$RUN_DIR/$name.pid"; return 0; }
+    kill -0 "$pid" 2>/dev/null || { rm -f "$(pid_file "$name")"; return 0; }
     sleep 0.1
   done
   log "$name did not stop within 30s; killing it"
   kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$RUN_DIR/$name.pid"
+  rm -f "$(pid_file "$name")"
 }
 
 # --- services --------------------------------------------------------------
@@ -146,30 +166,102 @@ java_cmd() {
   echo java
 }
 
-kafka_start() {
-  if pid_of kafka >/dev/null; then log "kafka already running on $HOST:$KAFKA_PORT"; return; fi
-  install_kafka
-  port_open "$KAFKA_PORT" && die "port $HOST:$KAFKA_PORT is taken by another process; set SHELF_KAFKA_PORT"
-  local java props=$KAFKA_DIR/server.properties data=$KAFKA_DIR/data
+# The CA and the brokers' certificate (for $HOST), and the SCRAM password:
+# made once with openssl, kept under $KAFKA_TLS_DIR.
+kafka_tls_material() {
+  local dir=$KAFKA_TLS_DIR san
+  [[ -f $dir/broker.keystore.pem && $(cat "$dir/host" 2>/dev/null) == "$HOST" ]] && return
+  command -v openssl >/dev/null || die "openssl is missing: run infra/setup.sh"
+  log "making the local CA and the brokers' certificate ($dir)"
+  rm -rf "$dir" && mkdir -p "$dir" && chmod 700 "$dir"
+  if [[ $HOST =~ ^[0-9.]+$ ]]; then san="IP:$HOST,DNS:localhost"; else san="DNS:$HOST,DNS:localhost"; fi
+  (
+    cd "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 \
+      -subj "/CN=shelfstream local CA" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj "/CN=$HOST" 2>/dev/null
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out broker.pem -days 3650 \
+      -extfile <(printf 'subjectAltName=%s\n' "$san") 2>/dev/null
+    # Kafka's PEM keystore: the PKCS#8 key, then the certificate.
+    cat broker.key broker.pem >broker.keystore.pem
+    openssl rand -hex 16 >scram-password
+    chmod 600 ./*.key broker.keystore.pem scram-password
+    echo "$HOST" >host
+  ) || die "making the TLS material failed"
+}
+
+kafka_jvm() { # log dir -> the JVM's arguments
+  printf '%s\n' -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dkafka.logs.dir="$1" -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.properties" \
+    -cp "$KAFKA_DIR/libs/*"
+}
+
+# Node i of $KAFKA_BROKERS: name, state directory and ports.
+node_name() { if ((KAFKA_BROKERS == 1)); then echo kafka; else echo "kafka-node$1"; fi; }
+node_dir() { if ((KAFKA_BROKERS == 1)); then echo "$KAFKA_DIR"; else echo "$KAFKA_CLUSTER_DIR/node$1"; fi; }
+node_port() { echo $((KAFKA_PORT + 3 * ($1 - 1))); }
+
+kafka_voters() {
+  local i voters=""
+  for ((i = 1; i <= KAFKA_BROKERS; i++)); do voters+="${voters:+,}$i@$HOST:$(($(node_port "$i") + 1))"; done
+  echo "$voters"
+}
+
+kafka_node_start() { # i
+  local i=$1 name dir port java props data replicas=1 min_isr=1
+  name=$(node_name "$i") dir=$(node_dir "$i") port=$(node_port "$i")
+  if pid_of "$name" >/dev/null; then log "$name already running on $HOST:$port"; return; fi
+  port_open "$port" && die "port $HOST:$port is taken by another process; set SHELF_KAFKA_PORT"
+  ((KAFKA_BROKERS == 1)) || { replicas=3 min_isr=2; }
   java=$(java_cmd)
-  mkdir -p "$KAFKA_DIR/logs"
-  sed -e "s|@HOST@|$HOST|g" -e "s|@PORT@|$KAFKA_PORT|g" \
-    -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" -e "s|@DATA@|$data|g" \
+  props=$dir/server.properties data=$dir/data
+  mkdir -p "$dir/logs"
+  sed -e "s|@HOST@|$HOST|g" -e "s|@PORT@|$port|g" \
+    -e "s|@CONTROLLER_PORT@|$((port + 1))|g" -e "s|@SECURE_PORT@|$((port + 2))|g" \
+    -e "s|@NODE_ID@|$i|g" -e "s|@VOTERS@|$(kafka_voters)|g" -e "s|@DATA@|$data|g" \
+    -e "s|@TLS_DIR@|$KAFKA_TLS_DIR|g" -e "s|@REPLICAS@|$replicas|g" -e "s|@MIN_ISR@|$min_isr|g" \
     "$ROOT/infra/kafka/server.properties.in" >"$props"
-  local jvm=(-Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true
-    -Dkafka.logs.dir="$KAFKA_DIR/logs"
-    -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.properties"
-    -cp "$KAFKA_DIR/libs/*")
+  local jvm
+  mapfile -t jvm < <(kafka_jvm "$dir/logs")
   if [[ ! -f $data/meta.properties ]]; then
-    log "formatting Kafka storage (first start)"
-    local cluster_id
-    cluster_id=$("$java" "${jvm[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-    "$java" "${jvm[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$props" >>"$KAFKA_DIR/logs/format.log" 2>&1 \
-      || { tail -n 20 "$KAFKA_DIR/logs/format.log" >&2; die "formatting Kafka storage failed"; }
+    log "formatting $name's storage (first start)"
+    local id_file=$(dirname "$dir")/cluster-id
+    ((KAFKA_BROKERS == 1)) && id_file=$dir/cluster-id
+    [[ -s $id_file ]] || "$java" "${jvm[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1 >"$id_file"
+    "$java" "${jvm[@]}" kafka.tools.StorageTool format -t "$(cat "$id_file")" -c "$props" >>"$dir/logs/format.log" 2>&1 \
+      || { tail -n 20 "$dir/logs/format.log" >&2; die "formatting $name's storage failed"; }
   fi
-  log "starting kafka on $HOST:$KAFKA_PORT"
-  start_detached kafka "$KAFKA_DIR/logs/stdout.log" "$java" "${jvm[@]}" kafka.Kafka "$props"
-  wait_port kafka "$KAFKA_PORT" "$KAFKA_DIR/logs/server.log"
+  log "starting $name on $HOST:$port (SASL_SSL on $((port + 2)))"
+  start_detached "$name" "$dir/logs/stdout.log" "$java" "${jvm[@]}" kafka.Kafka "$props"
+}
+
+# The SCRAM user of the SASL_SSL listeners, made with Kafka's own tool.
+kafka_scram_user() {
+  local java jvm password
+  java=$(java_cmd)
+  mapfile -t jvm < <(kafka_jvm "$(node_dir 1)/logs")
+  password=$(cat "$KAFKA_TLS_DIR/scram-password")
+  "$java" "${jvm[@]}" org.apache.kafka.tools.ConfigCommand --bootstrap-server "$HOST:$KAFKA_PORT" \
+    --alter --entity-type users --entity-name "$KAFKA_SCRAM_USER" \
+    --add-config "SCRAM-SHA-512=[iterations=4096,password=$password]" >>"$(node_dir 1)/logs/scram.log" 2>&1 \
+    || { tail -n 20 "$(node_dir 1)/logs/scram.log" >&2; die "creating the SCRAM user $KAFKA_SCRAM_USER failed"; }
+}
+
+kafka_start() {
+  install_kafka
+  kafka_tls_material
+  local i
+  for ((i = 1; i <= KAFKA_BROKERS; i++)); do kafka_node_start "$i"; done
+  for ((i = 1; i <= KAFKA_BROKERS; i++)); do
+    wait_port "$(node_name "$i")" "$(node_port "$i")" "$(node_dir "$i")/logs/server.log"
+    wait_port "$(node_name "$i")" "$(($(node_port "$i") + 2))" "$(node_dir "$i")/logs/server.log"
+  done
+  kafka_scram_user
+}
+
+kafka_stop() {
+  local i
+  for ((i = KAFKA_BROKERS; i >= 1; i--)); do stop "$(node_name "$i")"; done
 }
 
 ferretdb_start() {
@@ -237,21 +329,40 @@ services() { # [name] -> names, in start order
 }
 
 status() {
-  local name pid
-  for name in kafka postgres ferretdb; do
+  local name pid i kafka_names="" bootstrap="" secure=""
+  for ((i = 1; i <= KAFKA_BROKERS; i++)); do
+    kafka_names+=" $(node_name "$i")"
+    bootstrap+="${bootstrap:+,}$HOST:$(node_port "$i")"
+    secure+="${secure:+,}$HOST:$(($(node_port "$i") + 2))"
+  done
+  for name in $kafka_names postgres ferretdb; do
     # PostgreSQL only where it is used or left running.
     [[ $name != postgres || $STORE_BACKEND == postgresql ]] || pid_of postgres >/dev/null || continue
     if pid=$(pid_of "$name"); then
-      printf '%-9s running  pid %s\n' "$name" "$pid"
+      printf '%-11s running  pid %s\n' "$name" "$pid"
     else
-      printf '%-9s stopped\n' "$name"
+      printf '%-11s stopped\n' "$name"
     fi
   done
-  printf 'kafka     %s:%s\nmongodb   mongodb://%s:%s/\nstate     %s\n' "$HOST" "$KAFKA_PORT" "$HOST" "$MONGO_PORT" "$SHELF_HOME"
+  printf 'kafka       %s\n' "$bootstrap"
+  printf 'kafka TLS   --kafka %s --kafka-security-protocol sasl_ssl --kafka-sasl-mechanism SCRAM-SHA-512\n' "$secure"
+  printf '            --kafka-sasl-username %s --kafka-sasl-password-file %s --kafka-ca %s\n' \
+    "$KAFKA_SCRAM_USER" "$KAFKA_TLS_DIR/scram-password" "$KAFKA_TLS_DIR/ca.pem"
+  printf 'mongodb     mongodb://%s:%s/\nstate       %s\n' "$HOST" "$MONGO_PORT" "$SHELF_HOME"
 }
 
 cmd=${1:-status}
 shift || true
+service=""
+while (($#)); do
+  case "$1" in
+    --brokers) KAFKA_BROKERS=${2:?--brokers needs a number}; shift 2 ;;
+    --brokers=*) KAFKA_BROKERS=${1#--brokers=}; shift ;;
+    *) service=$1; shift ;;
+  esac
+done
+[[ $KAFKA_BROKERS == 1 || $KAFKA_BROKERS == 3 ]] || die "--brokers must be 1 or 3, not '$KAFKA_BROKERS'"
+set -- $service
 case "$cmd" in
   install) install_all ;;
   up)
@@ -263,7 +374,9 @@ case "$cmd" in
     # PostgreSQL left from a postgresql-backed run stops too.
     names=$(services "${1:-all}")
     if [[ ${1:-all} == all ]] && pid_of postgres >/dev/null; then names="$names postgres"; fi
-    for s in $(tr ' ' '\n' <<<"$names" | awk '!seen[$0]++' | tac); do stop "$s"; done
+    for s in $(tr ' ' '\n' <<<"$names" | awk '!seen[$0]++' | tac); do
+      if [[ $s == kafka ]]; then kafka_stop; else stop "$s"; fi
+    done
     ;;
   status) status ;;
   *) die "usage: $0 up|down [kafka|postgres|ferretdb] | status | install" ;;

@@ -19,6 +19,9 @@ need c++ g++
 need go golang-go
 need python3 python3
 need patch patch
+# The local broker's CA and certificate (infra/platform.sh).
+need openssl openssl
+need pkg-config pkg-config
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_missing+=(python3-venv)
 # The dashboard's browser test drives Debian's Chromium through its driver.
 need chromium chromium
@@ -31,6 +34,9 @@ fi
 # `#ifdef` on a macro its config.h defines as 0); only the header is used.
 compgen -G "/usr/include/*curl/curl.h" >/dev/null || compgen -G "/usr/include/*/curl/curl.h" >/dev/null \
   || apt_missing+=(libcurl4-openssl-dev)
+
+# librdkafka's TLS and SCRAM (rdkafka's `ssl` feature) link the system's OpenSSL.
+[[ -f /usr/include/openssl/ssl.h ]] || apt_missing+=(libssl-dev)
 
 if ((${#apt_missing[@]})); then
   log "installing Debian packages: ${apt_missing[*]}"

@@ -13,8 +13,8 @@ use anyhow::{bail, Context, Result};
 /// Where the platform listens; `make up`'s addresses by default.
 #[derive(Debug, clap::Args)]
 pub struct Endpoints {
-    #[arg(long, env = "SHELF_KAFKA", default_value = "127.0.0.1:9092")]
-    pub kafka: String,
+    #[command(flatten)]
+    pub kafka: shelf_config::KafkaSettings,
     #[arg(
         long,
         env = "SHELF_MONGO",

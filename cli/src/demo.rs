@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser};
 use shelf_client::StreamArgs;
 use shelf_config::{collections, Platform};
+use shelf_kafka::KafkaClients;
 use shelf_report::{charts, drain, reconcile};
 
 use crate::transform::{execute, TransformCommand, DEFAULT_WASM_DIR};
@@ -88,7 +89,7 @@ pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
         );
         db.drop().await?;
         shelf_kafka::delete_topics(
-            &platform.kafka,
+            &KafkaClients::new(&platform.kafka)?,
             &[
                 &t.ingest_product,
                 &t.ingest_category,
@@ -170,7 +171,7 @@ pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
     println!("{streamed}\n\nwaiting for the transforms and the sink to drain …");
 
     let timeout = Duration::from_secs(args.timeout);
-    let kafka = platform.kafka.clone();
+    let kafka = KafkaClients::new(&platform.kafka)?;
     let topics = t.clone();
     let [runtime_group, sink_group] = groups.clone();
     let (clean, dlq) =

@@ -10,10 +10,8 @@ use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Document};
 use mongodb::options::ClientOptions;
-use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
-use shelf_config::Platform;
+use shelf_config::{KafkaSettings, Platform};
+use shelf_kafka::{ConnectError, KafkaClients, SettingsError};
 
 /// What the broker said about itself.
 #[derive(Debug, Clone)]
@@ -38,8 +36,10 @@ pub struct MongoInfo {
 /// Why a service did not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    #[error("Kafka broker at {bootstrap} does not answer: {reason}")]
-    Kafka { bootstrap: String, reason: String },
+    #[error("Kafka settings: {0}")]
+    KafkaSettings(#[from] SettingsError),
+    #[error(transparent)]
+    Kafka(#[from] ConnectError),
     #[error("MongoDB at {uri} does not answer: {reason}")]
     Mongo { uri: String, reason: String },
 }
@@ -48,7 +48,13 @@ impl CheckError {
     /// What the user can do about it.
     pub fn hint(&self) -> &'static str {
         match self {
-            CheckError::Kafka { .. } => {
+            CheckError::KafkaSettings(_) => {
+                "fix the setting named above (a flag, its SHELF_KAFKA_* variable or the --config file)"
+            }
+            CheckError::Kafka(ConnectError::Authentication { .. } | ConnectError::Tls { .. }) => {
+                "the broker answers but refuses these settings; fix the one named above"
+            }
+            CheckError::Kafka(_) => {
                 "start the local platform with `make up`, or point --kafka / SHELF_KAFKA at a running Kafka-API broker"
             }
             CheckError::Mongo { .. } => {
@@ -118,34 +124,22 @@ pub async fn check_until_healthy(platform: &Platform, timeout: Duration, wait: D
     }
 }
 
-/// Sends a metadata request to the broker.
-pub async fn check_kafka(bootstrap: &str, timeout: Duration) -> Result<KafkaInfo, CheckError> {
-    let fail = |reason: String| CheckError::Kafka {
-        bootstrap: bootstrap.to_owned(),
-        reason,
-    };
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("socket.connection.setup.timeout.ms", "3000")
-        // A failing connection is reported by the check itself; librdkafka's
-        // own retries would only repeat it on stderr.
-        .set_log_level(RDKafkaLogLevel::Emerg)
-        .create()
-        .map_err(|e| fail(e.to_string()))?;
-    let metadata = tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, timeout))
+/// Sends a metadata request to the broker, with the settings every service
+/// uses ([`KafkaClients::check`]).
+pub async fn check_kafka(
+    settings: &KafkaSettings,
+    timeout: Duration,
+) -> Result<KafkaInfo, CheckError> {
+    let kafka = KafkaClients::new(settings)?;
+    let checker = kafka.clone();
+    let cluster = tokio::task::spawn_blocking(move || checker.check(timeout))
         .await
-        .map_err(|e| fail(e.to_string()))?
-        .map_err(|e| fail(e.to_string()))?;
-    let brokers = metadata
-        .brokers()
-        .iter()
-        .map(|b| format!("{}@{}:{}", b.id(), b.host(), b.port()))
-        .collect();
+        .map_err(|e| ConnectError::Client(e.to_string()))??;
     let (_, client_version) = rdkafka::util::get_rdkafka_version();
     Ok(KafkaInfo {
-        bootstrap: bootstrap.to_owned(),
-        brokers,
-        topics: metadata.topics().len(),
+        bootstrap: kafka.bootstrap().to_owned(),
+        brokers: cluster.brokers,
+        topics: cluster.topics,
         client_version,
     })
 }

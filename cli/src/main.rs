@@ -2,7 +2,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use shelf::transform::TransformCommand;
 use shelf::{doctor, logging};
 use shelf_config::Platform;
@@ -74,6 +74,13 @@ enum IngestCommand {
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -81,7 +88,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async_main())
+    runtime.block_on(async_main(cli))
+}
+
+/// Flags, then the environment, then the config file (`--config`,
+/// `SHELF_CONFIG`), then the defaults. The file fills in the environment,
+/// so this runs before any thread starts.
+fn parse_cli() -> Result<Cli> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    shelf_config::file::apply(&Cli::command(), &args)?;
+    // Built anew: clap reads the variables when it builds the command.
+    let matches = Cli::command().get_matches_from(args);
+    Ok(Cli::from_arg_matches(&matches)?)
 }
 
 /// glibc gives each busy thread its own malloc arena (up to 8 per core);
@@ -98,8 +116,7 @@ fn limit_malloc_arenas() {
     }
 }
 
-async fn async_main() -> ExitCode {
-    let cli = Cli::parse();
+async fn async_main(cli: Cli) -> ExitCode {
     // The demo reports on stdout; its embedded services speak up only for
     // warnings (RUST_LOG still decides when set).
     logging::init(if matches!(cli.command, Command::Demo(_)) {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use shelf_config::Platform;
+use shelf_kafka::KafkaClients;
 use shelf_transform::deploy::{self, parse_params};
 use shelf_transform::registry::Registry;
 use shelf_transform::RunArgs;
@@ -74,7 +75,10 @@ pub enum TransformCommand {
 }
 
 pub async fn execute(platform: &Platform, command: TransformCommand) -> Result<()> {
-    let registry = Registry::new(&platform.kafka, &platform.topics.transforms);
+    let registry = Registry::new(
+        &KafkaClients::new(&platform.kafka)?,
+        &platform.topics.transforms,
+    );
     if !matches!(
         command,
         TransformCommand::Test { .. } | TransformCommand::Run(_)

@@ -51,7 +51,7 @@ fn doctor_fails_clearly_when_services_are_missing() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!(
-            "FAIL  kafka  Kafka broker at {kafka} does not answer"
+            "FAIL  kafka  Kafka at {kafka} did not answer within 2s"
         )),
         "{stdout}"
     );
@@ -60,4 +60,118 @@ fn doctor_fails_clearly_when_services_are_missing() {
         "{stdout}"
     );
     assert!(stdout.contains("make up"), "{stdout}");
+}
+
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The config file sets what flags and variables do not; a variable wins
+/// over it, and a flag over both. Needs no platform (closed ports).
+#[test]
+fn the_config_file_fills_in_what_flags_and_variables_leave_open() {
+    let dir = std::env::temp_dir().join(format!("shelf-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("shelf.toml");
+    let (kafka, mongo_file, mongo_env) = (closed_port(), closed_port(), closed_port());
+    std::fs::write(
+        &file,
+        format!("kafka = \"127.0.0.1:{kafka}\"\nmongo = \"mongodb://127.0.0.1:{mongo_file}/\"\ndatabase = \"from_file\"\n"),
+    )
+    .unwrap();
+    let out = shelf()
+        .args(["--config"])
+        .arg(&file)
+        .args(["doctor", "--timeout", "1"])
+        .env_remove("SHELF_KAFKA")
+        .env("SHELF_MONGO", format!("mongodb://127.0.0.1:{mongo_env}/"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("Kafka at 127.0.0.1:{kafka} ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("127.0.0.1:{mongo_env}")),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(&format!("127.0.0.1:{mongo_file}")),
+        "{stdout}"
+    );
+
+    // A flag wins over the file; SHELF_CONFIG names the file too.
+    let out = shelf()
+        .args(["doctor", "--timeout", "1", "--kafka", "127.0.0.1:1"])
+        .env("SHELF_CONFIG", &file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Kafka at 127.0.0.1:1 "), "{stdout}");
+
+    std::fs::write(&file, "kafak = \"x\"\n").unwrap();
+    let out = shelf()
+        .arg("--config")
+        .arg(&file)
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("shelf.toml: unknown setting 'kafak'"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Settings that cannot work are refused before anything connects, naming
+/// the flag, and a password given on the command line is never echoed.
+#[test]
+fn impossible_kafka_settings_are_refused_by_name() {
+    let out = shelf()
+        .args([
+            "doctor",
+            "--kafka-sasl-username",
+            "shelf",
+            "--kafka-sasl-password",
+            "hunter2-secret",
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("--kafka-sasl-username is set, but --kafka-security-protocol is plaintext"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2-secret"), "{text}");
+
+    let out = shelf()
+        .args([
+            "doctor",
+            "--kafka-security-protocol",
+            "sasl_ssl",
+            "--kafka-sasl-mechanism",
+            "SCRAM-SHA-512",
+        ])
+        .args([
+            "--kafka-sasl-username",
+            "shelf",
+            "--kafka-sasl-password-file",
+            "/nonexistent/password",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("--kafka-sasl-password-file /nonexistent/password"),
+        "{text}"
+    );
 }

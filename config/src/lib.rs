@@ -11,6 +11,13 @@
 
 use clap::Args;
 
+pub mod file;
+pub mod kafka;
+
+pub use kafka::{
+    KafkaOption, KafkaSettings, SaslMechanism, Secret, SecurityProtocol, DEFAULT_KAFKA,
+};
+
 /// HTTP headers by which a sender tells the ingest gateway which input row
 /// each record of a request came from (see `shelf_ingest::origin`).
 pub mod origin_headers {
@@ -20,8 +27,6 @@ pub mod origin_headers {
     pub const LINES: &str = "x-shelf-lines";
 }
 
-/// Default Kafka bootstrap servers of the local platform.
-pub const DEFAULT_KAFKA: &str = "127.0.0.1:9092";
 /// Default MongoDB connection string of the local platform (FerretDB).
 pub const DEFAULT_MONGO: &str = "mongodb://127.0.0.1:27017/";
 /// Default database name.
@@ -30,9 +35,13 @@ pub const DEFAULT_DATABASE: &str = "shelfstream";
 /// Broker and store connection settings.
 #[derive(Debug, Clone, Args)]
 pub struct Platform {
-    /// Kafka bootstrap servers (any Kafka-API broker: Apache Kafka, Redpanda).
-    #[arg(long = "kafka", env = "SHELF_KAFKA", default_value = DEFAULT_KAFKA, global = true)]
-    pub kafka: String,
+    /// Config file (TOML; keys are flag names without the --). Flags and
+    /// environment variables win over it.
+    #[arg(long = "config", env = file::CONFIG_ENV, global = true)]
+    pub config: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub kafka: KafkaSettings,
 
     /// MongoDB connection string (MongoDB or FerretDB).
     #[arg(long = "mongo", env = "SHELF_MONGO", default_value = DEFAULT_MONGO, global = true)]
@@ -49,7 +58,8 @@ pub struct Platform {
 impl Default for Platform {
     fn default() -> Self {
         Self {
-            kafka: DEFAULT_KAFKA.to_owned(),
+            config: None,
+            kafka: KafkaSettings::default(),
             mongo: DEFAULT_MONGO.to_owned(),
             database: DEFAULT_DATABASE.to_owned(),
             topics: Topics::default(),
@@ -175,7 +185,7 @@ mod tests {
     #[test]
     fn flags_override_defaults() {
         let cli = Cli::parse_from(["x", "--kafka", "broker:1", "--topic-product-dlq", "dead"]);
-        assert_eq!(cli.platform.kafka, "broker:1");
+        assert_eq!(cli.platform.kafka.bootstrap, "broker:1");
         assert_eq!(cli.platform.topics.product_dlq, "dead");
         assert_eq!(cli.platform.topics.product_clean, "product-clean");
     }
@@ -188,7 +198,7 @@ mod tests {
         // The environment of the test process may set SHELF_*; compare only
         // when it does not.
         if std::env::var_os("SHELF_KAFKA").is_none() {
-            assert_eq!(cli.platform.kafka, d.kafka);
+            assert_eq!(cli.platform.kafka.bootstrap, d.kafka.bootstrap);
         }
         if std::env::var_os("SHELF_TOPIC_INGEST_PRODUCT").is_none() {
             assert_eq!(cli.platform.topics.ingest_product, d.topics.ingest_product);

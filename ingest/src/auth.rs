@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
+
 /// Who is calling, for rate limits and logs: the token's index when auth is
 /// on (never the token itself), the peer address otherwise.
 pub type ClientId = String;
@@ -12,7 +14,42 @@ pub type ClientId = String;
 /// The configured bearer tokens; `None` lets everyone in.
 #[derive(Debug, Default)]
 pub struct Tokens {
-    tokens: Option<Vec<String>>,
+    tokens: Option<Vec<Token>>,
+}
+
+/// A token as configured: the token itself, or `sha256:<64 hex digits>`,
+/// its SHA-256, so that the tokens file need not hold the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Token {
+    Plain(String),
+    Sha256([u8; 32]),
+}
+
+impl Token {
+    fn parse(text: &str) -> Self {
+        text.strip_prefix("sha256:")
+            .and_then(parse_sha256)
+            .map_or_else(|| Self::Plain(text.to_owned()), Self::Sha256)
+    }
+
+    fn matches(&self, presented: &str, presented_sha256: &[u8; 32]) -> bool {
+        match self {
+            Self::Plain(t) => constant_time_eq(t.as_bytes(), presented.as_bytes()),
+            Self::Sha256(h) => constant_time_eq(h, presented_sha256),
+        }
+    }
+}
+
+fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim().as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(hex.chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
 }
 
 impl Tokens {
@@ -21,10 +58,11 @@ impl Tokens {
     }
 
     pub fn required(tokens: impl IntoIterator<Item = String>) -> Self {
-        let set: HashSet<String> = tokens
+        let set: HashSet<Token> = tokens
             .into_iter()
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty())
+            .map(|t| Token::parse(&t))
             .collect();
         Self {
             tokens: Some(set.into_iter().collect()),
@@ -44,9 +82,10 @@ impl Tokens {
             .strip_prefix("Bearer ")
             .or_else(|| header?.strip_prefix("bearer "))?
             .trim();
+        let presented_sha256: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         tokens
             .iter()
-            .position(|t| constant_time_eq(t.as_bytes(), presented.as_bytes()))
+            .position(|t| t.matches(presented, &presented_sha256))
             .map(|i| format!("token#{i}"))
     }
 }
@@ -122,6 +161,31 @@ mod tests {
     use std::net::Ipv4Addr;
 
     const PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    #[test]
+    fn hashed_tokens_let_their_token_in() {
+        // Another client's token, hashed.
+        let hashed = format!("sha256:{}", "ab".repeat(32));
+        let real: String = Sha256::digest(b"s3cret")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let t = Tokens::required([format!("sha256:{real}"), hashed]);
+        assert!(t.authenticate(Some("Bearer s3cret"), PEER).is_some());
+        assert!(t.authenticate(Some("Bearer s3cre"), PEER).is_none());
+        // The hash itself is not a token.
+        assert!(t
+            .authenticate(Some(&format!("Bearer sha256:{real}")), PEER)
+            .is_none());
+        assert!(t
+            .authenticate(Some(&format!("Bearer {real}")), PEER)
+            .is_none());
+        // Not 64 hex digits: an ordinary token that happens to start so.
+        let plain = Tokens::required(["sha256:short".to_owned()]);
+        assert!(plain
+            .authenticate(Some("Bearer sha256:short"), PEER)
+            .is_some());
+    }
 
     #[test]
     fn tokens() {

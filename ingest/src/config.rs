@@ -16,7 +16,9 @@ pub struct ServeArgs {
     #[arg(long, env = "SHELF_INGEST_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// File of bearer tokens, one per line (`#` starts a comment).
+    /// File of bearer tokens, one per line (`#` starts a comment). A line
+    /// `sha256:<hex>` holds a token's SHA-256 instead of the token
+    /// (`printf %s "$TOKEN" | sha256sum`).
     #[arg(long, env = "SHELF_INGEST_TOKENS_FILE")]
     pub tokens_file: Option<PathBuf>,
 
@@ -69,9 +71,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SHELF_INGEST_PARTITIONS", default_value_t = 6)]
     pub partitions: i32,
 
-    /// Replication factor of the ingest topics when the gateway creates them.
-    #[arg(long, env = "SHELF_INGEST_REPLICATION", default_value_t = 1)]
-    pub replication: i32,
+    /// Replication factor of the ingest topics when the gateway creates them
+    /// (default: the broker's default.replication.factor).
+    #[arg(long, env = "SHELF_INGEST_REPLICATION")]
+    pub replication: Option<i32>,
 
     /// How long to wait for in-flight requests and the producer at shutdown (ms).
     #[arg(
@@ -151,7 +154,7 @@ impl ServeArgs {
                 "--max-in-flight-records is too large".into(),
             ));
         }
-        if self.partitions < 1 || self.replication < 1 {
+        if self.partitions < 1 || self.replication.is_some_and(|r| r < 1) {
             return Err(ConfigError::Invalid(
                 "--partitions and --replication must be at least 1".into(),
             ));

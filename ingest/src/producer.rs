@@ -9,6 +9,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode as Code;
 use rdkafka::ClientConfig;
+use shelf_kafka::KafkaClients;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use shelf_rules::dead_letter::{Origin, LINE_HEADER, SOURCE_HEADER};
@@ -32,7 +33,7 @@ pub enum ProduceError {
 /// Producer settings that matter for delivery guarantees and speed.
 #[derive(Debug, Clone)]
 pub struct ProducerSettings {
-    pub bootstrap: String,
+    pub kafka: KafkaClients,
     /// How long librdkafka may try to deliver a record before the request
     /// fails with 503.
     pub delivery_timeout: Duration,
@@ -43,11 +44,10 @@ pub struct ProducerSettings {
 }
 
 fn client_config(s: &ProducerSettings) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &s.bootstrap)
-        // acks=all + idempotence: an acknowledged record is on every in-sync
-        // replica exactly once, even when librdkafka retries internally.
-        .set("enable.idempotence", "true")
+    let mut c = s.kafka.producer();
+    // acks=all + idempotence: an acknowledged record is on every in-sync
+    // replica exactly once, even when librdkafka retries internally.
+    c.set("enable.idempotence", "true")
         .set("acks", "all")
         .set(
             "message.timeout.ms",

@@ -30,24 +30,27 @@ use crate::metrics::{Metrics, RequestLabels, TopicLabels};
 use crate::origin::{self, OriginError};
 use crate::producer::{ProduceError, ProducerSettings, RecordProducer};
 use crate::records::{self, BadRecord, EnvelopeError, Kind};
-use shelf_kafka::{ensure_topics, TopicError, TopicSpec};
+use shelf_kafka::{ensure_topics, KafkaClients, SettingsError, TopicError, TopicSpec};
 
 /// Why the gateway could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot listen on {addr}: {error}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
+        #[source]
         error: std::io::Error,
     },
     #[error("Kafka: {0}")]
     Kafka(#[from] ProduceError),
     #[error(transparent)]
     Topics(#[from] TopicError),
-    #[error("server failed: {0}")]
-    Serve(std::io::Error),
+    #[error("Kafka settings: {0}")]
+    KafkaSettings(#[from] SettingsError),
+    #[error("server failed")]
+    Serve(#[source] std::io::Error),
 }
 
 struct App {
@@ -82,11 +85,14 @@ impl Gateway {
             tracing::warn!("no bearer tokens configured (or --no-auth): accepting every client");
         }
         let topics = &platform.topics;
-        let specs = [&topics.ingest_product, &topics.ingest_category]
-            .map(|name| TopicSpec::new(name, args.partitions, args.replication));
-        ensure_topics(&platform.kafka, &specs, Duration::from_secs(30)).await?;
+        let specs = [&topics.ingest_product, &topics.ingest_category].map(|name| TopicSpec {
+            replication: args.replication,
+            ..TopicSpec::new(name, args.partitions)
+        });
+        let kafka = KafkaClients::new(&platform.kafka)?;
+        ensure_topics(&kafka, &specs, Duration::from_secs(30)).await?;
         let producer = RecordProducer::new(ProducerSettings {
-            bootstrap: platform.kafka.clone(),
+            kafka,
             delivery_timeout: args.delivery_timeout(),
             max_record_bytes: args.max_record_bytes,
             // Above the in-flight bound, so the local queue never overflows.
@@ -128,7 +134,7 @@ impl Gateway {
             })
             .await
         });
-        tracing::info!(%addr, kafka = %platform.kafka, "ingest gateway listening");
+        tracing::info!(%addr, kafka = %platform.kafka.bootstrap, "ingest gateway listening");
         Ok(Self {
             addr,
             app,

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use shelf_kafka::KafkaClients;
 
 use crate::ReportError;
 
@@ -26,13 +27,8 @@ pub struct TopicCount {
     pub next_after_last: HashMap<i32, i64>,
 }
 
-fn consumer(bootstrap: &str, group: &str) -> Result<BaseConsumer, ReportError> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()?)
+fn consumer(kafka: &KafkaClients, group: &str) -> Result<BaseConsumer, ReportError> {
+    Ok(kafka.consumer(group).create()?)
 }
 
 fn partitions(c: &BaseConsumer, topic: &str) -> Result<Vec<i32>, ReportError> {
@@ -71,12 +67,12 @@ fn committed(
 /// Blocks until `group` has committed up to the high watermark of every
 /// partition of `topic` (a topic written without transactions).
 pub fn wait_for_group(
-    bootstrap: &str,
+    kafka: &KafkaClients,
     group: &str,
     topic: &str,
     timeout: Duration,
 ) -> Result<(), ReportError> {
-    let c = consumer(bootstrap, group)?;
+    let c = consumer(kafka, group)?;
     let parts = partitions(&c, topic)?;
     let started = Instant::now();
     loop {
@@ -100,8 +96,8 @@ pub fn wait_for_group(
 }
 
 /// Reads `topic` whole (read_committed) and counts its records.
-pub fn count(bootstrap: &str, topic: &str) -> Result<TopicCount, ReportError> {
-    let c = consumer(bootstrap, "shelf-report")?;
+pub fn count(kafka: &KafkaClients, topic: &str) -> Result<TopicCount, ReportError> {
+    let c = consumer(kafka, "shelf-report")?;
     let parts = partitions(&c, topic)?;
     let mut tpl = TopicPartitionList::new();
     let mut high = HashMap::new();
@@ -141,13 +137,13 @@ pub fn count(bootstrap: &str, topic: &str) -> Result<TopicCount, ReportError> {
 /// Blocks until `group` has committed past the last record of every
 /// partition in `counted`.
 pub fn wait_past(
-    bootstrap: &str,
+    kafka: &KafkaClients,
     group: &str,
     topic: &str,
     counted: &TopicCount,
     timeout: Duration,
 ) -> Result<(), ReportError> {
-    let c = consumer(bootstrap, group)?;
+    let c = consumer(kafka, group)?;
     let parts: Vec<i32> = counted.next_after_last.keys().copied().collect();
     let started = Instant::now();
     loop {

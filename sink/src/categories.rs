@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use bson::Document;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
+use shelf_kafka::KafkaClients;
 
 use crate::product::Refusal;
 use crate::reject::{self, Origin};
@@ -36,15 +37,10 @@ pub struct CategoryReader {
 
 impl CategoryReader {
     /// Assigns every partition of `topic` from the beginning.
-    pub fn new(bootstrap: &str, topic: &str) -> Result<Self, KafkaError> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            // librdkafka wants a group for `assign`; this consumer never
-            // joins it nor commits to it.
-            .set("group.id", "shelf-sink-categories")
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .create()?;
+    pub fn new(kafka: &KafkaClients, topic: &str) -> Result<Self, KafkaError> {
+        // librdkafka wants a group for `assign`; this consumer never joins
+        // it nor commits to it.
+        let consumer: BaseConsumer = kafka.consumer("shelf-sink-categories").create()?;
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
         let mut assignment = TopicPartitionList::new();
         let mut ends = Vec::new();

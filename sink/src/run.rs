@@ -14,7 +14,10 @@
 //! merge in `merge`.
 
 mod consumer;
+mod error;
 mod merge;
+
+pub use error::SinkError;
 
 use consumer::GroupEvents;
 
@@ -26,9 +29,9 @@ use std::time::{Duration, Instant};
 use bson::{doc, Document};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::OwnedMessage;
-use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use shelf_config::{collections, Platform};
-use shelf_kafka::{ensure_topics, TopicError, TopicSpec};
+use shelf_kafka::{ensure_topics, KafkaClients, TopicSpec};
 use tokio::runtime::Handle;
 
 use crate::aggregates::Aggregates;
@@ -41,23 +44,6 @@ use crate::plan::{self, PartialKey, ProductRecord};
 use crate::product;
 use crate::reject::{self, Origin};
 use crate::store::{Store, StoreError};
-
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    #[error(transparent)]
-    Topics(#[from] TopicError),
-    #[error("Kafka: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("cannot serve metrics on {addr}: {error}")]
-    Metrics {
-        addr: std::net::SocketAddr,
-        error: std::io::Error,
-    },
-    #[error("the sink loop stopped unexpectedly: {0}")]
-    Join(String),
-}
 
 /// Runs until SIGTERM or Ctrl-C, then finishes the current batch, merges
 /// and commits.
@@ -90,8 +76,13 @@ pub async fn run_until(
     }
     let t = &platform.topics;
     let specs = [&t.product_clean, &t.ingest_category, &t.product_dlq]
-        .map(|name| TopicSpec::new(name, args.partitions, 1));
-    ensure_topics(&platform.kafka, &specs, Duration::from_secs(30)).await?;
+        .map(|name| TopicSpec::new(name, args.partitions));
+    ensure_topics(
+        &KafkaClients::new(&platform.kafka)?,
+        &specs,
+        Duration::from_secs(30),
+    )
+    .await?;
 
     let store = Store::connect(&platform.mongo, &platform.database, metrics.store.clone())
         .await?
@@ -108,7 +99,29 @@ pub async fn run_until(
     let platform = platform.clone();
     let handle = Handle::current();
     tokio::task::spawn_blocking(move || {
-        Sink::new(platform, args, store, handle, metrics, ready)?.run(&shutdown)
+        let mut backoff = Backoff::default();
+        loop {
+            let sink = Sink::new(
+                platform.clone(),
+                args.clone(),
+                store.clone(),
+                handle.clone(),
+                metrics.clone(),
+                ready.clone(),
+            );
+            match sink.and_then(|sink| sink.run(&shutdown)) {
+                // What a supervisor would do, without losing the process:
+                // the state is read again from the store, the records from
+                // the committed offsets.
+                Err(e) if e.is_restartable() && !shutdown.load(Ordering::Relaxed) => {
+                    ready.store(false, Ordering::Relaxed);
+                    let wait = backoff.next();
+                    tracing::warn!(error = %e, retry_in = ?wait, "sink restarting");
+                    std::thread::sleep(wait);
+                }
+                done => return done,
+            }
+        }
     })
     .await
     .map_err(|e| SinkError::Join(e.to_string()))?
@@ -155,19 +168,17 @@ impl Sink {
         ready: Arc<AtomicBool>,
     ) -> Result<Self, SinkError> {
         let t = &platform.topics;
-        let mut categories = CategoryReader::new(&platform.kafka, &t.ingest_category)?;
+        let kafka = KafkaClients::new(&platform.kafka)?;
+        let mut categories = CategoryReader::new(&kafka, &t.ingest_category)?;
         let pending_categories = categories.catch_up(Duration::from_secs(30))?;
-        let consumer: BaseConsumer<GroupEvents> = ClientConfig::new()
-            .set("bootstrap.servers", &platform.kafka)
-            .set("group.id", &args.group)
+        let consumer: BaseConsumer<GroupEvents> = kafka
+            .consumer(&args.group)
             .set(
                 "group.instance.id",
                 format!("{}-{}", args.group, args.instance),
             )
             .set("session.timeout.ms", "10000")
-            .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .set("isolation.level", "read_committed")
             .set("statistics.interval.ms", "5000")
             .create_with_context(GroupEvents {
                 revoked: Mutex::default(),
@@ -212,6 +223,12 @@ impl Sink {
             } else {
                 self.collect(shutdown)
             };
+            if let Some((code, reason)) = self.consumer.client().fatal_error() {
+                return Err(SinkError::ConsumerFatal {
+                    code: format!("{code:?}"),
+                    reason,
+                });
+            }
             self.behind = batch.len() >= self.args.batch_size;
             match self.step(&batch) {
                 Ok(()) => {

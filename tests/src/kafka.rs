@@ -9,19 +9,36 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::ClientConfig;
+use shelf_config::{KafkaSettings, Platform};
+use shelf_kafka::KafkaClients;
 
 use crate::unique;
 
+/// The clients of `settings`, which the tests build valid.
+pub fn clients(settings: &KafkaSettings) -> KafkaClients {
+    KafkaClients::new(settings).expect("valid Kafka settings")
+}
+
+/// The clients of the platform the test runs on.
+pub fn kafka(p: &Platform) -> KafkaClients {
+    clients(&p.kafka)
+}
+
+/// The variables that give a `shelf` process these Kafka settings.
+pub fn kafka_env(k: &KafkaSettings) -> Vec<(&'static str, String)> {
+    k.to_env()
+}
+
 /// Creates topics (or does nothing if they exist).
-pub async fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+/// Replication: the broker's default.
+pub async fn create_topics(kafka: &KafkaSettings, names: &[&str], partitions: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = clients(kafka)
+        .admin()
         .create()
         .context("creating admin client")?;
     let topics: Vec<NewTopic> = names
         .iter()
-        .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
+        .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(-1)))
         .collect();
     let results = admin
         .create_topics(
@@ -82,33 +99,30 @@ pub fn distinct_keys(records: &[Record]) -> Vec<String> {
 /// `expected` records have arrived, then goes on for `settle` to catch any
 /// extra (duplicate) ones. Fails if fewer than `expected` arrive in `timeout`.
 pub async fn read_topic(
-    bootstrap: &str,
+    kafka: &KafkaSettings,
     topic: &str,
     expected: usize,
     timeout: Duration,
     settle: Duration,
 ) -> Result<Vec<Record>> {
-    let bootstrap = bootstrap.to_owned();
+    let kafka = clients(kafka);
     let topic = topic.to_owned();
     tokio::task::spawn_blocking(move || {
-        read_topic_blocking(&bootstrap, &topic, expected, timeout, settle)
+        read_topic_blocking(&kafka, &topic, expected, timeout, settle)
     })
     .await?
 }
 
 fn read_topic_blocking(
-    bootstrap: &str,
+    kafka: &KafkaClients,
     topic: &str,
     expected: usize,
     timeout: Duration,
     settle: Duration,
 ) -> Result<Vec<Record>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", unique("reader"))
+    let consumer: BaseConsumer = kafka
+        .consumer(&unique("reader"))
         .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
         .set_log_level(RDKafkaLogLevel::Warning)
         .create()?;
     consumer.subscribe(&[topic])?;
@@ -156,9 +170,9 @@ fn read_topic_blocking(
 
 /// An idempotent producer for test data. Creating one (and dropping it)
 /// costs about a second, so a test that produces often keeps one.
-pub fn producer(bootstrap: &str) -> Result<rdkafka::producer::FutureProducer> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+pub fn producer(kafka: &KafkaSettings) -> Result<rdkafka::producer::FutureProducer> {
+    Ok(clients(kafka)
+        .producer()
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .create()?)
@@ -166,11 +180,11 @@ pub fn producer(bootstrap: &str) -> Result<rdkafka::producer::FutureProducer> {
 
 /// Produces `(key, value)` records and waits for every acknowledgement.
 pub async fn produce_all(
-    bootstrap: &str,
+    kafka: &KafkaSettings,
     topic: &str,
     records: &[(String, Vec<u8>)],
 ) -> Result<()> {
-    produce_with(&producer(bootstrap)?, topic, records).await
+    produce_with(&producer(kafka)?, topic, records).await
 }
 
 /// Like [`produce_all`], with a producer the caller keeps.

@@ -4,6 +4,7 @@
 //! suffix, so tests can run in parallel against one broker and one store and
 //! leave nothing behind that another test could trip over.
 
+pub mod brokers;
 pub mod contract;
 pub mod kafka;
 pub mod pipeline;
@@ -16,7 +17,8 @@ use anyhow::{bail, Result};
 use shelf_config::{Platform, Topics};
 
 pub use kafka::{
-    create_topics, distinct_keys, produce_all, produce_with, producer, read_topic, Record,
+    create_topics, distinct_keys, kafka, kafka_env, produce_all, produce_with, producer,
+    read_topic, Record,
 };
 
 /// The platform the tests run against: `SHELF_*` variables or the local
@@ -27,7 +29,7 @@ pub use kafka::{
 pub fn platform() -> Platform {
     let mut p = Platform::default();
     if let Ok(v) = std::env::var("SHELF_KAFKA") {
-        p.kafka = v;
+        p.kafka.bootstrap = v;
     }
     if let Ok(v) = std::env::var("SHELF_MONGO") {
         p.mongo = v;
@@ -40,6 +42,28 @@ pub fn platform() -> Platform {
     p.database = format!("shelf_{}", prefix.replace('-', "_"));
     p.topics = Topics::prefixed(&format!("{prefix}-"));
     p
+}
+
+/// The environment that points a `shelf` process at `p`: its Kafka
+/// settings, store and topics.
+pub fn platform_env(p: &Platform) -> Vec<(&'static str, String)> {
+    let mut env = kafka_env(&p.kafka);
+    env.extend([
+        ("SHELF_MONGO", p.mongo.clone()),
+        ("SHELF_DB", p.database.clone()),
+        ("SHELF_TOPIC_PRODUCT_CLEAN", p.topics.product_clean.clone()),
+        (
+            "SHELF_TOPIC_INGEST_CATEGORY",
+            p.topics.ingest_category.clone(),
+        ),
+        ("SHELF_TOPIC_PRODUCT_DLQ", p.topics.product_dlq.clone()),
+        (
+            "SHELF_TOPIC_INGEST_PRODUCT",
+            p.topics.ingest_product.clone(),
+        ),
+        ("SHELF_TOPIC_TRANSFORMS", p.topics.transforms.clone()),
+    ]);
+    env
 }
 
 /// Whether the first broker of `kafka` and the host of `mongo` accept a
@@ -56,7 +80,13 @@ fn platform_listens(p: &Platform) -> Result<(), String> {
         .next()
         .unwrap_or_default()
         .to_owned();
-    let kafka = p.kafka.split(',').next().unwrap_or_default().to_owned();
+    let kafka = p
+        .kafka
+        .bootstrap
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     for (what, address, port) in [("Kafka", kafka, 9092), ("MongoDB", mongo, 27017)] {
         let address = if address.rsplit(']').next().unwrap_or_default().contains(':') {
             address
@@ -309,7 +339,7 @@ pub fn wasm_path(name: &str) -> std::path::PathBuf {
 /// from the platform's ingest-product to its product-clean and product-dlq.
 pub async fn deploy_standard_chain(p: &Platform, params: &[(&str, &str)]) -> Result<()> {
     use shelf_transform::{deploy, registry::Registry};
-    let registry = Registry::new(&p.kafka, &p.topics.transforms);
+    let registry = Registry::new(&kafka(p), &p.topics.transforms);
     registry.ensure_topic().await?;
     let params: std::collections::BTreeMap<String, String> = params
         .iter()
@@ -362,13 +392,13 @@ mod tests {
     #[test]
     fn a_platform_that_does_not_listen_is_named() {
         let mut p = Platform {
-            kafka: format!("127.0.0.1:{}", closed_port()),
+            kafka: shelf_config::KafkaSettings::plaintext(format!("127.0.0.1:{}", closed_port())),
             ..Platform::default()
         };
         let missing = platform_listens(&p).unwrap_err();
         assert!(missing.starts_with("Kafka at 127.0.0.1:"), "{missing}");
         let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        p.kafka = open.local_addr().unwrap().to_string();
+        p.kafka.bootstrap = open.local_addr().unwrap().to_string();
         p.mongo = format!("mongodb://127.0.0.1:{}/", closed_port());
         let missing = platform_listens(&p).unwrap_err();
         assert!(missing.starts_with("MongoDB at 127.0.0.1:"), "{missing}");

@@ -145,9 +145,7 @@ impl GatewayProcess {
     pub async fn start(p: &Platform, port: u16) -> Result<Self> {
         let child = Command::new(shelf_bin())
             .args(["ingest", "serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("SHELF_KAFKA", &p.kafka)
-            .env("SHELF_TOPIC_INGEST_PRODUCT", &p.topics.ingest_product)
-            .env("SHELF_TOPIC_INGEST_CATEGORY", &p.topics.ingest_category)
+            .envs(crate::sink::platform_env(p))
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
             .spawn()

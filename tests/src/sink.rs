@@ -16,20 +16,7 @@ use shelf_config::Platform;
 
 use crate::{closed_port, shelf_bin, ChildGuard};
 
-/// The environment that points a `shelf` process at `p`.
-pub fn platform_env(p: &Platform) -> Vec<(&'static str, String)> {
-    vec![
-        ("SHELF_KAFKA", p.kafka.clone()),
-        ("SHELF_MONGO", p.mongo.clone()),
-        ("SHELF_DB", p.database.clone()),
-        ("SHELF_TOPIC_PRODUCT_CLEAN", p.topics.product_clean.clone()),
-        (
-            "SHELF_TOPIC_INGEST_CATEGORY",
-            p.topics.ingest_category.clone(),
-        ),
-        ("SHELF_TOPIC_PRODUCT_DLQ", p.topics.product_dlq.clone()),
-    ]
-}
+pub use crate::platform_env;
 
 /// Keyed records, in production order.
 pub type Records = Vec<(String, Vec<u8>)>;

@@ -16,9 +16,7 @@ async fn sigterm_during_load_loses_no_acknowledged_record() {
     let port = closed_port();
     let mut child = Command::new(shelf_bin())
         .args(["ingest", "serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("SHELF_KAFKA", &p.kafka)
-        .env("SHELF_TOPIC_INGEST_PRODUCT", &p.topics.ingest_product)
-        .env("SHELF_TOPIC_INGEST_CATEGORY", &p.topics.ingest_category)
+        .envs(shelf_tests::sink::platform_env(&p))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

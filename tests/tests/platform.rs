@@ -6,8 +6,8 @@ use std::time::Duration;
 use mongodb::bson::{doc, Document};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::{ClientConfig, Message, TopicPartitionList};
-use shelf_tests::{create_topics, platform, read_topic, unique};
+use rdkafka::{Message, TopicPartitionList};
+use shelf_tests::{create_topics, kafka, platform, read_topic, unique};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -17,8 +17,8 @@ async fn kafka_produce_and_consume_round_trip() {
     let topic = unique("roundtrip");
     create_topics(&p.kafka, &[&topic], 3).await.unwrap();
 
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &p.kafka)
+    let producer: FutureProducer = kafka(&p)
+        .producer()
         .set("enable.idempotence", "true")
         .create()
         .unwrap();
@@ -58,10 +58,7 @@ async fn kafka_transactions_commit_offsets_and_hide_aborts() {
         .await
         .unwrap();
 
-    let plain: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &p.kafka)
-        .create()
-        .unwrap();
+    let plain: FutureProducer = kafka(&p).producer().create().unwrap();
     for i in 0..3 {
         plain
             .send(
@@ -75,20 +72,15 @@ async fn kafka_transactions_commit_offsets_and_hide_aborts() {
             .unwrap();
     }
 
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &p.kafka)
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
+    let consumer: StreamConsumer = kafka(&p)
+        .consumer(&group)
         .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
         .create()
         .unwrap();
     consumer.subscribe(&[&input]).unwrap();
 
-    let tx: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &p.kafka)
-        .set("transactional.id", unique("tx-id"))
-        .set("enable.idempotence", "true")
+    let tx: FutureProducer = kafka(&p)
+        .transactional_producer(&unique("tx-id"))
         .create()
         .unwrap();
     tx.init_transactions(WAIT).unwrap();

@@ -144,7 +144,7 @@ async fn runtime_output_equals_the_native_rules() {
 async fn a_trapping_or_failing_module_costs_only_its_record() {
     use shelf_transform::{deploy, registry::Registry};
     let p = platform();
-    let registry = Registry::new(&p.kafka, &p.topics.transforms);
+    let registry = Registry::new(&shelf_tests::kafka(&p), &p.topics.transforms);
     registry.ensure_topic().await.unwrap();
     let topics = p.topics.clone();
     tokio::task::spawn_blocking(move || {
@@ -250,7 +250,10 @@ async fn a_new_module_version_takes_over_mid_stream() {
             .await
             .unwrap();
             // ...then v2 of price-bucket, deployed while the rest flows in.
-            let registry = shelf_transform::registry::Registry::new(&p.kafka, &p.topics.transforms);
+            let registry = shelf_transform::registry::Registry::new(
+                &shelf_tests::kafka(&p),
+                &p.topics.transforms,
+            );
             tokio::task::spawn_blocking(move || {
                 shelf_transform::deploy::deploy(
                     &registry,
@@ -320,7 +323,7 @@ async fn a_refused_deploy_replaces_nothing() {
     use shelf_transform::{deploy, registry::Registry};
     let p = platform();
     deploy_standard_chain(&p, &[("width", "5")]).await.unwrap();
-    let registry = Registry::new(&p.kafka, &p.topics.transforms);
+    let registry = Registry::new(&shelf_tests::kafka(&p), &p.topics.transforms);
     let (err, after) = tokio::task::spawn_blocking(move || {
         let err = deploy::deploy(
             &registry,

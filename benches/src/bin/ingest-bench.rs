@@ -26,9 +26,8 @@ struct Args {
     /// Concurrent requests; default 64 for batch 1, 16 for 100, 8 for 1000.
     #[arg(long)]
     concurrency: Option<usize>,
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "SHELF_KAFKA", default_value = shelf_config::DEFAULT_KAFKA)]
-    kafka: String,
+    #[command(flatten)]
+    kafka: shelf_config::KafkaSettings,
     /// Gzip the bodies as the client does.
     #[arg(long)]
     gzip: bool,
@@ -54,7 +53,7 @@ async fn main() -> Result<()> {
     println!(
         "ingest benchmark: {}s per batch size, broker {}, bodies {}",
         args.seconds,
-        args.kafka,
+        args.kafka.bootstrap,
         if args.gzip { "gzip NDJSON" } else { "NDJSON" }
     );
     let mut outcomes = Vec::new();
@@ -109,7 +108,7 @@ async fn run(
         "gateway",
         Command::new(bin)
             .args(["ingest", "serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("SHELF_KAFKA", &args.kafka)
+            .envs(args.kafka.to_env())
             .env(
                 "SHELF_TOPIC_INGEST_PRODUCT",
                 format!("{prefix}ingest-product"),

@@ -24,11 +24,11 @@ use clap::Parser;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
 use shelf_benches::{
     cpu_seconds, metric_sum, platform_pid, repo_root, shelf_release_bin, wait_http, Endpoints,
     Service,
 };
+use shelf_kafka::KafkaClients;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -78,8 +78,9 @@ fn main() -> Result<()> {
     let root = repo_root();
     let data = dataset(&root, &args)?;
     let prefix = format!("pbench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let env: Vec<(&str, String)> = vec![
-        ("SHELF_KAFKA", args.platform.kafka.clone()),
+    let kafka_clients = KafkaClients::new(&args.platform.kafka)?;
+    let mut env: Vec<(&str, String)> = args.platform.kafka.to_env();
+    env.extend([
         ("SHELF_MONGO", args.platform.mongo.clone()),
         ("SHELF_DB", prefix.replace('-', "_")),
         (
@@ -98,7 +99,7 @@ fn main() -> Result<()> {
         ("SHELF_TOPIC_TRANSFORMS", format!("{prefix}-transforms")),
         // Warnings would be expected ones (the faulty rows' 400s).
         ("RUST_LOG", "error".into()),
-    ];
+    ]);
     let topic = |name: &str| -> String {
         env.iter()
             .find(|(k, _)| *k == name)
@@ -205,7 +206,7 @@ fn main() -> Result<()> {
         .block_on(mongodb::Client::with_uri_str(&args.platform.mongo))?
         .database(&topic("SHELF_DB"));
     let deadline = started + Duration::from_secs(args.timeout);
-    let watermarks = Watermarks::new(&args.platform.kafka)?;
+    let watermarks = Watermarks::new(&kafka_clients)?;
     let mut stages: [Option<Done>; 4] = [None, None, None, None];
     // Records the gateway wrote, known once the client is done.
     let mut ingested = 0.0;
@@ -361,7 +362,7 @@ fn main() -> Result<()> {
     let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     rt.block_on(async {
         db.drop().await?;
-        shelf_kafka::delete_topics(&args.platform.kafka, &topics, Duration::from_secs(60)).await?;
+        shelf_kafka::delete_topics(&kafka_clients, &topics, Duration::from_secs(60)).await?;
         anyhow::Ok(())
     })
     .context("dropping the run's database and topics (--keep keeps them)")
@@ -426,11 +427,10 @@ struct Watermarks {
 }
 
 impl Watermarks {
-    fn new(kafka: &str) -> Result<Self> {
+    fn new(kafka: &KafkaClients) -> Result<Self> {
         Ok(Self {
-            consumer: ClientConfig::new()
-                .set("bootstrap.servers", kafka)
-                .set("group.id", "pipeline-bench-watermarks")
+            consumer: kafka
+                .consumer("pipeline-bench-watermarks")
                 .create()
                 .context("Kafka client")?,
         })

@@ -20,8 +20,8 @@ use mongodb::event::EventHandler;
 use mongodb::options::{ClientOptions, ReplaceOptions, UpdateOptions};
 use rand::{Rng, SeedableRng};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::ClientConfig;
 use shelf_benches::{product_record, shelf_release_bin, Endpoints, Service};
+use shelf_kafka::KafkaClients;
 use shelf_rules::{clean, derive, BucketParams};
 
 #[derive(Debug, Parser)]
@@ -68,14 +68,15 @@ fn main() -> Result<()> {
         format!("{prefix}-product-dlq"),
     );
     let rt = tokio::runtime::Runtime::new()?;
+    let kafka = KafkaClients::new(&args.platform.kafka)?;
     rt.block_on(shelf_kafka::ensure_topics(
-        &args.platform.kafka,
-        &[&products, &categories, &dlq].map(|t| shelf_kafka::TopicSpec::new(t, 6, 1)),
+        &kafka,
+        &[&products, &categories, &dlq].map(|t| shelf_kafka::TopicSpec::new(t, 6)),
         Duration::from_secs(30),
     ))?;
     println!("producing {} events and 270 categories", data.len());
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &args.platform.kafka)
+    let producer: ThreadedProducer<DefaultProducerContext> = kafka
+        .producer()
         .set("linger.ms", "20")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
@@ -140,7 +141,7 @@ fn sink(
                 "--metrics-listen",
                 &listen,
             ])
-            .env("SHELF_KAFKA", &args.platform.kafka)
+            .envs(args.platform.kafka.to_env())
             .env("SHELF_MONGO", &args.platform.mongo)
             .env("SHELF_DB", database)
             .env("SHELF_TOPIC_PRODUCT_CLEAN", products)

@@ -12,9 +12,10 @@ use clap::Parser;
 use rand::{Rng, SeedableRng};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use shelf_benches::{peak_rss_mib, product_record, repo_root, shelf_release_bin, Service};
 use shelf_engine::{Chain, Engine, EngineConfig};
+use shelf_kafka::KafkaClients;
 use shelf_transform::{deploy, registry::Registry};
 
 #[derive(Parser)]
@@ -25,8 +26,8 @@ struct Args {
     /// Records per `Chain::run` / per transaction.
     #[arg(long, default_value_t = 20_000)]
     batch: usize,
-    #[arg(long, env = "SHELF_KAFKA", default_value = shelf_config::DEFAULT_KAFKA)]
-    kafka: String,
+    #[command(flatten)]
+    kafka: shelf_config::KafkaSettings,
     /// Skip the runtime measurement (chain alone only).
     #[arg(long)]
     chain_only: bool,
@@ -110,9 +111,10 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
         format!("{prefix}-transforms"),
     );
     let rt = tokio::runtime::Runtime::new()?;
-    let registry = Registry::new(&args.kafka, &registry_topic);
+    let kafka = KafkaClients::new(&args.kafka)?;
+    let registry = Registry::new(&kafka, &registry_topic);
     rt.block_on(registry.ensure_topic())?;
-    rt.block_on(shelf_kafka_topics(&args.kafka, &input))?;
+    rt.block_on(shelf_kafka_topics(&kafka, &input))?;
     deploy::deploy(
         &registry,
         "clean",
@@ -136,8 +138,8 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
 
     println!();
     println!("producing {} records to {input}", data.len());
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &args.kafka)
+    let producer: ThreadedProducer<DefaultProducerContext> = kafka
+        .producer()
         .set("linger.ms", "20")
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "1000000")
@@ -169,14 +171,11 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
                 &args.batch.to_string(),
             ])
             .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
-            .env("SHELF_KAFKA", &args.kafka)
+            .envs(args.kafka.to_env())
             .env("SHELF_TOPIC_TRANSFORMS", &registry_topic)
             .env("RUST_LOG", "warn"),
     )?;
-    let watcher: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &args.kafka)
-        .set("group.id", &group)
-        .create()?;
+    let watcher: BaseConsumer = kafka.consumer(&group).create()?;
     let started = Instant::now();
     let mut rss_samples = Vec::new();
     let mut last_print = Instant::now();
@@ -268,10 +267,10 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
     Ok(())
 }
 
-async fn shelf_kafka_topics(bootstrap: &str, input: &str) -> Result<()> {
+async fn shelf_kafka_topics(kafka: &KafkaClients, input: &str) -> Result<()> {
     shelf_kafka::ensure_topics(
-        bootstrap,
-        &[shelf_kafka::TopicSpec::new(input, 6, 1)],
+        kafka,
+        &[shelf_kafka::TopicSpec::new(input, 6)],
         Duration::from_secs(30),
     )
     .await?;

@@ -81,7 +81,14 @@ impl Sink {
                     first_at.get_or_insert_with(Instant::now);
                     batch.push(m);
                 }
-                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "consumer error");
+                    // A fatal one (fenced by the group after a lost
+                    // coordinator) ends this consumer; `run` restarts.
+                    if self.consumer.client().fatal_error().is_some() {
+                        break;
+                    }
+                }
                 // Nothing for a while: let the caller merge and check.
                 None if batch.is_empty() => break,
                 None => {}

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use rdkafka::error::KafkaError;
 use shelf_engine::LoadError;
-use shelf_kafka::TopicError;
+use shelf_kafka::{SettingsError, TopicError};
 
 use crate::registry::RegistryError;
 
@@ -25,10 +25,14 @@ pub enum RuntimeError {
     },
     #[error(transparent)]
     Topics(#[from] TopicError),
+    #[error("Kafka settings: {0}")]
+    KafkaSettings(#[from] SettingsError),
     #[error("Kafka: {0}")]
     Kafka(#[from] KafkaError),
     #[error("Kafka: fatal producer error {code}: {reason}")]
     FatalProducer { code: String, reason: String },
+    #[error("the Kafka consumer ended ({code}): {reason}")]
+    ConsumerFatal { code: String, reason: String },
     #[error("Kafka gave no consumer group metadata for the transaction")]
     NoGroupMetadata,
     #[error("cannot encode a dead letter: {0}")]
@@ -47,4 +51,19 @@ pub enum RuntimeError {
         #[source]
         error: std::io::Error,
     },
+}
+
+impl RuntimeError {
+    /// Whether starting the loop afresh may succeed: the broker was lost
+    /// or the group fenced this consumer. Settings, modules and a producer
+    /// fenced by a twin with the same transactional id are not.
+    pub fn is_restartable(&self) -> bool {
+        matches!(
+            self,
+            Self::ConsumerFatal { .. }
+                | Self::Kafka(_)
+                | Self::Registry(RegistryError::Kafka { .. })
+                | Self::NoGroupMetadata
+        ) || matches!(self, Self::Topics(TopicError::Unavailable(_)))
+    }
 }

@@ -11,10 +11,10 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shelf_kafka::{ensure_topics, TopicSpec};
+use shelf_kafka::{ensure_topics, KafkaClients, TopicSpec};
 
 /// Largest module the registry takes (the topic's max.message.bytes).
 pub const MAX_MODULE_BYTES: usize = 12 << 20;
@@ -162,14 +162,14 @@ impl Deployments {
 
 /// Reads and writes the registry topic.
 pub struct Registry {
-    bootstrap: String,
+    kafka: KafkaClients,
     topic: String,
 }
 
 impl Registry {
-    pub fn new(bootstrap: &str, topic: &str) -> Self {
+    pub fn new(kafka: &KafkaClients, topic: &str) -> Self {
         Self {
-            bootstrap: bootstrap.to_owned(),
+            kafka: kafka.clone(),
             topic: topic.to_owned(),
         }
     }
@@ -187,12 +187,12 @@ impl Registry {
 
     /// Creates the compacted topic if it is missing.
     pub async fn ensure_topic(&self) -> Result<(), RegistryError> {
-        let mut spec = TopicSpec::new(&self.topic, 1, 1);
+        let mut spec = TopicSpec::new(&self.topic, 1);
         spec.config = vec![
             ("cleanup.policy", "compact".to_owned()),
             ("max.message.bytes", MAX_MODULE_BYTES.to_string()),
         ];
-        ensure_topics(&self.bootstrap, &[spec], Duration::from_secs(30))
+        ensure_topics(&self.kafka, &[spec], Duration::from_secs(30))
             .await
             .map_err(|e| self.err(e))
     }
@@ -207,8 +207,9 @@ impl Registry {
         if value.len() > MAX_MODULE_BYTES {
             return Err(RegistryError::TooLarge { size: value.len() });
         }
-        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
+        let producer: ThreadedProducer<DefaultProducerContext> = self
+            .kafka
+            .producer()
             .set("enable.idempotence", "true")
             .set("message.max.bytes", (MAX_MODULE_BYTES + 65_536).to_string())
             .create()
@@ -224,10 +225,9 @@ impl Registry {
 
     /// A consumer positioned at the start of the registry.
     pub fn reader(&self) -> Result<RegistryReader, RegistryError> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .set("group.id", "shelf-registry-reader")
-            .set("enable.auto.commit", "false")
+        let consumer: BaseConsumer = self
+            .kafka
+            .consumer("shelf-registry-reader")
             .set(
                 "fetch.message.max.bytes",
                 (MAX_MODULE_BYTES + 65_536).to_string(),
@@ -302,10 +302,18 @@ impl RegistryReader {
     pub fn poll(&mut self, timeout: Duration) -> Result<bool, RegistryError> {
         match self.consumer.poll(timeout) {
             None => Ok(false),
-            Some(Err(e)) => Err(RegistryError::Kafka {
-                topic: self.topic.clone(),
-                reason: e.to_string(),
-            }),
+            // librdkafka reports a broker it lost (and reconnects by itself);
+            // only an error that ends the consumer ends the reading.
+            Some(Err(e)) => match self.consumer.client().fatal_error() {
+                Some((_, reason)) => Err(RegistryError::Kafka {
+                    topic: self.topic.clone(),
+                    reason,
+                }),
+                None => {
+                    tracing::warn!(topic = %self.topic, error = %e, "registry consumer error");
+                    Ok(false)
+                }
+            },
             Some(Ok(m)) => {
                 let key = m
                     .key()

@@ -18,10 +18,10 @@ use clap::Args;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{ClientConfig, Message, Offset};
+use rdkafka::{Message, Offset};
 use shelf_config::Platform;
 use shelf_engine::{Chain, Engine, EngineConfig};
-use shelf_kafka::{ensure_topics, TopicSpec};
+use shelf_kafka::{ensure_topics, KafkaClients, TopicSpec};
 
 use crate::committer::{Committer, Prepared};
 use crate::error::RuntimeError;
@@ -160,11 +160,27 @@ pub async fn run_until(
             error,
         })?;
     }
-    let registry = Registry::new(&platform.kafka, &platform.topics.transforms);
+    let kafka = KafkaClients::new(&platform.kafka)?;
+    let registry = Registry::new(&kafka, &platform.topics.transforms);
     registry.ensure_topic().await?;
     let platform = platform.clone();
-    tokio::task::spawn_blocking(move || run_blocking(&platform, &args, metrics, &ready, &shutdown))
-        .await?
+    tokio::task::spawn_blocking(move || {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match run_blocking(&platform, &args, metrics.clone(), &ready, &shutdown) {
+                // What a supervisor would do, without losing the process:
+                // everything restarts from the committed offsets.
+                Err(e) if e.is_restartable() && !shutdown.load(Ordering::Relaxed) => {
+                    ready.store(false, Ordering::Relaxed);
+                    tracing::warn!(error = %e, retry_in = ?backoff, "transform runtime restarting");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                done => return done,
+            }
+        }
+    })
+    .await?
 }
 
 /// The loop itself, on the calling thread, until `shutdown` is set.
@@ -187,23 +203,21 @@ pub fn run_blocking(
         version: 0,
         error,
     })?;
-    let registry = Registry::new(&platform.kafka, &platform.topics.transforms);
+    let kafka = KafkaClients::new(&platform.kafka)?;
+    let registry = Registry::new(&kafka, &platform.topics.transforms);
     let mut reader: RegistryReader = registry.reader()?;
     reader.catch_up(Duration::from_secs(30))?;
     let mut active = build(&engine, &reader.state, &args.chain)?;
     metrics.chain_version.set(i64::from(active.spec.version));
-    create_topics(platform, args, &active.spec)?;
+    create_topics(&kafka, args, &active.spec)?;
 
     let group = args
         .group
         .clone()
         .unwrap_or_else(|| format!("shelf-transform-{}", args.chain));
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &platform.kafka)
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
+    let consumer: BaseConsumer = kafka
+        .consumer(&group)
         .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
         .set("max.poll.interval.ms", "300000")
         // Static membership: a restarted instance takes its partitions back
         // at once instead of waiting for its killed self to time out.
@@ -218,10 +232,8 @@ pub fn run_blocking(
     consumer.subscribe(&[&active.spec.input])?;
 
     let transactional_id = format!("shelf-transform-{}-{}", args.chain, args.instance);
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &platform.kafka)
-        .set("transactional.id", &transactional_id)
-        .set("enable.idempotence", "true")
+    let producer: ThreadedProducer<DefaultProducerContext> = kafka
+        .transactional_producer(&transactional_id)
         .set(
             "transaction.timeout.ms",
             args.transaction_timeout_ms.to_string(),
@@ -255,7 +267,7 @@ pub fn run_blocking(
                     if next.spec.input != active.spec.input {
                         consumer.subscribe(&[&next.spec.input])?;
                     }
-                    create_topics(platform, args, &next.spec)?;
+                    create_topics(&kafka, args, &next.spec)?;
                     metrics.chain_version.set(i64::from(next.spec.version));
                     active = next;
                 }
@@ -269,6 +281,13 @@ pub fn run_blocking(
         let collecting = Instant::now();
         let batch = collect(&consumer, args, shutdown);
         metrics.phase("collect", collecting);
+        if let Some((code, reason)) = consumer.client().fatal_error() {
+            ready.store(false, Ordering::Relaxed);
+            return Err(RuntimeError::ConsumerFatal {
+                code: format!("{code:?}"),
+                reason,
+            });
+        }
         if batch.is_empty() {
             continue;
         }
@@ -300,25 +319,20 @@ pub fn run_blocking(
 }
 
 fn create_topics(
-    platform: &Platform,
+    kafka: &KafkaClients,
     args: &RunArgs,
     spec: &ChainSpec,
 ) -> Result<(), RuntimeError> {
     // The input too: a subscription to a missing topic is only noticed at
     // librdkafka's next metadata refresh, minutes later.
-    let specs =
-        [&spec.input, &spec.output, &spec.dlq].map(|t| TopicSpec::new(t, args.partitions, 1));
+    let specs = [&spec.input, &spec.output, &spec.dlq].map(|t| TopicSpec::new(t, args.partitions));
     // The loop runs on a blocking thread; a small runtime of its own waits
     // for the admin request (librdkafka's threads drive it).
     let local = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(RuntimeError::LocalRuntime)?;
-    local.block_on(ensure_topics(
-        &platform.kafka,
-        &specs,
-        Duration::from_secs(30),
-    ))?;
+    local.block_on(ensure_topics(kafka, &specs, Duration::from_secs(30)))?;
     Ok(())
 }
 
@@ -341,7 +355,14 @@ fn collect(consumer: &BaseConsumer, args: &RunArgs, shutdown: &AtomicBool) -> Ve
                 first_at.get_or_insert_with(Instant::now);
                 batch.push(m.detach());
             }
-            Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "consumer error");
+                // A fatal one (fenced by the group after a lost
+                // coordinator) ends this consumer; the loop restarts.
+                if consumer.client().fatal_error().is_some() {
+                    break;
+                }
+            }
             None if batch.is_empty() && !shutdown.load(Ordering::Relaxed) => continue,
             None => break,
         }
