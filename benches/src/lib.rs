@@ -118,13 +118,22 @@ pub fn metric_sum(text: &str, prefix: &str) -> f64 {
         .sum()
 }
 
-/// The pid of a service `infra/platform.sh` started (`kafka`, `ferretdb`),
-/// if it runs from this checkout's state directory.
+/// The pid of a service `infra/platform.sh` started (`kafka`, `ferretdb`,
+/// or `kafka-node1` … of its three-broker cluster), if it runs from this
+/// checkout's state directory.
 pub fn platform_pid(service: &str) -> Option<u32> {
     let home = std::env::var_os("SHELF_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join(".local"));
-    let text = std::fs::read_to_string(home.join("run").join(format!("{service}.pid"))).ok()?;
+    let run = if service.starts_with("kafka-node") {
+        std::env::var_os("SHELF_KAFKA_CLUSTER_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join("kafka-cluster"))
+            .join("run")
+    } else {
+        home.join("run")
+    };
+    let text = std::fs::read_to_string(run.join(format!("{service}.pid"))).ok()?;
     let pid = text.trim().parse().ok()?;
     Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
 }

@@ -8,6 +8,27 @@ use std::sync::Arc;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 
+/// An error and its sources, `: `-separated, for a log line (`%e` shows
+/// only the outermost message).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// The Prometheus text (OpenMetrics) exposition of `registry`.
+pub fn render_metrics(registry: &prometheus_client::registry::Registry) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, registry);
+    out
+}
+
 /// Content type of the Prometheus text (OpenMetrics) exposition.
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 

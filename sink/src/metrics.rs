@@ -150,9 +150,7 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        shelf_service::render_metrics(&self.registry)
     }
 
     pub fn count(&self, topic: &str, result: &'static str, n: u64) {

@@ -116,15 +116,14 @@ pub async fn run_until(
                 Err(e) if e.is_restartable() && !shutdown.load(Ordering::Relaxed) => {
                     ready.store(false, Ordering::Relaxed);
                     let wait = backoff.next();
-                    tracing::warn!(error = %e, retry_in = ?wait, "sink restarting");
+                    tracing::warn!(error = %shelf_service::error_chain(&e), retry_in = ?wait, "sink restarting");
                     std::thread::sleep(wait);
                 }
                 done => return done,
             }
         }
     })
-    .await
-    .map_err(|e| SinkError::Join(e.to_string()))?
+    .await?
 }
 
 struct Sink {

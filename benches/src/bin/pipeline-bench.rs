@@ -55,6 +55,10 @@ struct Args {
     probes: bool,
     #[arg(long, default_value_t = 500)]
     probe_interval_ms: u64,
+    /// Transform runtimes and sinks to run (each stage's figures are the
+    /// sum over its instances).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
     /// Keep the run's database and topics (dropped at the end otherwise).
     #[arg(long)]
     keep: bool,
@@ -120,27 +124,48 @@ fn main() -> Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let (runtime_listen, sink_listen) = (free_listen()?, free_listen()?);
+    let runtime_listens = (0..args.instances)
+        .map(|_| free_listen())
+        .collect::<Result<Vec<_>>>()?;
+    let sink_listens = (0..args.instances)
+        .map(|_| free_listen())
+        .collect::<Result<Vec<_>>>()?;
     let gateway = Service::spawn(
         "gateway",
         Command::new(&shelf)
             .args(["ingest", "serve", "--listen", &format!("127.0.0.1:{port}")])
             .envs(env.iter().cloned()),
     )?;
-    let runtime = Service::spawn(
-        "transform runtime",
-        Command::new(&shelf)
-            .args(["transform", "run", "--metrics-listen", &runtime_listen])
-            .args(["--group", &format!("{prefix}-transform")])
-            .envs(env.iter().cloned()),
-    )?;
-    let sink = Service::spawn(
-        "sink",
-        Command::new(&shelf)
-            .args(["sink", "run", "--metrics-listen", &sink_listen])
-            .args(["--group", &format!("{prefix}-sink")])
-            .envs(env.iter().cloned()),
-    )?;
+    let mut runtimes = Vec::new();
+    let mut sinks = Vec::new();
+    for (i, (runtime_listen, sink_listen)) in runtime_listens.iter().zip(&sink_listens).enumerate()
+    {
+        let instance = i.to_string();
+        runtimes.push(Service::spawn(
+            "transform runtime",
+            Command::new(&shelf)
+                .args(["transform", "run", "--metrics-listen", runtime_listen])
+                .args([
+                    "--group",
+                    &format!("{prefix}-transform"),
+                    "--instance",
+                    &instance,
+                ])
+                .envs(env.iter().cloned()),
+        )?);
+        sinks.push(Service::spawn(
+            "sink",
+            Command::new(&shelf)
+                .args(["sink", "run", "--metrics-listen", sink_listen])
+                .args([
+                    "--group",
+                    &format!("{prefix}-sink"),
+                    "--instance",
+                    &instance,
+                ])
+                .envs(env.iter().cloned()),
+        )?);
+    }
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         wait_http(
@@ -148,18 +173,12 @@ fn main() -> Result<()> {
             Duration::from_secs(30),
         )
         .await?;
-        wait_http(
-            &format!("http://{runtime_listen}/readyz"),
-            Duration::from_secs(60),
-        )
-        .await?;
-        wait_http(
-            &format!("http://{sink_listen}/readyz"),
-            Duration::from_secs(60),
-        )
-        .await
+        for listen in runtime_listens.iter().chain(&sink_listens) {
+            wait_http(&format!("http://{listen}/readyz"), Duration::from_secs(60)).await?;
+        }
+        anyhow::Ok(())
     })?;
-    let (kafka_cpu, ferret_cpu) = (platform_cpu("kafka"), platform_cpu("ferretdb"));
+    let (kafka_cpu, ferret_cpu) = (kafka_brokers_cpu(), platform_cpu("ferretdb"));
 
     let state = std::env::temp_dir().join(format!("{prefix}-stream"));
     let started = Instant::now();
@@ -242,30 +261,35 @@ fn main() -> Result<()> {
             }
             continue;
         }
-        let metrics = |listen: &str| -> Result<String> {
+        // All instances' lines in one text: the sums add them up.
+        let metrics = |listens: &[String]| -> Result<String> {
             rt.block_on(async {
-                Ok(reqwest::get(format!("http://{listen}/metrics"))
-                    .await?
-                    .text()
-                    .await?)
+                let mut text = String::new();
+                for listen in listens {
+                    text += &reqwest::get(format!("http://{listen}/metrics"))
+                        .await?
+                        .text()
+                        .await?;
+                }
+                Ok(text)
             })
         };
         if stages[2].is_none() {
-            let text = metrics(&runtime_listen)?;
+            let text = metrics(&runtime_listens)?;
             if metric_sum(&text, "shelf_transform_records_in_total") >= ingested {
                 stages[2] = Some(Done {
                     after: secs(now),
                     records: ingested,
-                    cpu: runtime.cpu_seconds()?,
-                    rss: runtime.peak_rss_mib()?,
+                    cpu: total_of(&runtimes, Service::cpu_seconds)?,
+                    rss: total_of(&runtimes, Service::peak_rss_mib)?,
                 });
             }
             continue;
         }
-        let runtime_text = metrics(&runtime_listen)?;
+        let runtime_text = metrics(&runtime_listens)?;
         let products = metric_sum(&runtime_text, "shelf_transform_records_out_total");
         let outputs = products + metric_sum(&runtime_text, "shelf_transform_rejects_total");
-        sink_text = metrics(&sink_listen)?;
+        sink_text = metrics(&sink_listens)?;
         let handled: f64 = [
             topic("SHELF_TOPIC_PRODUCT_CLEAN"),
             topic("SHELF_TOPIC_PRODUCT_DLQ"),
@@ -282,8 +306,8 @@ fn main() -> Result<()> {
             stages[3] = Some(Done {
                 after: secs(Instant::now()),
                 records: outputs,
-                cpu: sink.cpu_seconds()?,
-                rss: sink.peak_rss_mib()?,
+                cpu: total_of(&sinks, Service::cpu_seconds)?,
+                rss: total_of(&sinks, Service::peak_rss_mib)?,
             });
         }
     }
@@ -295,9 +319,9 @@ fn main() -> Result<()> {
         ),
         None => None,
     };
-    let kafka = platform_cpu("kafka").zip(kafka_cpu).map(|(b, a)| b - a);
+    let kafka = kafka_brokers_cpu().zip(kafka_cpu).map(|(b, a)| b - a);
     let ferret = platform_cpu("ferretdb").zip(ferret_cpu).map(|(b, a)| b - a);
-    for service in [gateway, runtime, sink] {
+    for service in std::iter::once(gateway).chain(runtimes).chain(sinks) {
         service.stop()?;
     }
     let _ = std::fs::remove_dir_all(&state);
@@ -397,6 +421,21 @@ fn free_listen() -> Result<String> {
 
 fn platform_cpu(service: &str) -> Option<f64> {
     platform_pid(service).and_then(|pid| cpu_seconds(pid).ok())
+}
+
+/// CPU of the single broker, or the sum over the three-broker cluster's.
+fn kafka_brokers_cpu() -> Option<f64> {
+    platform_cpu("kafka").or_else(|| {
+        ["kafka-node1", "kafka-node2", "kafka-node3"]
+            .map(platform_cpu)
+            .into_iter()
+            .sum::<Option<f64>>()
+    })
+}
+
+/// A figure summed over a stage's instances.
+fn total_of(services: &[Service], figure: fn(&Service) -> Result<f64>) -> Result<f64> {
+    services.iter().map(figure).sum()
 }
 
 /// Products counted in `price_buckets`. Generated asins are unique, so the

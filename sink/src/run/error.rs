@@ -8,21 +8,22 @@ use crate::store::StoreError;
 pub enum SinkError {
     #[error(transparent)]
     Topics(#[from] TopicError),
-    #[error("Kafka settings: {0}")]
+    #[error(transparent)]
     KafkaSettings(#[from] SettingsError),
-    #[error("Kafka: {0}")]
+    #[error(transparent)]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot serve metrics on {addr}: {error}")]
+    #[error("cannot serve metrics on {addr}")]
     Metrics {
         addr: std::net::SocketAddr,
+        #[source]
         error: std::io::Error,
     },
     #[error("the Kafka consumer ended ({code}): {reason}")]
     ConsumerFatal { code: String, reason: String },
-    #[error("the sink loop stopped unexpectedly: {0}")]
-    Join(String),
+    #[error("the sink loop stopped unexpectedly")]
+    Join(#[from] tokio::task::JoinError),
 }
 
 impl SinkError {

@@ -134,7 +134,7 @@ fn commit_loop(
                     .transactions
                     .get_or_create(&ResultLabels { result: "aborted" })
                     .inc();
-                tracing::warn!(error = %e, records = prepared.batch.len(), "transaction failed; aborting and rewinding");
+                tracing::warn!(error = %shelf_service::error_chain(&e), records = prepared.batch.len(), "transaction failed; aborting and rewinding");
                 if let Err(abort) = producer.abort_transaction(timeout) {
                     tracing::warn!(error = %abort, "abort failed");
                 }

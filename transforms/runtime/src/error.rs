@@ -16,7 +16,7 @@ pub enum RuntimeError {
     NoChain(String),
     #[error("chain `{chain}` uses module `{module}`, which is not deployed")]
     MissingModule { chain: String, module: String },
-    #[error("module `{module}` v{version}: {error}")]
+    #[error("module `{module}` v{version}")]
     Load {
         module: String,
         version: u32,
@@ -25,9 +25,9 @@ pub enum RuntimeError {
     },
     #[error(transparent)]
     Topics(#[from] TopicError),
-    #[error("Kafka settings: {0}")]
+    #[error(transparent)]
     KafkaSettings(#[from] SettingsError),
-    #[error("Kafka: {0}")]
+    #[error(transparent)]
     Kafka(#[from] KafkaError),
     #[error("Kafka: fatal producer error {code}: {reason}")]
     FatalProducer { code: String, reason: String },
@@ -35,17 +35,17 @@ pub enum RuntimeError {
     ConsumerFatal { code: String, reason: String },
     #[error("Kafka gave no consumer group metadata for the transaction")]
     NoGroupMetadata,
-    #[error("cannot encode a dead letter: {0}")]
+    #[error("cannot encode a dead letter")]
     Encode(#[from] serde_json::Error),
-    #[error("the runtime's loop ended abnormally: {0}")]
+    #[error("the runtime's loop ended abnormally")]
     Join(#[from] tokio::task::JoinError),
-    #[error("cannot start an async runtime for the topic check: {0}")]
+    #[error("cannot start an async runtime for the topic check")]
     LocalRuntime(#[source] std::io::Error),
-    #[error("cannot start the commit thread: {0}")]
+    #[error("cannot start the commit thread")]
     CommitThread(#[source] std::io::Error),
     #[error("the commit thread {0}")]
     Committer(&'static str),
-    #[error("cannot serve metrics on {addr}: {error}")]
+    #[error("cannot serve metrics on {addr}")]
     Metrics {
         addr: SocketAddr,
         #[source]
@@ -54,13 +54,16 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
-    /// Whether starting the loop afresh may succeed: the broker was lost
-    /// or the group fenced this consumer. Settings, modules and a producer
-    /// fenced by a twin with the same transactional id are not.
+    /// Whether starting the loop afresh may succeed: the broker was lost,
+    /// the group fenced this consumer, or the transaction coordinator moved
+    /// and left the producer in a state it cannot leave (a new producer
+    /// with the same transactional id aborts what was open). Settings and
+    /// modules are not.
     pub fn is_restartable(&self) -> bool {
         matches!(
             self,
             Self::ConsumerFatal { .. }
+                | Self::FatalProducer { .. }
                 | Self::Kafka(_)
                 | Self::Registry(RegistryError::Kafka { .. })
                 | Self::NoGroupMetadata

@@ -94,9 +94,7 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        shelf_service::render_metrics(&self.registry)
     }
 }
 

@@ -172,7 +172,7 @@ pub async fn run_until(
                 // everything restarts from the committed offsets.
                 Err(e) if e.is_restartable() && !shutdown.load(Ordering::Relaxed) => {
                     ready.store(false, Ordering::Relaxed);
-                    tracing::warn!(error = %e, retry_in = ?backoff, "transform runtime restarting");
+                    tracing::warn!(error = %shelf_service::error_chain(&e), retry_in = ?backoff, "transform runtime restarting");
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
@@ -273,7 +273,7 @@ pub fn run_blocking(
                 }
                 // Refused at deploy too; keep the working chain.
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot load the new chain version; keeping the current one")
+                    tracing::error!(error = %shelf_service::error_chain(&e), "cannot load the new chain version; keeping the current one")
                 }
             }
         }
