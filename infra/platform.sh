@@ -259,9 +259,12 @@ kafka_start() {
   kafka_scram_user
 }
 
+# All nodes at once: the last of a cluster to stop one by one would wait in
+# vain for a quorum to hand its partitions to.
 kafka_stop() {
   local i
-  for ((i = KAFKA_BROKERS; i >= 1; i--)); do stop "$(node_name "$i")"; done
+  for ((i = KAFKA_BROKERS; i >= 1; i--)); do stop "$(node_name "$i")" & done
+  wait
 }
 
 ferretdb_start() {

@@ -10,14 +10,15 @@
 use std::collections::{HashMap, VecDeque};
 
 use serde_json::Value;
+use shelf_rules::wire::{category_key, product_key};
 
 /// The Kafka key the gateway derives from a record (`asin` trimmed and
 /// upper-cased, or the category `id`); `None` when it has none, in which
 /// case the gateway refuses the record and its order does not matter.
 pub fn record_key(record: &Value, field: &str, upper_case: bool) -> Option<String> {
     let key = match record.get(field)? {
-        Value::String(s) if upper_case => s.trim().to_uppercase(),
-        Value::String(s) => s.trim().to_owned(),
+        Value::String(s) if upper_case => product_key(s),
+        Value::String(s) => category_key(s),
         Value::Number(n) => n.to_string(),
         _ => return None,
     };

@@ -10,7 +10,7 @@ use rand::Rng;
 use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
-use shelf_config::origin_headers;
+use shelf_rules::wire::{http_headers, line_ranges};
 
 /// Records of one request, with the CSV line each came from.
 #[derive(Debug, Clone, Default)]
@@ -109,30 +109,6 @@ pub fn source_header(path: &std::path::Path) -> String {
     out
 }
 
-/// Line numbers (ascending) as the ranges `X-Shelf-Lines` takes: `2-4,7`.
-fn line_ranges(lines: &[u64]) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let first = lines[i];
-        let mut last = first;
-        while i + 1 < lines.len() && lines[i + 1] == last + 1 {
-            i += 1;
-            last = lines[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if first == last {
-            out.push_str(&first.to_string());
-        } else {
-            out.push_str(&format!("{first}-{last}"));
-        }
-        i += 1;
-    }
-    out
-}
-
 impl Sender {
     /// Sends `batch` until it is accepted. Records the gateway names in a
     /// 400 are taken out and reported; the rest are sent again.
@@ -221,8 +197,8 @@ impl Sender {
             request = request.bearer_auth(token);
         }
         request = request
-            .header(origin_headers::SOURCE, &self.source)
-            .header(origin_headers::LINES, line_ranges(lines));
+            .header(http_headers::SOURCE, &self.source)
+            .header(http_headers::LINES, line_ranges(lines));
         let response = request.send().await?;
         let status = response.status();
         let after = retry_after(response.headers());
@@ -294,13 +270,6 @@ mod tests {
             vec![(2, "no asin".into()), (5, "not an object".into())]
         );
         assert!(bad_lines("not json").is_empty());
-    }
-
-    #[test]
-    fn lines_as_ranges() {
-        assert_eq!(line_ranges(&[2, 3, 4, 7, 9, 10]), "2-4,7,9-10");
-        assert_eq!(line_ranges(&[5]), "5");
-        assert_eq!(line_ranges(&[]), "");
     }
 
     #[test]

@@ -18,15 +18,6 @@ pub use kafka::{
     KafkaOption, KafkaSettings, SaslMechanism, Secret, SecurityProtocol, DEFAULT_KAFKA,
 };
 
-/// HTTP headers by which a sender tells the ingest gateway which input row
-/// each record of a request came from (see `shelf_ingest::origin`).
-pub mod origin_headers {
-    /// The input file: an absolute path, percent-encoded.
-    pub const SOURCE: &str = "x-shelf-source";
-    /// The line of each record, as ranges in body order: `2-500,502`.
-    pub const LINES: &str = "x-shelf-lines";
-}
-
 /// Default MongoDB connection string of the local platform (FerretDB).
 pub const DEFAULT_MONGO: &str = "mongodb://127.0.0.1:27017/";
 /// Default database name.

@@ -8,7 +8,7 @@
 //! after a crash) is still one reject. Both headers are optional; a request
 //! that has one must have both, and the lines must match the records.
 
-use shelf_rules::dead_letter::Origin;
+use shelf_rules::wire::{parse_line_range, InputRow};
 
 /// A malformed origin: the request is refused with 400.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub fn of_records(
     source: Option<&str>,
     lines: Option<&str>,
     records: usize,
-) -> Result<Option<Vec<Origin>>, OriginError> {
+) -> Result<Option<Vec<InputRow>>, OriginError> {
     let (source, lines) = match (source, lines) {
         (None, None) => return Ok(None),
         (Some(_), None) => return Err(OriginError::Half("X-Shelf-Source")),
@@ -40,15 +40,8 @@ pub fn of_records(
     let mut ranges = Vec::new();
     let mut total = 0u64;
     for part in lines.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || OriginError::BadRange(part.to_owned());
-        let (first, last) = match part.split_once('-') {
-            Some((a, b)) => (a.parse::<u64>(), b.parse::<u64>()),
-            None => (part.parse::<u64>(), part.parse::<u64>()),
-        };
-        let (first, last) = (first.map_err(|_| bad())?, last.map_err(|_| bad())?);
-        if first > last {
-            return Err(bad());
-        }
+        let (first, last) =
+            parse_line_range(part).ok_or_else(|| OriginError::BadRange(part.to_owned()))?;
         total = total.saturating_add(last - first + 1);
         // Checked as we go, so a huge range cannot make us allocate.
         if total > records as u64 {
@@ -66,7 +59,7 @@ pub fn of_records(
         ranges
             .into_iter()
             .flat_map(|(a, b)| a..=b)
-            .map(|line| Origin {
+            .map(|line| InputRow {
                 file: file.clone(),
                 line,
             })
@@ -95,7 +88,7 @@ fn percent_decode(s: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn lines(o: Option<Vec<Origin>>) -> Vec<u64> {
+    fn lines(o: Option<Vec<InputRow>>) -> Vec<u64> {
         o.unwrap().into_iter().map(|o| o.line).collect()
     }
 

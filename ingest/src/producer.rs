@@ -12,7 +12,7 @@ use rdkafka::ClientConfig;
 use shelf_kafka::KafkaClients;
 
 use rdkafka::message::{Header, OwnedHeaders};
-use shelf_rules::dead_letter::{Origin, LINE_HEADER, SOURCE_HEADER};
+use shelf_rules::wire::{kafka_headers, InputRow};
 
 use crate::records::Keyed;
 
@@ -99,7 +99,7 @@ impl RecordProducer {
         &self,
         topic: &str,
         records: &[Keyed<'_>],
-        origins: Option<&[Origin]>,
+        origins: Option<&[InputRow]>,
     ) -> Result<(), ProduceError> {
         let producer = self.producer();
         let mut pending = Vec::with_capacity(records.len());
@@ -111,11 +111,11 @@ impl RecordProducer {
                 record = record.headers(
                     OwnedHeaders::new_with_capacity(2)
                         .insert(Header {
-                            key: SOURCE_HEADER,
+                            key: kafka_headers::SOURCE,
                             value: Some(origin.file.as_str()),
                         })
                         .insert(Header {
-                            key: LINE_HEADER,
+                            key: kafka_headers::LINE,
                             value: Some(line.as_str()),
                         }),
                 );

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use shelf_rules::wire::{category_key, product_key};
 
 /// Which kind of record a route takes: decides the topic and the key field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -230,8 +231,8 @@ fn record_key(kind: Kind, text: &str) -> Result<String, String> {
     let key = match value {
         None | Some(Value::Null) => return Err(format!("missing key field `{field}`")),
         Some(Value::String(s)) => match kind {
-            Kind::Product => s.trim().to_uppercase(),
-            Kind::Category => s.trim().to_owned(),
+            Kind::Product => product_key(&s),
+            Kind::Category => category_key(&s),
         },
         Some(Value::Number(n)) => n.to_string(),
         Some(other) => {

@@ -32,6 +32,15 @@ pub fn render_metrics(registry: &prometheus_client::registry::Registry) -> Strin
 /// Content type of the Prometheus text (OpenMetrics) exposition.
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// The status port could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve metrics on {addr}")]
+pub struct StatusError {
+    pub addr: SocketAddr,
+    #[source]
+    pub error: std::io::Error,
+}
+
 /// Serves `/metrics` (rendered by `render`), `/healthz` (always ok while
 /// the process runs) and `/readyz` (200 while `ready` is set, else 503) on
 /// `addr`, in the background. Fails only if the address cannot be bound.
@@ -39,9 +48,13 @@ pub async fn spawn_status_server(
     addr: SocketAddr,
     render: impl Fn() -> String + Send + Sync + 'static,
     ready: Arc<AtomicBool>,
-) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
+) -> Result<SocketAddr, StatusError> {
+    let bound = async {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        Ok::<_, std::io::Error>((listener, local))
+    };
+    let (listener, local) = bound.await.map_err(|error| StatusError { addr, error })?;
     let render = Arc::new(render);
     let router = axum::Router::new()
         .route(

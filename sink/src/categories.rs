@@ -15,7 +15,7 @@ use serde_json::Value;
 use shelf_kafka::KafkaClients;
 
 use crate::product::Refusal;
-use crate::reject::{self, Origin};
+use crate::reject::{self, Position};
 
 /// What one category record says.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +94,7 @@ impl CategoryReader {
             match self.consumer.poll(wait) {
                 Some(Ok(m)) => out.push(parse(
                     m.payload().unwrap_or_default(),
-                    Origin {
+                    Position {
                         topic: m.topic(),
                         partition: m.partition(),
                         offset: m.offset(),
@@ -110,7 +110,7 @@ impl CategoryReader {
 }
 
 /// Reads `{"id": …, "category_name": …}`.
-pub fn parse(value: &[u8], at: Origin<'_>) -> CategoryRecord {
+pub fn parse(value: &[u8], at: Position<'_>) -> CategoryRecord {
     let refuse = |detail: String| {
         CategoryRecord::Refused(reject::from_refusal(
             &Refusal {
@@ -148,7 +148,7 @@ pub fn parse(value: &[u8], at: Origin<'_>) -> CategoryRecord {
 mod tests {
     use super::*;
 
-    const AT: Origin<'static> = Origin {
+    const AT: Position<'static> = Position {
         topic: "ingest-category",
         partition: 0,
         offset: 3,

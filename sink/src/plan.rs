@@ -20,7 +20,7 @@ use bson::{doc, Bson, Document};
 
 use crate::figures::{Contribution, Partial};
 use crate::product::{ProductEvent, Refusal};
-use crate::reject::{self, Origin};
+use crate::reject::{self, Position};
 
 /// Key of a partial: (partition, category id).
 pub type PartialKey = (i32, i64);
@@ -86,7 +86,7 @@ pub fn plan(
     for r in records {
         let end = batch_end.entry(r.partition).or_insert(r.offset);
         *end = (*end).max(r.offset);
-        let origin = Origin {
+        let origin = Position {
             topic,
             partition: r.partition,
             offset: r.offset,

@@ -9,16 +9,18 @@
 //! too.
 
 use bson::{doc, Document};
-use shelf_rules::dead_letter::{DeadLetter, Origin as InputRow};
+use shelf_rules::dead_letter::DeadLetter;
+use shelf_rules::wire::InputRow;
 
 use crate::product::Refusal;
 
 /// Payloads are cut here: a reject must always fit in a document.
 const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 
-/// Where a record came from.
+/// Where a record was read: topic, partition, offset (its input row,
+/// when known, is an [`InputRow`]).
 #[derive(Debug, Clone, Copy)]
-pub struct Origin<'a> {
+pub struct Position<'a> {
     pub topic: &'a str,
     pub partition: i32,
     pub offset: i64,
@@ -28,7 +30,7 @@ fn reject(
     reason: &str,
     detail: &str,
     payload: &str,
-    source: Origin<'_>,
+    source: Position<'_>,
     row: Option<&InputRow>,
     stage: &str,
 ) -> Document {
@@ -64,13 +66,13 @@ fn reject(
 
 /// A dead letter from the transform runtime. One that cannot be read is
 /// kept as an `invalid_record` reject of the dead-letter topic itself.
-pub fn from_dead_letter(value: &[u8], at: Origin<'_>) -> Document {
+pub fn from_dead_letter(value: &[u8], at: Position<'_>) -> Document {
     match serde_json::from_slice::<DeadLetter>(value) {
         Ok(letter) => reject(
             &letter.reason,
             &letter.detail,
             &letter.payload,
-            Origin {
+            Position {
                 topic: &letter.source.topic,
                 partition: letter.source.partition,
                 offset: letter.source.offset,
@@ -90,7 +92,7 @@ pub fn from_dead_letter(value: &[u8], at: Origin<'_>) -> Document {
 }
 
 /// A record the sink itself refused.
-pub fn from_refusal(refusal: &Refusal, value: &[u8], at: Origin<'_>) -> Document {
+pub fn from_refusal(refusal: &Refusal, value: &[u8], at: Position<'_>) -> Document {
     reject(
         refusal.reason,
         &refusal.detail,
@@ -105,7 +107,7 @@ pub fn from_refusal(refusal: &Refusal, value: &[u8], at: Origin<'_>) -> Document
 mod tests {
     use super::*;
 
-    const AT: Origin<'static> = Origin {
+    const AT: Position<'static> = Position {
         topic: "product-dlq",
         partition: 1,
         offset: 7,

@@ -42,7 +42,7 @@ use crate::metrics::{Metrics, PartitionLabels};
 use crate::partition_state::{self, PartitionState};
 use crate::plan::{self, PartialKey, ProductRecord};
 use crate::product;
-use crate::reject::{self, Origin};
+use crate::reject::{self, Position};
 use crate::store::{Store, StoreError};
 
 /// Runs until SIGTERM or Ctrl-C, then finishes the current batch, merges
@@ -61,19 +61,11 @@ pub async fn run_until(
 ) -> Result<(), SinkError> {
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
-    {
+    let render = {
         let metrics = metrics.clone();
-        shelf_service::spawn_status_server(
-            args.metrics_listen,
-            move || metrics.render(),
-            ready.clone(),
-        )
-        .await
-        .map_err(|error| SinkError::Metrics {
-            addr: args.metrics_listen,
-            error,
-        })?;
-    }
+        move || metrics.render()
+    };
+    shelf_service::spawn_status_server(args.metrics_listen, render, ready.clone()).await?;
     let t = &platform.topics;
     let specs = [&t.product_clean, &t.ingest_category, &t.product_dlq]
         .map(|name| TopicSpec::new(name, args.partitions));
@@ -284,7 +276,7 @@ impl Sink {
         let mut rejects = Vec::new();
         for m in batch {
             let value = m.payload().unwrap_or_default();
-            let at = Origin {
+            let at = Position {
                 topic: m.topic(),
                 partition: m.partition(),
                 offset: m.offset(),

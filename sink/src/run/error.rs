@@ -14,12 +14,8 @@ pub enum SinkError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot serve metrics on {addr}")]
-    Metrics {
-        addr: std::net::SocketAddr,
-        #[source]
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    Metrics(#[from] shelf_service::StatusError),
     #[error("the Kafka consumer ended ({code}): {reason}")]
     ConsumerFatal { code: String, reason: String },
     #[error("the sink loop stopped unexpectedly")]

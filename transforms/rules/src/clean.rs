@@ -126,7 +126,7 @@ fn asin(obj: &Map<String, Value>) -> Result<String, Reject> {
     let v = obj.get("asin");
     let bad = |why: &str| Reject::new(RejectReason::InvalidAsin, "asin", v, why);
     let asin = match v {
-        Some(Value::String(s)) => s.trim().to_uppercase(),
+        Some(Value::String(s)) => crate::wire::product_key(s),
         // An all-digit (ISBN-style) asin sent as a number.
         Some(Value::Number(n)) if n.is_u64() => n.to_string(),
         _ => return Err(bad("is not a string")),

@@ -16,6 +16,7 @@ pub mod dead_letter;
 mod derive;
 pub mod envelope;
 mod value;
+pub mod wire;
 
 pub use clean::{clean, clean_bytes, CleanProduct, Reject, RejectReason};
 pub use derive::{derive, discount_pct, price_bucket, BucketParams, ParamError, PricedProduct};

@@ -26,7 +26,8 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use shelf_engine::Outcome;
-use shelf_rules::dead_letter::{DeadLetter, Origin, Source, LINE_HEADER, SOURCE_HEADER};
+use shelf_rules::dead_letter::{DeadLetter, Source};
+use shelf_rules::wire::{kafka_headers, InputRow};
 
 use crate::error::RuntimeError;
 use crate::metrics::{Metrics, ReasonLabels, ResultLabels};
@@ -222,7 +223,7 @@ fn transact(
 }
 
 /// The input row the gateway recorded for `m`, if any.
-fn origin_of(m: &OwnedMessage) -> Option<Origin> {
+fn origin_of(m: &OwnedMessage) -> Option<InputRow> {
     let headers = m.headers()?;
     let value = |name: &str| {
         headers
@@ -230,9 +231,9 @@ fn origin_of(m: &OwnedMessage) -> Option<Origin> {
             .find(|h| h.key == name)
             .and_then(|h| std::str::from_utf8(h.value?).ok())
     };
-    Some(Origin {
-        file: value(SOURCE_HEADER)?.to_owned(),
-        line: value(LINE_HEADER)?.parse().ok()?,
+    Some(InputRow {
+        file: value(kafka_headers::SOURCE)?.to_owned(),
+        line: value(kafka_headers::LINE)?.parse().ok()?,
     })
 }
 

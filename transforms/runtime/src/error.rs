@@ -1,7 +1,5 @@
 //! What stops the transform runtime; shared by the loop and the committer.
 
-use std::net::SocketAddr;
-
 use rdkafka::error::KafkaError;
 use shelf_engine::LoadError;
 use shelf_kafka::{SettingsError, TopicError};
@@ -45,12 +43,8 @@ pub enum RuntimeError {
     CommitThread(#[source] std::io::Error),
     #[error("the commit thread {0}")]
     Committer(&'static str),
-    #[error("cannot serve metrics on {addr}")]
-    Metrics {
-        addr: SocketAddr,
-        #[source]
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    Metrics(#[from] shelf_service::StatusError),
 }
 
 impl RuntimeError {

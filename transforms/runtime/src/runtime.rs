@@ -147,19 +147,11 @@ pub async fn run_until(
 ) -> Result<(), RuntimeError> {
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
-    {
+    let render = {
         let metrics = metrics.clone();
-        shelf_service::spawn_status_server(
-            args.metrics_listen,
-            move || metrics.render(),
-            ready.clone(),
-        )
-        .await
-        .map_err(|error| RuntimeError::Metrics {
-            addr: args.metrics_listen,
-            error,
-        })?;
-    }
+        move || metrics.render()
+    };
+    shelf_service::spawn_status_server(args.metrics_listen, render, ready.clone()).await?;
     let kafka = KafkaClients::new(&platform.kafka)?;
     let registry = Registry::new(&kafka, &platform.topics.transforms);
     registry.ensure_topic().await?;
