@@ -41,6 +41,19 @@ pub struct StatusError {
     pub error: std::io::Error,
 }
 
+/// A service's status port for its `metrics` (shown by `render`): starts
+/// [`spawn_status_server`] and returns the readiness flag it serves, unset
+/// until the service says it is ready.
+pub async fn serve_status<M: Send + Sync + 'static>(
+    addr: SocketAddr,
+    metrics: Arc<M>,
+    render: fn(&M) -> String,
+) -> Result<Arc<AtomicBool>, StatusError> {
+    let ready = Arc::new(AtomicBool::new(false));
+    spawn_status_server(addr, move || render(&metrics), ready.clone()).await?;
+    Ok(ready)
+}
+
 /// Serves `/metrics` (rendered by `render`), `/healthz` (always ok while
 /// the process runs) and `/readyz` (200 while `ready` is set, else 503) on
 /// `addr`, in the background. Fails only if the address cannot be bound.

@@ -60,12 +60,8 @@ pub async fn run_until(
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), SinkError> {
     let metrics = Arc::new(Metrics::default());
-    let ready = Arc::new(AtomicBool::new(false));
-    let render = {
-        let metrics = metrics.clone();
-        move || metrics.render()
-    };
-    shelf_service::spawn_status_server(args.metrics_listen, render, ready.clone()).await?;
+    let ready =
+        shelf_service::serve_status(args.metrics_listen, metrics.clone(), Metrics::render).await?;
     let t = &platform.topics;
     let specs = [&t.product_clean, &t.ingest_category, &t.product_dlq]
         .map(|name| TopicSpec::new(name, args.partitions));

@@ -21,8 +21,12 @@ pub const MAX_MODULE_BYTES: usize = 12 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("registry topic {topic}: {reason}")]
-    Kafka { topic: String, reason: String },
+    #[error("registry topic {topic}")]
+    Kafka {
+        topic: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("registry entry {key} is not valid: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("module is {size} bytes, over the registry's limit of {MAX_MODULE_BYTES}")]
@@ -178,10 +182,10 @@ impl Registry {
         &self.topic
     }
 
-    fn err(&self, reason: impl ToString) -> RegistryError {
+    fn err(&self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> RegistryError {
         RegistryError::Kafka {
             topic: self.topic.clone(),
-            reason: reason.to_string(),
+            source: source.into(),
         }
     }
 
@@ -264,21 +268,22 @@ impl RegistryReader {
     /// Reads up to the current end of the topic.
     pub fn catch_up(&mut self, timeout: Duration) -> Result<(), RegistryError> {
         let topic = self.topic.clone();
-        let err = |reason: String| RegistryError::Kafka {
+        let err = |source: Box<dyn std::error::Error + Send + Sync>| RegistryError::Kafka {
             topic: topic.clone(),
-            reason,
+            source,
         };
         let (_, high) = self
             .consumer
             .fetch_watermarks(&self.topic, 0, timeout)
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(e.into()))?;
         let deadline = std::time::Instant::now() + timeout;
         let mut position = self.position();
         while position < high {
             if std::time::Instant::now() > deadline {
                 return Err(err(format!(
                     "read to offset {position} of {high} within {timeout:?}"
-                )));
+                )
+                .into()));
             }
             if self.poll(Duration::from_millis(200))? {
                 position = self.position();
@@ -307,7 +312,7 @@ impl RegistryReader {
             Some(Err(e)) => match self.consumer.client().fatal_error() {
                 Some((_, reason)) => Err(RegistryError::Kafka {
                     topic: self.topic.clone(),
-                    reason,
+                    source: reason.into(),
                 }),
                 None => {
                     tracing::warn!(topic = %self.topic, error = %e, "registry consumer error");

@@ -146,12 +146,8 @@ pub async fn run_until(
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), RuntimeError> {
     let metrics = Arc::new(Metrics::default());
-    let ready = Arc::new(AtomicBool::new(false));
-    let render = {
-        let metrics = metrics.clone();
-        move || metrics.render()
-    };
-    shelf_service::spawn_status_server(args.metrics_listen, render, ready.clone()).await?;
+    let ready =
+        shelf_service::serve_status(args.metrics_listen, metrics.clone(), Metrics::render).await?;
     let kafka = KafkaClients::new(&platform.kafka)?;
     let registry = Registry::new(&kafka, &platform.topics.transforms);
     registry.ensure_topic().await?;
