@@ -13,6 +13,10 @@
 //! mongo = "mongodb://db.example.com:27017/"
 //! ```
 //!
+//! A flag that several commands take, each with its own variable (`group`,
+//! `batch-size`, `metrics-listen`), goes in the section of the command it
+//! is meant for: `[sink.run]`, `[transform.run]`, `[ingest.serve]`.
+//!
 //! Precedence: flags, then environment variables, then the file, then the
 //! defaults. The file is applied by filling in the environment variable of
 //! each key that is not already set, before the flags are parsed; so a key
@@ -39,6 +43,12 @@ pub enum ConfigFileError {
     },
     #[error("config file {path}: unknown setting '{key}' (keys are flag names without the leading --, e.g. kafka-security-protocol)")]
     UnknownKey { path: PathBuf, key: String },
+    #[error("config file {path}: '{key}' is a setting of several commands; put it in the section of the one you mean: [{sections}]")]
+    Ambiguous {
+        path: PathBuf,
+        key: String,
+        sections: String,
+    },
     #[error("config file {path}: '{key}' cannot be set in a file, only as --{key}")]
     NotSettable { path: PathBuf, key: String },
     #[error("config file {path}: '{key}' must be a string, number, boolean{list}")]
@@ -99,11 +109,42 @@ fn settings(
         source: Box::new(e),
     })?;
     let mut out = Vec::with_capacity(table.len());
+    settings_in(command, "", path, table, &mut out)?;
+    Ok(out)
+}
+
+/// The keys of `table`, for `command` (named `section` in the file): a
+/// table is a subcommand's section (`[sink.run]`), anything else a flag of
+/// `command` or of the commands below it.
+fn settings_in(
+    command: &clap::Command,
+    section: &str,
+    path: &Path,
+    table: toml::Table,
+    out: &mut Vec<(String, String)>,
+) -> Result<(), ConfigFileError> {
     for (key, value) in table {
-        let Some(arg) = find_arg(command, &key) else {
+        let name = if section.is_empty() {
+            key.clone()
+        } else {
+            format!("{section}.{key}")
+        };
+        if let toml::Value::Table(inner) = value {
+            let Some(sub) = command.find_subcommand(&key) else {
+                return Err(ConfigFileError::UnknownKey {
+                    path: path.to_owned(),
+                    key: name,
+                });
+            };
+            settings_in(sub, &name, path, inner, out)?;
+            continue;
+        }
+        let mut found = Vec::new();
+        find_args(command, "", &key, &mut found);
+        let Some((_, arg)) = found.first() else {
             return Err(ConfigFileError::UnknownKey {
                 path: path.to_owned(),
-                key,
+                key: name,
             });
         };
         let Some(env) = arg.get_env().and_then(|e| e.to_str()) else {
@@ -112,10 +153,25 @@ fn settings(
                 key,
             });
         };
+        // One flag name, several commands, several variables: the file
+        // must say which command it means.
+        let mut sections: Vec<&str> = found
+            .iter()
+            .filter(|(_, a)| a.get_env() != arg.get_env())
+            .map(|(at, _)| at.as_str())
+            .collect();
+        if !sections.is_empty() {
+            sections.insert(0, &found[0].0);
+            return Err(ConfigFileError::Ambiguous {
+                path: path.to_owned(),
+                key: name,
+                sections: sections.join("], ["),
+            });
+        }
         let delimiter = arg.get_value_delimiter();
         let bad = || ConfigFileError::BadValue {
             path: path.to_owned(),
-            key: key.clone(),
+            key: name.clone(),
             list: if delimiter.is_some() {
                 " or a list of them"
             } else {
@@ -132,7 +188,7 @@ fn settings(
         };
         out.push((env.to_owned(), text));
     }
-    Ok(out)
+    Ok(())
 }
 
 fn scalar(value: &toml::Value) -> Option<String> {
@@ -145,15 +201,25 @@ fn scalar(value: &toml::Value) -> Option<String> {
     }
 }
 
-fn find_arg<'a>(command: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {
-    command
-        .get_arguments()
-        .find(|a| a.get_long() == Some(long))
-        .or_else(|| {
-            command
-                .get_subcommands()
-                .find_map(|sub| find_arg(sub, long))
-        })
+/// Every argument named `--long` in `command` and below, with the section
+/// (subcommand path, `sink.run`) it belongs to.
+fn find_args<'a>(
+    command: &'a clap::Command,
+    section: &str,
+    long: &str,
+    out: &mut Vec<(String, &'a clap::Arg)>,
+) {
+    if let Some(arg) = command.get_arguments().find(|a| a.get_long() == Some(long)) {
+        out.push((section.to_owned(), arg));
+    }
+    for sub in command.get_subcommands() {
+        let name = if section.is_empty() {
+            sub.get_name().to_owned()
+        } else {
+            format!("{section}.{}", sub.get_name())
+        };
+        find_args(sub, &name, long, out);
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +242,12 @@ mod tests {
             batch: u32,
             #[arg(long)]
             once: bool,
+            #[arg(long, env = "SHELF_TEST_RUN_GROUP")]
+            group: Option<String>,
+        },
+        Other {
+            #[arg(long, env = "SHELF_TEST_OTHER_GROUP")]
+            group: Option<String>,
         },
     }
 
@@ -193,6 +265,19 @@ mod tests {
         assert!(got.contains(&("SHELF_KAFKA_SECURITY_PROTOCOL".into(), "sasl_ssl".into())));
         assert!(got.contains(&("SHELF_TEST_BATCH".into(), "7".into())));
         assert!(got.contains(&("SHELF_KAFKA_OPTIONS".into(), "linger.ms=5;acks=all".into())));
+    }
+
+    #[test]
+    fn a_flag_of_several_commands_goes_in_its_commands_section() {
+        let got = parse("[run]\ngroup = \"g1\"\n[other]\ngroup = \"g2\"\n").unwrap();
+        assert!(got.contains(&("SHELF_TEST_RUN_GROUP".into(), "g1".into())));
+        assert!(got.contains(&("SHELF_TEST_OTHER_GROUP".into(), "g2".into())));
+        let flat = parse("group = \"g\"").unwrap_err().to_string();
+        assert!(flat.contains("[run], [other]"), "{flat}");
+        let nowhere = parse("[run]\nkafak = 1\n").unwrap_err().to_string();
+        assert!(nowhere.contains("'run.kafak'"), "{nowhere}");
+        let no_command = parse("[sinq]\ngroup = 1\n").unwrap_err().to_string();
+        assert!(no_command.contains("'sinq'"), "{no_command}");
     }
 
     #[test]
