@@ -131,10 +131,7 @@ pub async fn check_kafka(
     timeout: Duration,
 ) -> Result<KafkaInfo, CheckError> {
     let kafka = KafkaClients::new(settings)?;
-    let checker = kafka.clone();
-    let cluster = tokio::task::spawn_blocking(move || checker.check(timeout))
-        .await
-        .map_err(|e| ConnectError::Client(e.to_string()))??;
+    let cluster = kafka.check_async(timeout).await?;
     let (_, client_version) = rdkafka::util::get_rdkafka_version();
     Ok(KafkaInfo {
         bootstrap: kafka.bootstrap().to_owned(),

@@ -123,6 +123,14 @@ impl KafkaClients {
         }
     }
 
+    /// [`check`](Self::check) on a blocking thread, for async callers.
+    pub async fn check_async(&self, timeout: Duration) -> Result<ClusterInfo, ConnectError> {
+        let checker = self.clone();
+        tokio::task::spawn_blocking(move || checker.check(timeout))
+            .await
+            .map_err(|e| ConnectError::Client(e.to_string()))?
+    }
+
     fn diagnose(&self, recorder: &ErrorRecorder) -> Option<ConnectError> {
         let events = recorder.events.lock().ok()?;
         events.iter().find_map(|(code, reason)| match code {

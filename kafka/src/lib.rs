@@ -4,8 +4,10 @@
 
 mod check;
 mod clients;
+mod offsets;
 mod topics;
 
 pub use check::{ClusterInfo, ConnectError};
 pub use clients::{KafkaClients, SettingsError};
+pub use offsets::next_offsets;
 pub use topics::{delete_topics, ensure_topics, TopicError, TopicSpec};

@@ -56,10 +56,7 @@ pub async fn ensure_topics(
     topics: &[TopicSpec<'_>],
     timeout: Duration,
 ) -> Result<(), TopicError> {
-    let checker = kafka.clone();
-    tokio::task::spawn_blocking(move || checker.check(timeout))
-        .await
-        .map_err(|e| ConnectError::Client(e.to_string()))??;
+    kafka.check_async(timeout).await?;
     let admin: AdminClient<DefaultClientContext> =
         kafka.admin().create().map_err(TopicError::Unavailable)?;
     let new: Vec<NewTopic> = topics

@@ -3,14 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use anyhow::{bail, Result};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use shelf_config::{KafkaSettings, Platform};
-use shelf_kafka::KafkaClients;
+use shelf_kafka::{ensure_topics, KafkaClients, TopicSpec};
 
 use crate::unique;
 
@@ -24,37 +22,14 @@ pub fn kafka(p: &Platform) -> KafkaClients {
     clients(&p.kafka)
 }
 
-/// The variables that give a `shelf` process these Kafka settings.
-pub fn kafka_env(k: &KafkaSettings) -> Vec<(&'static str, String)> {
-    k.to_env()
-}
-
 /// Creates topics (or does nothing if they exist).
 /// Replication: the broker's default.
 pub async fn create_topics(kafka: &KafkaSettings, names: &[&str], partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = clients(kafka)
-        .admin()
-        .create()
-        .context("creating admin client")?;
-    let topics: Vec<NewTopic> = names
+    let specs: Vec<TopicSpec> = names
         .iter()
-        .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(-1)))
+        .map(|n| TopicSpec::new(n, partitions))
         .collect();
-    let results = admin
-        .create_topics(
-            &topics,
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .context("create_topics")?;
-    for r in results {
-        match r {
-            Ok(_) => {}
-            Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, e)) => bail!("creating topic {name}: {e}"),
-        }
-    }
-    Ok(())
+    Ok(ensure_topics(&clients(kafka), &specs, Duration::from_secs(10)).await?)
 }
 
 /// A record read back from a topic.

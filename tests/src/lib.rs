@@ -17,8 +17,7 @@ use anyhow::{bail, Result};
 use shelf_config::{Platform, Topics};
 
 pub use kafka::{
-    create_topics, distinct_keys, kafka, kafka_env, produce_all, produce_with, producer,
-    read_topic, Record,
+    create_topics, distinct_keys, kafka, produce_all, produce_with, producer, read_topic, Record,
 };
 
 /// The platform the tests run against: `SHELF_*` variables or the local
@@ -47,7 +46,7 @@ pub fn platform() -> Platform {
 /// The environment that points a `shelf` process at `p`: its Kafka
 /// settings, store and topics.
 pub fn platform_env(p: &Platform) -> Vec<(&'static str, String)> {
-    let mut env = kafka_env(&p.kafka);
+    let mut env = p.kafka.to_env();
     env.extend([
         ("SHELF_MONGO", p.mongo.clone()),
         ("SHELF_DB", p.database.clone()),

@@ -144,15 +144,7 @@ impl Sink {
     }
 
     pub(super) fn commit(&self, batch: &[OwnedMessage]) -> Result<(), SinkError> {
-        let mut next: HashMap<(&str, i32), i64> = HashMap::new();
-        for m in batch {
-            let e = next.entry((m.topic(), m.partition())).or_insert(0);
-            *e = (*e).max(m.offset() + 1);
-        }
-        let mut offsets = TopicPartitionList::new();
-        for ((topic, partition), offset) in next {
-            offsets.add_partition_offset(topic, partition, Offset::Offset(offset))?;
-        }
+        let offsets = shelf_kafka::next_offsets(batch)?;
         // Asynchronous: a commit lost in a crash only means a replay,
         // which changes nothing.
         self.consumer.commit(&offsets, CommitMode::Async)?;

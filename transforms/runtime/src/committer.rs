@@ -24,8 +24,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use shelf_engine::Outcome;
+use shelf_kafka::next_offsets;
 use shelf_rules::dead_letter::{DeadLetter, Source};
 use shelf_rules::wire::{kafka_headers, InputRow};
 
@@ -235,20 +236,6 @@ fn origin_of(m: &OwnedMessage) -> Option<InputRow> {
         file: value(kafka_headers::SOURCE)?.to_owned(),
         line: value(kafka_headers::LINE)?.parse().ok()?,
     })
-}
-
-/// The offset after the last record of each partition in the batch.
-fn next_offsets(batch: &[OwnedMessage]) -> Result<TopicPartitionList, RuntimeError> {
-    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
-    for m in batch {
-        let e = next.entry((m.topic(), m.partition())).or_insert(0);
-        *e = (*e).max(m.offset() + 1);
-    }
-    let mut offsets = TopicPartitionList::new();
-    for ((topic, partition), offset) in next {
-        offsets.add_partition_offset(topic, partition, Offset::Offset(offset))?;
-    }
-    Ok(offsets)
 }
 
 fn send(
