@@ -114,12 +114,38 @@ pid_file() { # name -> its pid file (a cluster's nodes keep theirs with its stat
   esac
 }
 
+# alive, exiting (killed and still ending: a JVM unmaps its heap before it
+# closes its ports and files) or gone (no such process, or a zombie that
+# nobody reaped).
+proc_state() { # pid
+  local stat state flags
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo gone; return; }
+  # The fields after the command name, which may hold spaces: state is
+  # the first, flags the seventh (PF_EXITING is 0x4).
+  read -r state _ _ _ _ _ flags _ <<<"${stat##*) }"
+  if [[ $state == [ZX] ]]; then
+    echo gone
+  elif ((flags & 0x4)); then
+    echo exiting
+  else
+    echo alive
+  fi
+}
+
 pid_of() { # name -> pid if running
-  local f pid
+  local f pid i
   f=$(pid_file "$1")
   [[ -f $f ]] || return 1
   pid=$(cat "$f")
-  kill -0 "$pid" 2>/dev/null || { rm -f "$f"; return 1; }
+  # Right after a kill -9 the process may still be ending: `up` then used
+  # to report it running and see it exit a moment later. Wait it out.
+  for ((i = 0; i < 300; i++)); do
+    case $(proc_state "$pid") in
+      alive) echo "$pid"; return 0 ;;
+      gone) rm -f "$f"; return 1 ;;
+      exiting) sleep 0.1 ;;
+    esac
+  done
   echo "$pid"
 }
 

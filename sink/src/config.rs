@@ -40,6 +40,14 @@ pub struct SinkArgs {
     /// Longest wait for one MongoDB command before the batch is retried (ms).
     #[arg(long, env = "SHELF_SINK_STORE_TIMEOUT_MS", default_value_t = 30_000)]
     pub store_timeout_ms: u64,
+    /// Products read per slice of a rename sweep (products stored before
+    /// their category's name was known get it in slices between batches).
+    #[arg(long, env = "SHELF_SINK_RENAME_SLICE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub rename_slice: u32,
+    /// Time per loop for rename slices while the sink keeps up (ms); while
+    /// it is behind it renames one slice per batch.
+    #[arg(long, env = "SHELF_SINK_RENAME_BUDGET_MS", default_value_t = 500)]
+    pub rename_budget_ms: u64,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(
         long,
@@ -79,6 +87,10 @@ impl SinkArgs {
             (merge, verify)
         };
         (Duration::from_millis(merge), Duration::from_millis(verify))
+    }
+
+    pub fn rename_budget(&self) -> Duration {
+        Duration::from_millis(self.rename_budget_ms)
     }
 
     pub fn store_timeout(&self) -> Duration {

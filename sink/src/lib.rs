@@ -19,6 +19,7 @@ pub mod partition_state;
 pub mod plan;
 pub mod product;
 pub mod reject;
+pub mod rename;
 pub mod run;
 pub mod store;
 

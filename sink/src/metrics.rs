@@ -73,7 +73,11 @@ pub struct Metrics {
     pub records: Family<RecordLabels, Counter>,
     pub store: StoreUsage,
     pub store_errors: Counter,
+    pub store_timeouts: Counter,
     pub merges: Counter,
+    pub renames_pending: Gauge,
+    pub renamed: Counter,
+    pub rename_read: Counter,
     pub batch_seconds: Histogram,
     pub lag: Family<PartitionLabels, Gauge>,
     pub store_up: Gauge,
@@ -85,7 +89,11 @@ impl Default for Metrics {
         let records = Family::<RecordLabels, Counter>::default();
         let store = StoreUsage::default();
         let store_errors = Counter::default();
+        let store_timeouts = Counter::default();
         let merges = Counter::default();
+        let renames_pending = Gauge::default();
+        let renamed = Counter::default();
+        let rename_read = Counter::default();
         let batch_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let lag = Family::<PartitionLabels, Gauge>::default();
         let store_up = Gauge::default();
@@ -120,6 +128,26 @@ impl Default for Metrics {
             store_errors.clone(),
         );
         registry.register(
+            "store_timeouts",
+            "Batches that failed because a MongoDB command did not answer within --store-timeout-ms",
+            store_timeouts.clone(),
+        );
+        registry.register(
+            "renames_pending",
+            "Stored products of this instance's partitions still to get their category's new name, at most",
+            renames_pending.clone(),
+        );
+        registry.register(
+            "renamed",
+            "Stored products given their category's new name by a rename sweep",
+            renamed.clone(),
+        );
+        registry.register(
+            "rename_read",
+            "Products read by rename sweeps (slices of products in _id order)",
+            rename_read.clone(),
+        );
+        registry.register(
             "merges",
             "Rewrites of category_stats and price_buckets from the partials",
             merges.clone(),
@@ -140,7 +168,11 @@ impl Default for Metrics {
             records,
             store,
             store_errors,
+            store_timeouts,
             merges,
+            renames_pending,
+            renamed,
+            rename_read,
             batch_seconds,
             lag,
             store_up,

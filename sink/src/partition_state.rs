@@ -13,10 +13,15 @@
 //! its writer read (or no document), so a writer that lost the partition,
 //! or a killed instance's last command finished late by the store,
 //! collides on `_id` instead of overwriting (see `Store::update_by_id`).
+//!
+//! `rename_after` and `rename_pending`, when present, are the progress of
+//! a sweep renaming the partition's products ([`crate::rename`]): kept
+//! here so that a new owner resumes it where it stood.
 
 use bson::{doc, Bson, Document};
 
 use crate::figures::Partial;
+use crate::rename::Sweep;
 
 /// One partition's partials as stored, with the write counter.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +29,8 @@ pub struct PartitionState {
     pub partition: i32,
     pub seq: i64,
     pub partials: Vec<Partial>,
+    /// A rename of the partition's products in progress.
+    pub sweep: Option<Sweep>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,12 +53,25 @@ impl PartitionState {
     pub fn to_document(&self) -> Document {
         // Integers, strings and maps of them always serialise.
         let text = serde_json::to_string(&self.partials).unwrap_or_default();
-        doc! {
+        let mut d = doc! {
             "_id": id(self.partition),
             "partition": self.partition,
             "seq": self.seq,
             "partials": text,
+        };
+        // Null when none: partition documents are written with `$set`,
+        // which would leave a finished sweep's fields in place.
+        match &self.sweep {
+            Some(sweep) => {
+                d.insert("rename_after", sweep.after.clone());
+                d.insert("rename_pending", sweep.pending);
+            }
+            None => {
+                d.insert("rename_after", Bson::Null);
+                d.insert("rename_pending", 0_i64);
+            }
         }
+        d
     }
 
     pub fn from_document(d: &Document) -> Result<Self, StateError> {
@@ -79,10 +99,19 @@ impl PartitionState {
                 p.partition
             )));
         }
+        let sweep = match d.get("rename_after") {
+            None | Some(Bson::Null) => None,
+            Some(Bson::String(after)) => Some(Sweep {
+                after: after.clone(),
+                pending: int("rename_pending").unwrap_or(0),
+            }),
+            Some(_) => return Err(malformed("`rename_after` is not a text".into())),
+        };
         Ok(Self {
             partition,
             seq,
             partials,
+            sweep,
         })
     }
 }
@@ -106,15 +135,24 @@ mod tests {
         };
         p.figures.apply(&c, 1);
         p.applied_offset = 99;
-        let state = PartitionState {
+        let mut state = PartitionState {
             partition: 3,
             seq: 7,
             partials: vec![p, Partial::new(3, 1, None)],
+            sweep: None,
         };
         let doc = state.to_document();
         assert_eq!(doc.get_str("_id").unwrap(), "p3");
         assert_eq!(partition_of("p3"), Some(3));
         assert_eq!(partition_of("p3/c1"), None);
+        assert_eq!(PartitionState::from_document(&doc).unwrap(), state);
+        assert_eq!(doc.get("rename_after"), Some(&Bson::Null));
+
+        state.sweep = Some(Sweep {
+            after: "B00000042X".into(),
+            pending: 12,
+        });
+        let doc = state.to_document();
         assert_eq!(PartitionState::from_document(&doc).unwrap(), state);
     }
 

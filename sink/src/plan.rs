@@ -43,25 +43,28 @@ pub struct StoredProduct {
     pub contribution: Option<Contribution>,
 }
 
-/// Sets a category's name on the products of one partition that lack it.
+/// A partition whose stored products may carry a category name that is
+/// no longer the known one: they are renamed by a sweep
+/// ([`crate::rename`]), in bounded slices after the batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NameFill {
+pub struct RenameStart {
     pub partition: i32,
-    pub category_id: i64,
-    pub name: String,
+    /// Products counted by the partials whose name changed.
+    pub products: i64,
 }
 
 /// The writes of one batch, in the order they must be made.
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// 1. Names onto products stored before their category was known.
-    pub fills: Vec<NameFill>,
-    /// 2. The partials the batch changed.
+    /// 1. The partials the batch changed (written with each partition's
+    ///    rename sweep, started for these partitions).
     pub partials: Vec<Partial>,
-    /// 3. The products' new states (full documents, upserted by `_id`).
+    /// 2. The products' new states (full documents, upserted by `_id`).
     pub products: Vec<Document>,
-    /// 4. Rejects (idempotent by `_id`; any time).
+    /// 3. Rejects (idempotent by `_id`; any time).
     pub rejects: Vec<Document>,
+    /// Partitions whose stored products need a category's new name.
+    pub renames: Vec<RenameStart>,
     /// Records applied, and records skipped because already applied.
     pub applied: u64,
     pub skipped: u64,
@@ -151,7 +154,7 @@ pub fn plan(
             p.applied_offset = p.applied_offset.max(*end);
         }
     }
-    plan.fills = name_fills(partials, names, &mut touched);
+    plan.renames = renamed_partials(partials, names, &mut touched);
     touched.sort_unstable();
     touched.dedup();
     plan.partials = touched
@@ -165,14 +168,15 @@ pub fn plan(
     plan
 }
 
-/// Partials whose products carry another name than the one now known
-/// need a fill; marks them touched with the new name.
-fn name_fills(
+/// Partials whose products carry another name than the one now known:
+/// records the new name (the partial is touched, so written) and says
+/// which partitions' products must be renamed, and how many at most.
+fn renamed_partials(
     partials: &mut HashMap<PartialKey, Partial>,
     names: &HashMap<i64, String>,
     touched: &mut Vec<PartialKey>,
-) -> Vec<NameFill> {
-    let mut fills = Vec::new();
+) -> Vec<RenameStart> {
+    let mut renames: HashMap<i32, i64> = HashMap::new();
     for (key, partial) in partials.iter_mut() {
         let Some(name) = names.get(&key.1) else {
             continue;
@@ -181,17 +185,20 @@ fn name_fills(
             continue;
         }
         if partial.figures.products > 0 {
-            fills.push(NameFill {
-                partition: key.0,
-                category_id: key.1,
-                name: name.clone(),
-            });
+            *renames.entry(key.0).or_default() += partial.figures.products;
         }
         partial.named = Some(name.clone());
         touched.push(*key);
     }
-    fills.sort_by_key(|f| (f.partition, f.category_id));
-    fills
+    let mut renames: Vec<RenameStart> = renames
+        .into_iter()
+        .map(|(partition, products)| RenameStart {
+            partition,
+            products,
+        })
+        .collect();
+    renames.sort_by_key(|r| r.partition);
+    renames
 }
 
 fn product_document(
@@ -338,25 +345,35 @@ mod tests {
     }
 
     #[test]
-    fn a_late_category_fills_the_names_it_was_missing() {
+    fn a_late_category_starts_a_rename_of_its_partition() {
         let mut db = Db::default();
-        run(&mut db, 0, &[value("A", 1, 10.0)], false);
+        run(
+            &mut db,
+            0,
+            &[value("A", 1, 10.0), value("B", 1, 11.0), value("C", 2, 1.0)],
+            false,
+        );
         assert_eq!(db.partials[&(0, 1)].named, None);
         db.names.insert(1, "Kettles".into());
+        db.names.insert(3, "Nothing stored yet".into());
         let mut partials = db.partials.clone();
         let plan = plan(&mut partials, Vec::new(), &db.products, &db.names, "t");
         assert_eq!(
-            plan.fills,
-            vec![NameFill {
+            plan.renames,
+            vec![RenameStart {
                 partition: 0,
-                category_id: 1,
-                name: "Kettles".into()
+                products: 2
             }]
         );
+        assert_eq!(plan.partials.len(), 1);
         assert_eq!(plan.partials[0].named.as_deref(), Some("Kettles"));
-        // Once filled, nothing more to do.
+        // The name is recorded: nothing more to start.
         let plan = super::plan(&mut partials, Vec::new(), &db.products, &db.names, "t");
-        assert!(plan.fills.is_empty() && plan.partials.is_empty());
+        assert!(plan.renames.is_empty() && plan.partials.is_empty());
+        // A new name for it starts another.
+        db.names.insert(1, "Kettles & Jugs".into());
+        let plan = super::plan(&mut partials, Vec::new(), &db.products, &db.names, "t");
+        assert_eq!(plan.renames.len(), 1);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! `shelf sink run`: the consume → plan → write → commit loop.
 //!
 //! Per batch: read the stored state of the batch's products, plan the
-//! writes ([`crate::plan`]), make them in order (name fills, partials,
-//! products, rejects), then commit the consumed offsets. Any store error
+//! writes ([`crate::plan`]), make them in order (partials, products,
+//! rejects), then commit the consumed offsets. Between batches, products
+//! stored before their category's name was known are renamed in bounded
+//! slices (`rename`, [`crate::rename`]). Any store error
 //! drops the batch and the cached partials, rewinds the consumer to the
 //! committed offsets and tries again after a backoff: the replay is
 //! harmless by construction. Aggregates are merged from the partials a
@@ -11,11 +13,16 @@
 //!
 //! The loop and a batch's writes are here; the consumer group's side
 //! (polling, partitions, offsets) is in `consumer`, the partials and the
-//! merge in `merge`.
+//! merge in `merge`, the rename sweeps in `rename`.
+//!
+//! Every wait on the store gives up soon after a shutdown is asked for
+//! ([`SHUTDOWN_GRACE`]), so SIGTERM is obeyed within seconds even while
+//! the store hangs; an abandoned batch's offsets are not committed.
 
 mod consumer;
 mod error;
 mod merge;
+mod rename;
 
 pub use error::SinkError;
 
@@ -43,7 +50,11 @@ use crate::partition_state::{self, PartitionState};
 use crate::plan::{self, PartialKey, ProductRecord};
 use crate::product;
 use crate::reject::{self, Position};
+use crate::rename::Sweep;
 use crate::store::{Store, StoreError};
+
+/// How long a store command may still run once a shutdown is asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs until SIGTERM or Ctrl-C, then finishes the current batch, merges
 /// and commits.
@@ -96,8 +107,9 @@ pub async fn run_until(
                 handle.clone(),
                 metrics.clone(),
                 ready.clone(),
+                shutdown.clone(),
             );
-            match sink.and_then(|sink| sink.run(&shutdown)) {
+            match sink.and_then(Sink::run) {
                 // What a supervisor would do, without losing the process:
                 // the state is read again from the store, the records from
                 // the committed offsets.
@@ -105,7 +117,7 @@ pub async fn run_until(
                     ready.store(false, Ordering::Relaxed);
                     let wait = backoff.next();
                     tracing::warn!(error = %shelf_service::error_chain(&e), retry_in = ?wait, "sink restarting");
-                    std::thread::sleep(wait);
+                    sleep_unless_stopping(&shutdown, wait);
                 }
                 done => return done,
             }
@@ -121,6 +133,7 @@ struct Sink {
     handle: Handle,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
+    shutdown: Arc<AtomicBool>,
     consumer: BaseConsumer<GroupEvents>,
     categories: CategoryReader,
     names: HashMap<i64, String>,
@@ -138,6 +151,12 @@ struct Sink {
     /// Every partition of the product topic (empty: to be looked up).
     topic_partitions: Vec<i32>,
     aggregates: Aggregates,
+    /// Rename sweeps of owned partitions, as last read or written.
+    sweeps: HashMap<i32, Sweep>,
+    /// When the sweeps' progress was last written to the store.
+    sweeps_saved: Instant,
+    /// When the sweeps' progress was last logged.
+    sweeps_logged: Instant,
     /// The last batch came full: the sink has a backlog.
     behind: bool,
     dirty: bool,
@@ -153,6 +172,7 @@ impl Sink {
         handle: Handle,
         metrics: Arc<Metrics>,
         ready: Arc<AtomicBool>,
+        shutdown: Arc<AtomicBool>,
     ) -> Result<Self, SinkError> {
         let t = &platform.topics;
         let kafka = KafkaClients::new(&platform.kafka)?;
@@ -182,6 +202,7 @@ impl Sink {
             handle,
             metrics,
             ready,
+            shutdown,
             consumer,
             categories,
             names: HashMap::new(),
@@ -192,6 +213,9 @@ impl Sink {
             to_load: HashSet::new(),
             topic_partitions: Vec::new(),
             aggregates: Aggregates::default(),
+            sweeps: HashMap::new(),
+            sweeps_saved: Instant::now(),
+            sweeps_logged: Instant::now(),
             behind: false,
             dirty: true,
             last_merge: Instant::now(),
@@ -199,17 +223,13 @@ impl Sink {
         })
     }
 
-    fn run(mut self, shutdown: &AtomicBool) -> Result<(), SinkError> {
+    fn run(mut self) -> Result<(), SinkError> {
         let mut backoff = Backoff::default();
         self.ready.store(true, Ordering::Relaxed);
         loop {
-            let stopping = shutdown.load(Ordering::Relaxed);
+            let stopping = self.stopping();
             self.pending_categories.extend(self.categories.poll_now());
-            let batch = if stopping {
-                Vec::new()
-            } else {
-                self.collect(shutdown)
-            };
+            let batch = if stopping { Vec::new() } else { self.collect() };
             if let Some((code, reason)) = self.consumer.client().fatal_error() {
                 return Err(SinkError::ConsumerFatal {
                     code: format!("{code:?}"),
@@ -217,16 +237,35 @@ impl Sink {
                 });
             }
             self.behind = batch.len() >= self.args.batch_size;
-            match self.step(&batch) {
+            let stored = self.step(&batch).and_then(|()| {
+                if let Err(e) = self.merge_if_due(stopping) {
+                    // Another instance writing the same aggregate at once (a
+                    // duplicate key on upsert) or a store hiccup: the next merge
+                    // repairs it; the batch itself is not affected.
+                    tracing::warn!(error = %e, "merge failed; retrying at the next interval");
+                }
+                if stopping {
+                    return Ok(());
+                }
+                // While behind, one slice per batch: the stream comes first.
+                let budget = if self.behind {
+                    Duration::ZERO
+                } else {
+                    self.args.rename_budget()
+                };
+                self.rename_for(budget)
+            });
+            match stored {
                 Ok(()) => {
                     backoff = Backoff::default();
                     self.store_up(true);
-                    if let Err(e) = self.merge_if_due(stopping) {
-                        // Another instance writing the same aggregate at once (a
-                        // duplicate key on upsert) or a store hiccup: the next merge
-                        // repairs it; the batch itself is not affected.
-                        tracing::warn!(error = %e, "merge failed; retrying at the next interval");
-                    }
+                }
+                Err(_) if self.stopping() => {
+                    // Abandoned on shutdown: nothing of it was committed.
+                    tracing::info!(
+                        "sink stopped; the unfinished batch is replayed at the next start"
+                    );
+                    return Ok(());
                 }
                 Err(SinkError::Store(e)) if e.is_conflict() => {
                     // Not an outage: someone else wrote what this batch
@@ -235,18 +274,19 @@ impl Sink {
                     self.forget_and_rewind()?;
                     // Give the other writer (often a killed instance's last
                     // command, still running in the store) time to finish.
-                    std::thread::sleep(backoff.next());
+                    sleep_unless_stopping(&self.shutdown, backoff.next());
                     continue;
                 }
                 Err(e) => {
                     self.metrics.store_errors.inc();
-                    self.store_up(false);
-                    tracing::warn!(error = %e, records = batch.len(), "batch failed; rewinding to retry");
-                    self.forget_and_rewind()?;
-                    if stopping {
-                        return Ok(());
+                    if matches!(e, SinkError::Store(StoreError::Timeout(_))) {
+                        self.metrics.store_timeouts.inc();
                     }
-                    std::thread::sleep(backoff.next());
+                    self.store_up(false);
+                    let wait = backoff.next();
+                    tracing::warn!(error = %e, records = batch.len(), retry_in = ?wait, "batch failed; rewinding to retry");
+                    self.forget_and_rewind()?;
+                    sleep_unless_stopping(&self.shutdown, wait);
                     continue;
                 }
             }
@@ -255,6 +295,10 @@ impl Sink {
                 return Ok(());
             }
         }
+    }
+
+    fn stopping(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
     }
 
     fn store_up(&self, up: bool) {
@@ -324,35 +368,21 @@ impl Sink {
             &topics.product_clean,
         );
         rejects.extend(plan.rejects);
-        let states = self.partition_states(&partials, &plan.partials);
-        let stored_seq = &self.stored_seq;
-        let state_guard =
-            |id: &str| match partition_state::partition_of(id).and_then(|p| stored_seq.get(&p)) {
-                Some(seq) => doc! { "seq": seq },
-                None => doc! { "seq": { "$exists": false } },
-            };
+        let mut sweeps = self.sweeps.clone();
+        for r in &plan.renames {
+            crate::rename::restart(&mut sweeps, r.partition, r.products);
+        }
+        let touched: HashSet<i32> = plan.partials.iter().map(|p| p.partition).collect();
+        let states = self.partition_states(&partials, touched, &sweeps);
         let product_guard = |asin: &str| match stored.get(asin) {
             Some(s) => doc! { "_src.offset": s.offset },
             None => doc! { "_src": { "$exists": false } },
         };
         let store = &self.store;
+        let stored_seq = &self.stored_seq;
         self.block_on(async {
-            if !plan.fills.is_empty() {
-                tracing::info!(
-                    fills = plan.fills.len(),
-                    "naming products of newly known categories"
-                );
-                store.fill_names(&plan.fills).await?;
-            }
             // Partials before the products whose old state they retract.
-            store
-                .upsert(
-                    collections::SINK_PARTIALS,
-                    states.iter().map(PartitionState::to_document).collect(),
-                    None,
-                    Some(&state_guard),
-                )
-                .await?;
+            merge::write_states(store, stored_seq, &states).await?;
             // Products not stored before are inserted: an insert is
             // guarded by `_id` uniqueness alone, and much cheaper on FerretDB.
             let (stored_before, new): (Vec<Document>, Vec<Document>) =
@@ -377,6 +407,12 @@ impl Sink {
             self.stored_seq.insert(s.partition, s.seq);
         }
         self.partials = partials;
+        if !plan.renames.is_empty() {
+            self.sweeps = sweeps;
+            self.sweeps_saved = Instant::now();
+            tracing::info!(partitions = ?plan.renames.iter().map(|r| r.partition).collect::<Vec<_>>(),
+                products = self.renames_pending(), "renaming stored products of categories whose name changed");
+        }
         if plan.applied > 0 || !plan.partials.is_empty() {
             self.dirty = true;
         }
@@ -405,12 +441,12 @@ impl Sink {
     }
 
     /// Waits for store operations (each command bounded by
-    /// `--store-timeout-ms` in the store).
+    /// `--store-timeout-ms` in the store, and all of them by a shutdown).
     fn block_on<T>(
         &self,
         f: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        self.handle.block_on(f)
+        block_on_until(&self.handle, &self.shutdown, f)
     }
 
     /// Stores categories read since the last batch and learns their names.
@@ -449,6 +485,41 @@ impl Sink {
             }
         }
         Ok(())
+    }
+}
+
+/// Waits for `f` unless a shutdown is asked for and it is still not done
+/// [`SHUTDOWN_GRACE`] later: then it is dropped ([`StoreError::Abandoned`]).
+/// The store may still finish the command; every write is guarded or
+/// idempotent, so that is harmless.
+fn block_on_until<T>(
+    handle: &Handle,
+    shutdown: &AtomicBool,
+    f: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    handle.block_on(async {
+        let stopped = async {
+            while !shutdown.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            result = f => result,
+            () = stopped => Err(StoreError::Abandoned),
+        }
+    })
+}
+
+/// Sleeps `wait`, or less when a shutdown is asked for.
+fn sleep_unless_stopping(shutdown: &AtomicBool, wait: Duration) {
+    let until = Instant::now() + wait;
+    while !shutdown.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
     }
 }
 

@@ -21,7 +21,7 @@ use shelf_config::collections;
 use crate::figures::{CategoryStats, PriceBucket};
 use crate::metrics::StoreUsage;
 use crate::partition_state::{self, PartitionState, StateError};
-use crate::plan::NameFill;
+use crate::rename::Rename;
 
 /// One write command carries at most this many bytes of statements (the
 /// limit is 16 MiB) ...
@@ -44,6 +44,8 @@ pub enum StoreError {
     },
     #[error("MongoDB did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("stopped waiting for MongoDB: the sink is shutting down")]
+    Abandoned,
     #[error("a document for `{collection}` cannot be encoded as BSON: {message}")]
     Encode { collection: String, message: String },
     #[error("unreadable document in `{collection}`: {error}")]
@@ -209,6 +211,15 @@ impl Store {
         // Large cursor batches: one round trip where the default would take
         // one per 101 documents.
         let options = FindOptions::builder().batch_size(10_000).build();
+        self.find_with(collection, filter, options).await
+    }
+
+    async fn find_with<T: DeserializeOwned>(
+        &self,
+        collection: &str,
+        filter: Document,
+        options: FindOptions,
+    ) -> Result<Vec<T>, StoreError> {
         let coll = self.db.collection::<Document>(collection);
         let docs: Vec<Document> = self
             .timed_as("find", collection, async {
@@ -328,16 +339,45 @@ impl Store {
         self.update(collection, statements).await
     }
 
-    /// Gives the products of each fill's partition and category the name.
-    pub async fn fill_names(&self, fills: &[NameFill]) -> Result<(), StoreError> {
-        let statements = fills.iter().map(|f| {
+    /// A slice of `products` for a rename sweep: at most `limit` products
+    /// after `after` in `_id` order, with only the fields the sweep reads.
+    /// Bounded whatever the collection's size: an `_id` index range on
+    /// MongoDB, and on the local FerretDB build too
+    /// (`infra/ferretdb/sqlite-slices-by-id.patch`).
+    pub async fn products_after(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<Document>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let options = FindOptions::builder()
+            .sort(doc! { "_id": 1 })
+            .limit(limit)
+            .batch_size(u32::try_from(limit).unwrap_or(u32::MAX))
+            .projection(doc! { "_src": 1, "category_id": 1, "category_name": 1 })
+            .build();
+        self.find_with(
+            collections::PRODUCTS,
+            doc! { "_id": { "$gt": after } },
+            options,
+        )
+        .await
+    }
+
+    /// Gives each product its category's name, by `_id`; a product that
+    /// has it already, or has moved to another category since it was read,
+    /// is left as it is.
+    pub async fn rename(&self, renames: &[Rename]) -> Result<(), StoreError> {
+        let statements = renames.iter().map(|r| {
             doc! {
                 "q": {
-                    "_src.partition": f.partition,
-                    "category_id": f.category_id,
-                    "category_name": { "$ne": &f.name },
+                    "_id": &r.asin,
+                    "category_id": r.category_id,
+                    "category_name": { "$ne": &r.name },
                 },
-                "u": { "$set": { "category_name": &f.name } },
+                "u": { "$set": { "category_name": &r.name } },
+                // FerretDB v1's single-document updates keep their query
+                // open until the command ends (see `upsert`).
                 "multi": true,
             }
         });

@@ -5,6 +5,7 @@
 //! leave nothing behind that another test could trip over.
 
 pub mod brokers;
+pub mod chaos;
 pub mod contract;
 pub mod kafka;
 pub mod pipeline;
@@ -228,10 +229,7 @@ pub fn platform_script() -> std::path::PathBuf {
 /// infra/setup.sh for the notebook and the dashboard; fails the test
 /// naming the fix when it is missing.
 pub fn venv_python() -> std::path::PathBuf {
-    let home = std::env::var_os("SHELF_HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.local"));
-    let python = home.join("venv/bin/python");
+    let python = platform_home().join("venv/bin/python");
     assert!(
         python.exists(),
         "{} is missing: run infra/setup.sh",
@@ -251,6 +249,28 @@ pub fn platform_ctl(action: &str, service: &str) {
         status.success(),
         "infra/platform.sh {action} {service} failed"
     );
+}
+
+/// The state directory of the local platform (`SHELF_HOME`, else `.local`
+/// of this checkout).
+fn platform_home() -> std::path::PathBuf {
+    std::env::var_os("SHELF_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.local"))
+}
+
+/// Sends `signal` (`KILL`, `STOP`, `CONT`, …) to a service of the local
+/// platform (`kafka`, `ferretdb`), found by its pid file; fails the test
+/// if it is not running.
+pub fn platform_signal(service: &str, signal: &str) {
+    let pid_file = platform_home().join("run").join(format!("{service}.pid"));
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap_or_else(|e| panic!("{service} is not running ({}: {e})", pid_file.display()));
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.trim().to_owned()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {service} failed");
 }
 
 /// Gzip-compresses a body.

@@ -176,14 +176,34 @@ pub struct ClientProcess {
 
 impl ClientProcess {
     pub fn start(dir: &Path, gateway: &str, batch_size: usize, rate: u64) -> Result<Self> {
-        let child = Command::new(shelf_bin())
-            .arg("stream")
-            .arg("--products")
-            .arg(dir.join("products.csv"))
-            .arg("--categories")
-            .arg(dir.join("categories.csv"))
+        Self::stream(
+            &dir.join("products.csv"),
+            Some(&dir.join("categories.csv")),
+            &dir.join("state"),
+            gateway,
+            batch_size,
+            rate,
+        )
+    }
+
+    /// `shelf stream` of `products` (and `categories`, sent first), with
+    /// its checkpoint and rejects list in `state`.
+    pub fn stream(
+        products: &Path,
+        categories: Option<&Path>,
+        state: &Path,
+        gateway: &str,
+        batch_size: usize,
+        rate: u64,
+    ) -> Result<Self> {
+        let mut command = Command::new(shelf_bin());
+        command.arg("stream").arg("--products").arg(products);
+        if let Some(categories) = categories {
+            command.arg("--categories").arg(categories);
+        }
+        let child = command
             .arg("--state-dir")
-            .arg(dir.join("state"))
+            .arg(state)
             .args(["--gateway", gateway, "--quiet"])
             .args(["--batch-size", &batch_size.to_string()])
             .args(["--rate", &rate.to_string(), "--concurrency", "2"])
@@ -194,6 +214,11 @@ impl ClientProcess {
         Ok(Self {
             child: ChildGuard(child),
         })
+    }
+
+    /// The exit status, if it has ended.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     pub fn is_running(&mut self) -> bool {

@@ -45,11 +45,23 @@ pub struct SinkProcess {
 impl SinkProcess {
     /// Starts a sink and waits until it reports ready.
     pub async fn start(p: &Platform, group: &str, instance: &str, batch_size: usize) -> Self {
+        Self::start_with(p, group, instance, batch_size, &[]).await
+    }
+
+    /// [`Self::start`] with more flags of `shelf sink run`.
+    pub async fn start_with(
+        p: &Platform,
+        group: &str,
+        instance: &str,
+        batch_size: usize,
+        flags: &[&str],
+    ) -> Self {
         let listen = format!("127.0.0.1:{}", closed_port());
         let child = Command::new(shelf_bin())
             .args(["sink", "run", "--metrics-listen", &listen])
             .args(["--group", group, "--instance", instance])
             .args(["--batch-size", &batch_size.to_string()])
+            .args(flags)
             .envs(platform_env(p))
             .env(
                 "RUST_LOG",

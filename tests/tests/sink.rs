@@ -10,7 +10,7 @@ use shelf_tests::sink::{
     category_name, category_records, check_all, create_sink_topics, database, product_events,
     wait_for_all, SinkProcess,
 };
-use shelf_tests::{platform, produce_all, unique};
+use shelf_tests::{platform, produce_all, retry_check, unique};
 
 const CATEGORIES: i64 = 12;
 
@@ -61,6 +61,97 @@ async fn figures_are_exact_and_late_categories_name_what_came_before() {
     assert_eq!(categories.len(), CATEGORIES as usize);
 
     // SIGTERM: a clean exit.
+    assert!(sink.terminate().success());
+}
+
+/// Categories that arrive after thousands of their products: the stored
+/// products are renamed in slices between batches, so new products are
+/// stored while the renaming still goes on, instead of waiting behind one
+/// command that renames them all (which grew with the store until it
+/// timed out for ever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_categories_rename_stored_products_in_slices_while_new_ones_keep_coming() {
+    const BEFORE: usize = 20_000;
+    const AFTER: usize = 1_000;
+    let p = platform();
+    create_sink_topics(&p).await;
+    let db = database(&p).await;
+    let (events, mut last) = product_events(21, "L", BEFORE, 1, CATEGORIES);
+    produce_all(&p.kafka, &p.topics.product_clean, &events)
+        .await
+        .unwrap();
+    // Small slices: the renaming lasts long enough to watch it.
+    let flags = ["--rename-slice", "100", "--rename-budget-ms", "0"];
+    let sink = SinkProcess::start_with(&p, &unique("g"), "0", 2000, &flags).await;
+    wait_for_all(&db, &last, &HashMap::new(), Duration::from_secs(180))
+        .await
+        .unwrap();
+
+    produce_all(
+        &p.kafka,
+        &p.topics.ingest_category,
+        &category_records(1..=CATEGORIES),
+    )
+    .await
+    .unwrap();
+    let (more, more_last) = product_events(22, "M", AFTER, 1, CATEGORIES);
+    produce_all(&p.kafka, &p.topics.product_clean, &more)
+        .await
+        .unwrap();
+    last.extend(more_last);
+
+    let stored = "shelf_sink_records_total{topic=\"";
+    let stored = format!("{stored}{}\",result=\"stored\"}}", p.topics.product_clean);
+    let started = std::time::Instant::now();
+    let pending_when_stored = loop {
+        let pending = sink.metric("shelf_sink_renames_pending").await;
+        if sink.metric(&stored).await == Some((BEFORE + AFTER) as f64) {
+            break pending.unwrap_or(0.0);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the new products were not stored within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        pending_when_stored > 0.0,
+        "the new products were stored only after every old one was renamed"
+    );
+
+    wait_for_all(&db, &last, &names(1..=CATEGORIES), Duration::from_secs(180))
+        .await
+        .unwrap();
+    let metric = |name: &'static str| sink.metric(name);
+    assert_eq!(
+        metric("shelf_sink_renamed_total").await,
+        Some(BEFORE as f64)
+    );
+    assert!(metric("shelf_sink_rename_read_total").await >= Some(BEFORE as f64));
+    retry_check(
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        || async {
+            let pending = sink.metric("shelf_sink_renames_pending").await;
+            anyhow::ensure!(pending == Some(0.0), "renames pending: {pending:?}");
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    // The sweep is recorded as done: a restart does not sweep again.
+    let states: Vec<Document> = futures::TryStreamExt::try_collect(
+        db.collection::<Document>("sink_partials")
+            .find(doc! { "rename_after": { "$ne": null } })
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        states.is_empty(),
+        "sweeps left in sink_partials: {states:?}"
+    );
     assert!(sink.terminate().success());
 }
 

@@ -63,12 +63,18 @@ impl Sink {
     /// Group changes are applied after every poll: records polled before a
     /// revocation are dropped then, while those polled after it (the
     /// partition may come straight back) are kept.
-    pub(super) fn collect(&mut self, shutdown: &AtomicBool) -> Vec<OwnedMessage> {
+    pub(super) fn collect(&mut self) -> Vec<OwnedMessage> {
         let mut batch = Vec::new();
         let mut first_at: Option<Instant> = None;
-        while batch.len() < self.args.batch_size && !shutdown.load(Ordering::Relaxed) {
+        // Rename slices wait for the poll when there is nothing to store.
+        let idle = if self.sweeps.is_empty() {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_millis(10)
+        };
+        while batch.len() < self.args.batch_size && !self.stopping() {
             let wait = match first_at {
-                None => Duration::from_millis(200),
+                None => idle,
                 Some(t) => match self.args.batch_wait().checked_sub(t.elapsed()) {
                     Some(left) => left,
                     None => break,
@@ -124,6 +130,7 @@ impl Sink {
                 self.to_load.remove(p);
                 self.partials.retain(|k, _| k.0 != *p);
                 self.stored_seq.remove(p);
+                self.sweeps.remove(p);
             }
         }
         if !revoked.is_empty() || !assigned.is_empty() {
@@ -171,6 +178,7 @@ impl Sink {
     pub(super) fn forget_and_rewind(&mut self) -> Result<(), SinkError> {
         self.partials.clear();
         self.stored_seq.clear();
+        self.sweeps.clear();
         self.aggregates.forget();
         self.to_load.extend(self.loaded.drain());
         self.rewind()

@@ -13,6 +13,9 @@ impl Sink {
         let loaded = self.block_on(self.store.partition_states(&wanted))?;
         for state in loaded {
             self.stored_seq.insert(state.partition, state.seq);
+            if let Some(sweep) = state.sweep {
+                self.sweeps.insert(state.partition, sweep);
+            }
             for p in state.partials {
                 self.partials.insert((p.partition, p.category_id), p);
             }
@@ -22,15 +25,15 @@ impl Sink {
         Ok(())
     }
 
-    /// The documents of the partitions a batch changed: each holds every
-    /// partial of its partition (from `partials`, the state after the
-    /// batch), one `seq` past the stored one.
+    /// The documents of these partitions: each holds every partial of its
+    /// partition (from `partials`, the state after the batch) and its
+    /// rename sweep, one `seq` past the stored one.
     pub(super) fn partition_states(
         &self,
         partials: &HashMap<PartialKey, Partial>,
-        changed: &[Partial],
+        partitions: HashSet<i32>,
+        sweeps: &HashMap<i32, Sweep>,
     ) -> Vec<PartitionState> {
-        let partitions: HashSet<i32> = changed.iter().map(|p| p.partition).collect();
         let mut states: Vec<PartitionState> = partitions
             .into_iter()
             .map(|partition| {
@@ -44,6 +47,7 @@ impl Sink {
                     partition,
                     seq: self.stored_seq.get(&partition).map_or(0, |s| s + 1),
                     partials: of_partition,
+                    sweep: sweeps.get(&partition).cloned(),
                 }
             })
             .collect();
@@ -77,7 +81,7 @@ impl Sink {
         let names = &self.names;
         let own = &self.partials;
         let aggregates = &mut self.aggregates;
-        let changes = self.handle.block_on(async {
+        let changes = block_on_until(&self.handle, &self.shutdown, async {
             let others = store.partition_states(&others).await?;
             let (stats, buckets) = merge(
                 own.values()
@@ -104,4 +108,27 @@ impl Sink {
         }
         Ok(())
     }
+}
+
+/// Writes partition documents, each guarded by the `seq` its writer last
+/// read or wrote (`stored_seq`; absent: no document yet), so a writer that
+/// lost the partition collides instead of overwriting.
+pub(super) async fn write_states(
+    store: &Store,
+    stored_seq: &HashMap<i32, i64>,
+    states: &[PartitionState],
+) -> Result<(), StoreError> {
+    let guard = |id: &str| match partition_state::partition_of(id).and_then(|p| stored_seq.get(&p))
+    {
+        Some(seq) => doc! { "seq": seq },
+        None => doc! { "seq": { "$exists": false } },
+    };
+    store
+        .upsert(
+            collections::SINK_PARTIALS,
+            states.iter().map(PartitionState::to_document).collect(),
+            None,
+            Some(&guard),
+        )
+        .await
 }
