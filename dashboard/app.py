@@ -63,6 +63,12 @@ def header() -> None:
     else:
         columns[2].metric("consumer lag", f"{total(sink, 'shelf_sink_lag'):,.0f}")
         columns[3].metric("sink records", f"{total(sink, 'shelf_sink_records_total'):,.0f}")
+    renaming = store().renames_pending()
+    if renaming:
+        st.info(
+            f"renaming {renaming:,} products: their category's name arrived after them "
+            "(category figures already carry it)"
+        )
     st.caption(f"updated {time.strftime('%H:%M:%S')} · database `{settings.database}`")
 
 

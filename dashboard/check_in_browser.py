@@ -149,6 +149,20 @@ class Check:
         if f"{products:,}" != want:
             raise Failed(f"price_buckets count {want} products, the collection holds {products}")
 
+    def renaming(self) -> None:
+        """The header says while products are being renamed. A sweep of the
+        real sink lasts only while it runs, so this puts one in the store as
+        the sink would record it (under a partition no sink owns, which no
+        sink reads), then takes it away."""
+        sweep = {"_id": "p-dashboard-check", "partition": -1, "seq": 0, "partials": "[]"}
+        self.db.sink_partials.insert_one({**sweep, "rename_after": "", "rename_pending": 1234})
+        try:
+            until("the header's 'renaming 1,234 products'", lambda: "renaming 1,234 products" in text(self.driver))
+            shot(self.driver, self.shots, "renaming")
+        finally:
+            self.db.sink_partials.delete_one({"_id": sweep["_id"]})
+        until("the renaming line gone", lambda: "renaming" not in text(self.driver))
+
     def price_levels(self) -> None:
         tab(self.driver, "Price levels")
         want = {d["_id"]: int(d["products"]) for d in self.db.price_buckets.find({})}
@@ -339,6 +353,7 @@ def main() -> int:
         took = check.first_render()
         print(f"first render: {took:.1f} s", flush=True)
         check.header()
+        check.renaming()
         check.price_levels()
         check.categories()
         check.drill_down()

@@ -71,6 +71,15 @@ class Store:
             reason = str(error).split(" (configured timeouts")[0].split(", Timeout:")[0]
             raise StoreDown(f"MongoDB at {self.settings.mongo} is not answering: {reason[:160]}") from error
 
+    def renames_pending(self) -> int:
+        """Products the sinks are still renaming (their category's name came
+        after them), at most: the sum over the partitions' rename sweeps in
+        `sink_partials`, so every sink instance counts."""
+        docs = self._read(
+            lambda: list(self.db.sink_partials.find({"rename_after": {"$type": "string"}}, {"rename_pending": 1}))
+        )
+        return sum(int(d.get("rename_pending") or 0) for d in docs)
+
     def price_buckets(self) -> pd.DataFrame:
         docs = self._read(lambda: list(self.db.price_buckets.find({})))
         frame = pd.DataFrame(

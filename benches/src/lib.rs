@@ -2,6 +2,7 @@
 //! and reading its CPU time and peak memory from `/proc`, so each figure is
 //! the service's own and not the load generator's.
 
+pub mod late;
 pub mod probe;
 
 use std::path::{Path, PathBuf};

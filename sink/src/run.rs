@@ -410,9 +410,13 @@ impl Sink {
         if !plan.renames.is_empty() {
             self.sweeps = sweeps;
             self.sweeps_saved = Instant::now();
+            self.metrics.renames_pending.set(self.renames_pending());
             tracing::info!(partitions = ?plan.renames.iter().map(|r| r.partition).collect::<Vec<_>>(),
                 products = self.renames_pending(), "renaming stored products of categories whose name changed");
         }
+        let categories = std::mem::take(&mut self.pending_categories).len() as u64;
+        self.metrics
+            .count(&topics.ingest_category, "stored", categories);
         if plan.applied > 0 || !plan.partials.is_empty() {
             self.dirty = true;
         }
@@ -450,6 +454,9 @@ impl Sink {
     }
 
     /// Stores categories read since the last batch and learns their names.
+    /// They stay pending (stored again, idempotently) until the batch that
+    /// applies the names is stored, so that the metrics count a category
+    /// only once the products' renaming it calls for is under way.
     fn store_categories(&mut self) -> Result<(), SinkError> {
         if self.pending_categories.is_empty() {
             return Ok(());
@@ -474,10 +481,6 @@ impl Sink {
                 .upsert(collections::REJECTS, rejects, None, None)
                 .await
         })?;
-        let n = self.pending_categories.len() as u64;
-        self.metrics
-            .count(&self.platform.topics.ingest_category, "stored", n);
-        self.pending_categories.clear();
         for (id, name) in learned {
             if self.names.get(&id) != Some(&name) {
                 self.names.insert(id, name);

@@ -138,6 +138,7 @@ async fn the_dashboard_shows_what_mongodb_holds_and_follows_the_stream() {
         "rejects",
         "after-more-products",
         "store-down",
+        "renaming",
     ] {
         assert!(
             shots.join(format!("{view}.png")).exists(),

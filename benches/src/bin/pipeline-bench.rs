@@ -7,7 +7,9 @@
 //! and the broker's and the store's CPU over the run. With `--rate` (a
 //! steady stream) or `--probes` it also prints the latency from the
 //! gateway's 200 to a product being readable and counted
-//! (`shelf_benches::probe`).
+//! (`shelf_benches::probe`). With `--late-categories` the categories are
+//! streamed only after most products, and the run ends when the sinks have
+//! renamed the products stored before them (`shelf_benches::late`).
 //!
 //! Needs the platform (`make up`) and the modules (`make build-wasm`);
 //! `make bench` runs it. The data set is generated into
@@ -24,6 +26,7 @@ use clap::Parser;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use shelf_benches::late::LateCategories;
 use shelf_benches::{
     cpu_seconds, metric_sum, platform_pid, repo_root, shelf_release_bin, wait_http, Endpoints,
     Service,
@@ -55,6 +58,11 @@ struct Args {
     probes: bool,
     #[arg(long, default_value_t = 500)]
     probe_interval_ms: u64,
+    /// Stream the categories only once this share of the products is in
+    /// the gateway's topic (0.9 when given without a value), so the sinks
+    /// rename the products stored before them.
+    #[arg(long, num_args = 0..=1, default_missing_value = "0.9")]
+    late_categories: Option<f64>,
     /// Transform runtimes and sinks to run (each stage's figures are the
     /// sum over its instances).
     #[arg(long, default_value_t = 1)]
@@ -181,17 +189,15 @@ fn main() -> Result<()> {
     let (kafka_cpu, ferret_cpu) = (kafka_brokers_cpu(), platform_cpu("ferretdb"));
 
     let state = std::env::temp_dir().join(format!("{prefix}-stream"));
-    let started = Instant::now();
-    let mut client = Service::spawn(
-        "client",
-        Command::new(&shelf)
-            .arg("stream")
-            .arg("--products")
-            .arg(data.join("products.csv"))
-            .arg("--categories")
-            .arg(data.join("categories.csv"))
+    let stream = |products: &Path, categories: Option<&Path>, state: &Path| {
+        let mut command = Command::new(&shelf);
+        command.arg("stream").arg("--products").arg(products);
+        if let Some(categories) = categories {
+            command.arg("--categories").arg(categories);
+        }
+        command
             .arg("--state-dir")
-            .arg(&state)
+            .arg(state)
             .args(["--gateway", &format!("http://127.0.0.1:{port}"), "--quiet"])
             .args(["--concurrency", &args.concurrency.to_string()])
             .args(["--compression", &args.compression])
@@ -201,7 +207,22 @@ fn main() -> Result<()> {
                     .into_iter()
                     .flatten(),
             )
-            .env("RUST_LOG", "error"),
+            .env("RUST_LOG", "error");
+        command
+    };
+    let mut late = args
+        .late_categories
+        .map(|share| LateCategories::new(share, args.rows, &data, state.join("categories")))
+        .transpose()?;
+    let started = Instant::now();
+    let categories_csv = data.join("categories.csv");
+    let mut client = Service::spawn(
+        "client",
+        &mut stream(
+            &data.join("products.csv"),
+            late.is_none().then_some(categories_csv.as_path()),
+            &state,
+        ),
     )?;
     let stop_probes = Arc::new(AtomicBool::new(false));
     let probes = (args.probes || args.rate.is_some()).then(|| {
@@ -230,6 +251,7 @@ fn main() -> Result<()> {
     // Records the gateway wrote, known once the client is done.
     let mut ingested = 0.0;
     let mut sink_text = String::new();
+    let mut client_usage = None;
     let secs = |at: Instant| at.duration_since(started).as_secs_f64();
     while stages[3].is_none() {
         if Instant::now() > deadline {
@@ -238,7 +260,20 @@ fn main() -> Result<()> {
         std::thread::sleep(Duration::from_millis(250));
         let now = Instant::now();
         if stages[0].is_none() {
-            if let Some(usage) = client.try_reap()? {
+            if client_usage.is_none() {
+                client_usage = client.try_reap()?;
+            }
+            if let Some(late) = late.as_mut() {
+                let products = watermarks.total(&topic("SHELF_TOPIC_INGEST_PRODUCT"))? as f64;
+                late.maybe_send(products, client_usage.is_some(), |p, c, s| {
+                    stream(p, Some(c), s)
+                })?;
+                if !late.sent()? {
+                    continue;
+                }
+                late.categories = watermarks.total(&topic("SHELF_TOPIC_INGEST_CATEGORY"))? as f64;
+            }
+            if let Some(usage) = client_usage.take() {
                 if !usage.success {
                     bail!("shelf stream failed (its errors are above)");
                 }
@@ -302,7 +337,14 @@ fn main() -> Result<()> {
             )
         })
         .sum();
-        if handled >= outputs && rt.block_on(bucketed(&db))? as f64 >= products {
+        let renamed = late.as_ref().is_none_or(|l| {
+            l.renamed(
+                &sink_text,
+                &topic("SHELF_TOPIC_INGEST_CATEGORY"),
+                args.instances,
+            )
+        });
+        if handled >= outputs && renamed && rt.block_on(bucketed(&db))? as f64 >= products {
             stages[3] = Some(Done {
                 after: secs(Instant::now()),
                 records: outputs,
@@ -367,6 +409,17 @@ fn main() -> Result<()> {
     );
     if let Some(p) = probes {
         print_latencies(&p);
+    }
+    if let Some(late) = &late {
+        let at = |t: Option<Instant>| t.map_or(f64::NAN, secs);
+        println!(
+            "\nlate categories: sent at {:.1} s (done at {:.1} s), {} products renamed \
+             ({} read by the sweeps), all renamed and drained at {total:.1} s",
+            at(late.sent_at),
+            at(late.done_at),
+            metric_sum(&sink_text, "shelf_sink_renamed_total"),
+            metric_sum(&sink_text, "shelf_sink_rename_read_total"),
+        );
     }
     println!(
         "\nwhole pipeline: {} rows in {total:.1} s = {:.0} rows/s from CSV to drained aggregates",

@@ -1,0 +1,97 @@
+//! `pipeline-bench --late-categories SHARE`: the categories file is
+//! streamed by a second client only once that share of the products has
+//! reached the gateway's topic, so the sinks must rename the products
+//! stored before (the sink's rename sweeps). The run is drained when the
+//! sinks have stored the categories and renamed every such product.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::{metric_sum, Service};
+
+pub struct LateCategories {
+    /// Products in the gateway's topic before the categories are sent.
+    after_products: f64,
+    products_csv: PathBuf,
+    categories_csv: PathBuf,
+    state: PathBuf,
+    client: Option<Service>,
+    /// When the categories client was started and when it was done.
+    pub sent_at: Option<Instant>,
+    pub done_at: Option<Instant>,
+    /// Category records the gateway wrote (known once the client is done).
+    pub categories: f64,
+}
+
+impl LateCategories {
+    /// Writes a header-only products file beside `data`'s for the
+    /// categories client.
+    pub fn new(share: f64, rows: u64, data: &Path, state: PathBuf) -> Result<Self> {
+        let products = std::fs::read(data.join("products.csv"))?;
+        let header_end = products
+            .iter()
+            .position(|b| *b == b'\n')
+            .unwrap_or(products.len().saturating_sub(1));
+        let products_csv = data.join("late-products.csv");
+        std::fs::write(&products_csv, &products[..=header_end])?;
+        Ok(Self {
+            after_products: share * rows as f64,
+            products_csv,
+            categories_csv: data.join("categories.csv"),
+            state,
+            client: None,
+            sent_at: None,
+            done_at: None,
+            categories: 0.0,
+        })
+    }
+
+    /// Starts the categories client once `ingested` products are in the
+    /// topic, or the products client is done (`products_done`).
+    pub fn maybe_send(
+        &mut self,
+        ingested: f64,
+        products_done: bool,
+        client: impl FnOnce(&Path, &Path, &Path) -> Command,
+    ) -> Result<()> {
+        if self.sent_at.is_none() && (ingested >= self.after_products || products_done) {
+            let mut command = client(&self.products_csv, &self.categories_csv, &self.state);
+            self.client = Some(Service::spawn("categories client", &mut command)?);
+            self.sent_at = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Whether the categories client is done (an error if it failed).
+    pub fn sent(&mut self) -> Result<bool> {
+        if self.done_at.is_some() {
+            return Ok(true);
+        }
+        let Some(client) = self.client.as_mut() else {
+            return Ok(false);
+        };
+        match client.try_reap()? {
+            Some(usage) if usage.success => {
+                self.done_at = Some(Instant::now());
+                Ok(true)
+            }
+            Some(_) => anyhow::bail!("the categories client failed (its errors are above)"),
+            None => Ok(false),
+        }
+    }
+
+    /// Whether `instances` sinks (their metrics in `sink_text`) have all
+    /// stored the categories and renamed what was stored before them.
+    pub fn renamed(&self, sink_text: &str, topic: &str, instances: usize) -> bool {
+        let stored = metric_sum(
+            sink_text,
+            &format!("shelf_sink_records_total{{topic=\"{topic}\""),
+        );
+        self.done_at.is_some()
+            && stored >= self.categories * instances as f64
+            && metric_sum(sink_text, "shelf_sink_renames_pending") == 0.0
+    }
+}
