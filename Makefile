@@ -5,7 +5,7 @@ SHELL := bash
 CARGO ?= cargo
 SHELF := target/debug/shelf
 
-.PHONY: up down status setup install build build-wasm doctor demo dashboard test fmt lint unit bench clean-local
+.PHONY: up down status setup install build build-wasm doctor demo dashboard test fmt lint unit chaos bench clean-local
 
 WASM_DIR := target/wasm/wasm32-unknown-unknown/release
 
@@ -81,6 +81,14 @@ test: fmt lint build-wasm
 unit: build-wasm
 	$(CARGO) test --workspace --lib
 	$(CARGO) test -p shelf-engine -p shelf-rules -p shelf-client -p shelf --tests
+
+# The chaos test at length (the suite runs a short one): the whole pipeline
+# while a seeded loop kill -9s its processes, the store and the broker.
+# SEED, ROWS and RATE choose the run; it prints the kills and the drain time.
+chaos: up
+	$(CARGO) build -q -p shelf
+	SHELF_CHAOS_SEED=$(or $(SEED),1) SHELF_CHAOS_ROWS=$(or $(ROWS),60000) SHELF_CHAOS_RATE=$(or $(RATE),1000) \
+		$(CARGO) test -q -p shelf-tests --test chaos -- --nocapture
 
 # Benchmarks print figures; they assert nothing. Release builds.
 bench: up
