@@ -94,4 +94,17 @@ impl LateCategories {
             && stored >= self.categories * instances as f64
             && metric_sum(sink_text, "shelf_sink_renames_pending") == 0.0
     }
+
+    /// The run's late-categories line: when they went, what was renamed.
+    pub fn print(&self, sink_text: &str, started: Instant, total: f64) {
+        let at = |t: Option<Instant>| t.map_or(f64::NAN, |t| (t - started).as_secs_f64());
+        println!(
+            "\nlate categories: sent at {:.1} s (done at {:.1} s), {} products renamed \
+             ({} read by the sweeps), all renamed and drained at {total:.1} s",
+            at(self.sent_at),
+            at(self.done_at),
+            metric_sum(sink_text, "shelf_sink_renamed_total"),
+            metric_sum(sink_text, "shelf_sink_rename_read_total"),
+        );
+    }
 }

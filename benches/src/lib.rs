@@ -2,6 +2,7 @@
 //! and reading its CPU time and peak memory from `/proc`, so each figure is
 //! the service's own and not the load generator's.
 
+pub mod drain;
 pub mod late;
 pub mod probe;
 
@@ -117,6 +118,21 @@ pub fn metric_sum(text: &str, prefix: &str) -> f64 {
         .filter(|l| l.starts_with(prefix))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// CPU seconds of a service `infra/platform.sh` started, if it runs.
+pub fn platform_cpu(service: &str) -> Option<f64> {
+    platform_pid(service).and_then(|pid| cpu_seconds(pid).ok())
+}
+
+/// CPU of the single broker, or the sum over the three-broker cluster's.
+pub fn kafka_brokers_cpu() -> Option<f64> {
+    platform_cpu("kafka").or_else(|| {
+        ["kafka-node1", "kafka-node2", "kafka-node3"]
+            .map(platform_cpu)
+            .into_iter()
+            .sum::<Option<f64>>()
+    })
 }
 
 /// The pid of a service `infra/platform.sh` started (`kafka`, `ferretdb`,

@@ -23,13 +23,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use futures::TryStreamExt;
-use mongodb::bson::{doc, Document};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use shelf_benches::drain::{bucketed, Watermarks};
 use shelf_benches::late::LateCategories;
 use shelf_benches::{
-    cpu_seconds, metric_sum, platform_pid, repo_root, shelf_release_bin, wait_http, Endpoints,
-    Service,
+    kafka_brokers_cpu, metric_sum, platform_cpu, repo_root, shelf_release_bin, wait_http,
+    Endpoints, Service,
 };
 use shelf_kafka::KafkaClients;
 
@@ -411,15 +409,7 @@ fn main() -> Result<()> {
         print_latencies(&p);
     }
     if let Some(late) = &late {
-        let at = |t: Option<Instant>| t.map_or(f64::NAN, secs);
-        println!(
-            "\nlate categories: sent at {:.1} s (done at {:.1} s), {} products renamed \
-             ({} read by the sweeps), all renamed and drained at {total:.1} s",
-            at(late.sent_at),
-            at(late.done_at),
-            metric_sum(&sink_text, "shelf_sink_renamed_total"),
-            metric_sum(&sink_text, "shelf_sink_rename_read_total"),
-        );
+        late.print(&sink_text, started, total);
     }
     println!(
         "\nwhole pipeline: {} rows in {total:.1} s = {:.0} rows/s from CSV to drained aggregates",
@@ -472,77 +462,9 @@ fn free_listen() -> Result<String> {
         .to_string())
 }
 
-fn platform_cpu(service: &str) -> Option<f64> {
-    platform_pid(service).and_then(|pid| cpu_seconds(pid).ok())
-}
-
-/// CPU of the single broker, or the sum over the three-broker cluster's.
-fn kafka_brokers_cpu() -> Option<f64> {
-    platform_cpu("kafka").or_else(|| {
-        ["kafka-node1", "kafka-node2", "kafka-node3"]
-            .map(platform_cpu)
-            .into_iter()
-            .sum::<Option<f64>>()
-    })
-}
-
 /// A figure summed over a stage's instances.
 fn total_of(services: &[Service], figure: fn(&Service) -> Result<f64>) -> Result<f64> {
     services.iter().map(figure).sum()
-}
-
-/// Products counted in `price_buckets`. Generated asins are unique, so the
-/// aggregates are complete when this equals the runtime's product
-/// outputs. (Counting `products` instead would take FerretDB minutes at
-/// full size: it reads every document to count.)
-async fn bucketed(db: &mongodb::Database) -> Result<i64> {
-    let buckets: Vec<Document> = db
-        .collection::<Document>("price_buckets")
-        .find(doc! {})
-        .await?
-        .try_collect()
-        .await?;
-    Ok(buckets
-        .iter()
-        .map(|d| match d.get("products") {
-            Some(mongodb::bson::Bson::Int32(n)) => i64::from(*n),
-            Some(mongodb::bson::Bson::Int64(n)) => *n,
-            _ => 0,
-        })
-        .sum())
-}
-
-/// Records in a topic: the sum of its partitions' high watermarks (the
-/// gateway writes without transactions, so every offset is a record).
-struct Watermarks {
-    consumer: BaseConsumer,
-}
-
-impl Watermarks {
-    fn new(kafka: &KafkaClients) -> Result<Self> {
-        Ok(Self {
-            consumer: kafka
-                .consumer("pipeline-bench-watermarks")
-                .create()
-                .context("Kafka client")?,
-        })
-    }
-
-    fn total(&self, topic: &str) -> Result<i64> {
-        let metadata = self
-            .consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        let mut total = 0;
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                let (low, high) =
-                    self.consumer
-                        .fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
-                total += high - low;
-            }
-        }
-        Ok(total)
-    }
 }
 
 fn print_latencies(p: &shelf_benches::probe::ProbeReport) {
