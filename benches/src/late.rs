@@ -1,8 +1,8 @@
 //! `pipeline-bench --late-categories SHARE`: the categories file is
-//! streamed by a second client only once that share of the products has
-//! reached the gateway's topic, so the sinks must rename the products
-//! stored before (the sink's rename sweeps). The run is drained when the
-//! sinks have stored the categories and renamed every such product.
+//! streamed by a second client only once the sinks have stored that share
+//! of the products, so they must rename the products stored before (the
+//! sink's rename sweeps). The run is drained when the sinks have stored
+//! the categories and renamed every such product.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +13,7 @@ use anyhow::Result;
 use crate::{metric_sum, Service};
 
 pub struct LateCategories {
-    /// Products in the gateway's topic before the categories are sent.
+    /// Products stored before the categories are sent.
     after_products: f64,
     products_csv: PathBuf,
     categories_csv: PathBuf,
@@ -49,15 +49,13 @@ impl LateCategories {
         })
     }
 
-    /// Starts the categories client once `ingested` products are in the
-    /// topic, or the products client is done (`products_done`).
+    /// Starts the categories client once `stored` products are stored.
     pub fn maybe_send(
         &mut self,
-        ingested: f64,
-        products_done: bool,
+        stored: f64,
         client: impl FnOnce(&Path, &Path, &Path) -> Command,
     ) -> Result<()> {
-        if self.sent_at.is_none() && (ingested >= self.after_products || products_done) {
+        if self.sent_at.is_none() && stored >= self.after_products {
             let mut command = client(&self.products_csv, &self.categories_csv, &self.state);
             self.client = Some(Service::spawn("categories client", &mut command)?);
             self.sent_at = Some(Instant::now());

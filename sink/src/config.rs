@@ -42,10 +42,10 @@ pub struct SinkArgs {
     pub store_timeout_ms: u64,
     /// Products read per slice of a rename sweep (products stored before
     /// their category's name was known get it in slices between batches).
-    #[arg(long, env = "SHELF_SINK_RENAME_SLICE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, env = "SHELF_SINK_RENAME_SLICE", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub rename_slice: u32,
     /// Time per loop for rename slices while the sink keeps up (ms); while
-    /// it is behind it renames one slice per batch.
+    /// it is behind (batches come full), slices take as long as each batch.
     #[arg(long, env = "SHELF_SINK_RENAME_BUDGET_MS", default_value_t = 500)]
     pub rename_budget_ms: u64,
     /// Address of /metrics, /healthz and /readyz.

@@ -239,6 +239,7 @@ impl Sink {
                 });
             }
             self.behind = batch.len() >= self.args.batch_size;
+            let step_started = Instant::now();
             let stored = self.step(&batch).and_then(|()| {
                 if let Err(e) = self.merge_if_due(stopping) {
                     // Another instance writing the same aggregate at once (a
@@ -249,9 +250,10 @@ impl Sink {
                 if stopping {
                     return Ok(());
                 }
-                // While behind, one slice per batch: the stream comes first.
+                // While behind, as long as the batch took: a sweep that
+                // crawled would read every product inserted ahead of it.
                 let budget = if self.behind {
-                    Duration::ZERO
+                    step_started.elapsed()
                 } else {
                     self.args.rename_budget()
                 };

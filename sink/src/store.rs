@@ -29,7 +29,8 @@ mod slices;
 const MAX_COMMAND_BYTES: usize = 8 << 20;
 /// ... and at most this many statements (bounding one command's time).
 const MAX_STATEMENTS: usize = 1_000;
-/// The `products` index the sink itself needs (see `ensure_indexes`).
+/// The `products` index the sink always makes: a category's products,
+/// which the dashboard's drill-down reads (see `ensure_indexes`).
 pub const PRODUCTS_INDEX: &str = "category_id";
 
 #[derive(Debug, thiserror::Error)]
@@ -176,8 +177,8 @@ impl Store {
         }
     }
 
-    /// `products` indexed on `category_id` (used by the sink's name fills
-    /// and by a category drill-down) and on each of `extra`. Only missing
+    /// `products` indexed on `category_id` (a category drill-down) and on
+    /// each of `extra`. Only missing
     /// ones are created: FerretDB v1.24 drops the connection when asked to
     /// create indexes that exist. Each index costs every insert: on FerretDB
     /// with SQLite, three more (price, price_bucket, isBestSeller) took a

@@ -56,10 +56,10 @@ struct Args {
     probes: bool,
     #[arg(long, default_value_t = 500)]
     probe_interval_ms: u64,
-    /// Stream the categories only once this share of the products is in
-    /// the gateway's topic (0.9 when given without a value), so the sinks
-    /// rename the products stored before them.
-    #[arg(long, num_args = 0..=1, default_missing_value = "0.9")]
+    /// Stream the categories only once the sinks have stored this share
+    /// of the products (0.9 when given without a value, at most 0.95), so
+    /// they rename the products stored before them.
+    #[arg(long, num_args = 0..=1, default_missing_value = "0.9", value_parser = share)]
     late_categories: Option<f64>,
     /// Transform runtimes and sinks to run (each stage's figures are the
     /// sum over its instances).
@@ -249,29 +249,41 @@ fn main() -> Result<()> {
     // Records the gateway wrote, known once the client is done.
     let mut ingested = 0.0;
     let mut sink_text = String::new();
-    let mut client_usage = None;
     let secs = |at: Instant| at.duration_since(started).as_secs_f64();
+    // All instances' lines in one text: the sums add them up.
+    let metrics = |listens: &[String]| -> Result<String> {
+        rt.block_on(async {
+            let mut text = String::new();
+            for listen in listens {
+                text += &reqwest::get(format!("http://{listen}/metrics"))
+                    .await?
+                    .text()
+                    .await?;
+            }
+            Ok(text)
+        })
+    };
+    let stored_products = format!(
+        "shelf_sink_records_total{{topic=\"{}\",result=\"stored\"",
+        topic("SHELF_TOPIC_PRODUCT_CLEAN")
+    );
     while stages[3].is_none() {
         if Instant::now() > deadline {
             bail!("not drained within {} s", args.timeout);
         }
         std::thread::sleep(Duration::from_millis(250));
         let now = Instant::now();
-        if stages[0].is_none() {
-            if client_usage.is_none() {
-                client_usage = client.try_reap()?;
+        if let Some(late) = late.as_mut() {
+            if late.sent_at.is_none() {
+                let stored = metric_sum(&metrics(&sink_listens)?, &stored_products);
+                late.maybe_send(stored, |p, c, s| stream(p, Some(c), s))?;
             }
-            if let Some(late) = late.as_mut() {
-                let products = watermarks.total(&topic("SHELF_TOPIC_INGEST_PRODUCT"))? as f64;
-                late.maybe_send(products, client_usage.is_some(), |p, c, s| {
-                    stream(p, Some(c), s)
-                })?;
-                if !late.sent()? {
-                    continue;
-                }
+            if late.sent()? {
                 late.categories = watermarks.total(&topic("SHELF_TOPIC_INGEST_CATEGORY"))? as f64;
             }
-            if let Some(usage) = client_usage.take() {
+        }
+        if stages[0].is_none() {
+            if let Some(usage) = client.try_reap()? {
                 if !usage.success {
                     bail!("shelf stream failed (its errors are above)");
                 }
@@ -294,19 +306,6 @@ fn main() -> Result<()> {
             }
             continue;
         }
-        // All instances' lines in one text: the sums add them up.
-        let metrics = |listens: &[String]| -> Result<String> {
-            rt.block_on(async {
-                let mut text = String::new();
-                for listen in listens {
-                    text += &reqwest::get(format!("http://{listen}/metrics"))
-                        .await?
-                        .text()
-                        .await?;
-                }
-                Ok(text)
-            })
-        };
         if stages[2].is_none() {
             let text = metrics(&runtime_listens)?;
             if metric_sum(&text, "shelf_transform_records_in_total") >= ingested {
@@ -465,6 +464,15 @@ fn free_listen() -> Result<String> {
 /// A figure summed over a stage's instances.
 fn total_of(services: &[Service], figure: fn(&Service) -> Result<f64>) -> Result<f64> {
     services.iter().map(figure).sum()
+}
+
+/// A share of the rows between 0 and 0.95 (some rows are faulty, so all of
+/// them are never stored).
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=0.95).contains(&x) => Ok(x),
+        _ => Err(format!("`{s}` is not a share from 0 to 0.95")),
+    }
 }
 
 fn print_latencies(p: &shelf_benches::probe::ProbeReport) {

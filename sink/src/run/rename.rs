@@ -11,9 +11,8 @@ const SAVE_EVERY: Duration = Duration::from_secs(2);
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl Sink {
-    /// Rename slices for up to `budget`: at least one while a sweep runs
-    /// (so a sink that is behind still makes progress), more while time is
-    /// left.
+    /// Rename slices for up to `budget`: at least one while a sweep runs,
+    /// more while time is left.
     pub(super) fn rename_for(&mut self, budget: Duration) -> Result<(), SinkError> {
         let started = Instant::now();
         while !self.sweeps.is_empty() && !self.stopping() {

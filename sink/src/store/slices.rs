@@ -1,6 +1,8 @@
 //! The rename sweeps' store work: a bounded slice of `products` in `_id`
 //! order, and the renames it calls for (see `crate::rename`).
 
+use std::collections::BTreeMap;
+
 use bson::{doc, Document};
 use mongodb::options::FindOptions;
 use shelf_config::collections;
@@ -34,18 +36,28 @@ impl Store {
         .await
     }
 
-    /// Gives each product its category's name, by `_id`; a product that
-    /// has it already, or has moved to another category since it was read,
-    /// is left as it is.
+    /// Gives each product its category's name: one statement per category
+    /// for all of its products in the slice (`_id: {$in}`), since a store
+    /// pays per statement far more than per document (FerretDB: 0.97 s for
+    /// 1000 statements of one `_id`, 0.24 s for one of 1000). A product that
+    /// has the name already, or has moved to another category since it was
+    /// read, is left as it is.
     pub async fn rename(&self, renames: &[Rename]) -> Result<(), StoreError> {
-        let statements = renames.iter().map(|r| {
+        let mut by_category: BTreeMap<(i64, &str), Vec<&str>> = BTreeMap::new();
+        for r in renames {
+            by_category
+                .entry((r.category_id, r.name.as_str()))
+                .or_default()
+                .push(r.asin.as_str());
+        }
+        let statements = by_category.into_iter().map(|((category_id, name), asins)| {
             doc! {
                 "q": {
-                    "_id": &r.asin,
-                    "category_id": r.category_id,
-                    "category_name": { "$ne": &r.name },
+                    "_id": { "$in": asins },
+                    "category_id": category_id,
+                    "category_name": { "$ne": name },
                 },
-                "u": { "$set": { "category_name": &r.name } },
+                "u": { "$set": { "category_name": name } },
                 // FerretDB v1's single-document updates keep their query
                 // open until the command ends (see `upsert`).
                 "multi": true,
