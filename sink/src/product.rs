@@ -211,7 +211,8 @@ fn number(v: &Bson) -> Option<f64> {
     }
 }
 
-fn whole(v: &Bson) -> Option<i64> {
+/// An integer field, however the store or the JSON typed it.
+pub(crate) fn whole(v: &Bson) -> Option<i64> {
     match v {
         Bson::Int32(i) => Some(i64::from(*i)),
         Bson::Int64(i) => Some(*i),

@@ -18,7 +18,9 @@
 
 use std::collections::HashMap;
 
-use bson::{Bson, Document};
+use bson::Document;
+
+use crate::product::whole;
 
 /// The progress of one partition's rename sweep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,20 +124,10 @@ pub fn advance(
     Vec::new()
 }
 
-/// An integer field, however the store typed it.
-fn whole(v: &Bson) -> Option<i64> {
-    match v {
-        Bson::Int32(i) => Some(i64::from(*i)),
-        Bson::Int64(i) => Some(*i),
-        Bson::Double(f) if f.fract() == 0.0 && f.abs() < 9e15 => Some(*f as i64),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bson::doc;
+    use bson::{doc, Bson};
 
     fn product(asin: &str, partition: i32, category: i64, name: Option<&str>) -> Document {
         doc! {

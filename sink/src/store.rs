@@ -178,9 +178,8 @@ impl Store {
     }
 
     /// `products` indexed on `category_id` (a category drill-down) and on
-    /// each of `extra`. Only missing
-    /// ones are created: FerretDB v1.24 drops the connection when asked to
-    /// create indexes that exist. Each index costs every insert: on FerretDB
+    /// each of `extra`. Only missing ones are created: FerretDB v1.24 drops
+    /// the connection when asked to create indexes that exist. Each index costs every insert: on FerretDB
     /// with SQLite, three more (price, price_bucket, isBestSeller) took a
     /// fifth of the pipeline's throughput, so they are the user's choice.
     async fn ensure_indexes(&self, extra: &[String]) -> Result<(), StoreError> {

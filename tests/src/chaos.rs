@@ -161,23 +161,25 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport> {
     let categories_due =
         Duration::from_secs_f64(config.rows as f64 * CATEGORIES_AFTER / config.rate as f64);
     let mut clients = Clients::new(&dir, config.rate);
-    clients.products = Some(clients.start_products(&services.gateway.url())?);
+    clients.start(Stream::Products, &services.gateway.url())?;
     let mut kills: BTreeMap<Victim, u32> = BTreeMap::new();
     // Victims drawn from a shuffled bag, refilled when empty: every kind
     // is killed once per round, in a seeded random order, except that the
     // client goes first (the stream may end before a later turn).
     let mut bag: Vec<Victim> = Vec::new();
     let deadline = Duration::from_secs(600);
+    // When the last killed process was back.
+    let mut last_kill = Instant::now();
 
     loop {
         let pause = rng.random_range(config.pause_ms.0..=config.pause_ms.1);
         tokio::time::sleep(Duration::from_millis(pause)).await;
-        if started.elapsed() >= categories_due && !clients.categories_started {
+        if started.elapsed() >= categories_due && !clients.categories.started {
             say(format_args!(
                 "chaos: {:5.1} s streaming the categories",
                 started.elapsed().as_secs_f64()
             ));
-            clients.start_categories(&services.gateway.url())?;
+            clients.start(Stream::Categories, &services.gateway.url())?;
         }
         clients.rerun_failed(&services.gateway.url())?;
         // Every kind killed at least once, even when the stream ends
@@ -225,8 +227,8 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport> {
             .await
             .with_context(|| format!("restarting {victim:?}"))?;
         *kills.entry(victim).or_default() += 1;
+        last_kill = Instant::now();
     }
-    let last_kill = Instant::now();
     let streamed_in = started.elapsed();
     check_client_rejects(&dir, &want)?;
 
@@ -252,16 +254,35 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport> {
     })
 }
 
-/// The products run and, once due, the categories run of `shelf stream`,
-/// each with a state directory of its own so a restart resumes it.
+/// Which run of `shelf stream`: the products, or (late) the categories
+/// with a header-only products file.
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Products,
+    Categories,
+}
+
+/// One run of `shelf stream`, with a state directory of its own so that a
+/// restart resumes it.
+#[derive(Default)]
+struct StreamRun {
+    process: Option<ClientProcess>,
+    started: bool,
+    done: bool,
+}
+
+impl StreamRun {
+    fn running(&mut self) -> bool {
+        self.process.as_mut().is_some_and(|c| c.exited().is_none())
+    }
+}
+
+/// The products run and, once due, the categories run.
 struct Clients<'a> {
     dir: &'a Path,
     rate: u64,
-    products: Option<ClientProcess>,
-    products_done: bool,
-    categories: Option<ClientProcess>,
-    categories_started: bool,
-    categories_done: bool,
+    products: StreamRun,
+    categories: StreamRun,
     reruns: u32,
 }
 
@@ -270,99 +291,86 @@ impl<'a> Clients<'a> {
         Self {
             dir,
             rate,
-            products: None,
-            products_done: false,
-            categories: None,
-            categories_started: false,
-            categories_done: false,
+            products: StreamRun::default(),
+            categories: StreamRun::default(),
             reruns: 0,
         }
     }
 
-    fn start_products(&self, gateway: &str) -> Result<ClientProcess> {
-        let d = self.dir;
-        ClientProcess::stream(
-            &d.join("products.csv"),
-            None,
-            &d.join("state"),
-            gateway,
-            200,
-            self.rate,
-        )
+    fn run(&mut self, which: Stream) -> &mut StreamRun {
+        match which {
+            Stream::Products => &mut self.products,
+            Stream::Categories => &mut self.categories,
+        }
     }
 
-    fn start_categories(&mut self, gateway: &str) -> Result<()> {
+    /// Starts `which` (again: it resumes from its checkpoint).
+    fn start(&mut self, which: Stream, gateway: &str) -> Result<()> {
         let d = self.dir;
-        self.categories = Some(ClientProcess::stream(
-            &d.join("late/products.csv"),
-            Some(&d.join("categories.csv")),
-            &d.join("state-categories"),
+        let (products, categories, state) = match which {
+            Stream::Products => (d.join("products.csv"), None, d.join("state")),
+            Stream::Categories => (
+                d.join("late/products.csv"),
+                Some(d.join("categories.csv")),
+                d.join("state-categories"),
+            ),
+        };
+        let process = ClientProcess::stream(
+            &products,
+            categories.as_deref(),
+            &state,
             gateway,
             200,
             self.rate,
-        )?);
-        self.categories_started = true;
+        )?;
+        let run = self.run(which);
+        run.process = Some(process);
+        run.started = true;
         Ok(())
     }
 
     fn running(&mut self) -> bool {
-        let alive =
-            |c: &mut Option<ClientProcess>| c.as_mut().is_some_and(|c| c.exited().is_none());
-        alive(&mut self.products) || alive(&mut self.categories)
+        self.products.running() || self.categories.running()
     }
 
     fn done(&self) -> bool {
-        self.products_done && self.categories_done
+        self.products.done && self.categories.done
     }
 
     /// Notes finished runs, and starts again a run that gave up.
     fn rerun_failed(&mut self, gateway: &str) -> Result<()> {
-        if let Some(status) = self.products.as_mut().and_then(ClientProcess::exited) {
-            if status.success() {
-                self.products_done = true;
-                self.products = None;
-            } else {
-                say(format_args!(
-                    "chaos: the products run ended with {status}; again"
-                ));
-                self.reruns += 1;
-                self.products = Some(self.start_products(gateway)?);
-            }
-        }
-        if let Some(status) = self.categories.as_mut().and_then(ClientProcess::exited) {
-            if status.success() {
-                self.categories_done = true;
-                self.categories = None;
-            } else {
-                say(format_args!(
-                    "chaos: the categories run ended with {status}; again"
-                ));
-                self.reruns += 1;
-                self.start_categories(gateway)?;
+        for which in [Stream::Products, Stream::Categories] {
+            let run = self.run(which);
+            match run.process.as_mut().and_then(ClientProcess::exited) {
+                Some(status) if status.success() => {
+                    run.done = true;
+                    run.process = None;
+                }
+                Some(status) => {
+                    say(format_args!(
+                        "chaos: the {which:?} run ended with {status}; again"
+                    ));
+                    self.reruns += 1;
+                    self.start(which, gateway)?;
+                }
+                None => {}
             }
         }
         Ok(())
     }
 
-    /// kill -9 of the running client and, after `down`, the same run again
-    /// (it resumes from its checkpoint).
+    /// kill -9 of the running client and, after `down`, the same run again.
     async fn kill(&mut self, gateway: &str, down: Duration) -> Result<()> {
-        let products = self.products.as_mut().is_some_and(|c| c.exited().is_none());
-        let client = if products {
-            &mut self.products
+        let which = if self.products.running() {
+            Stream::Products
         } else {
-            &mut self.categories
+            Stream::Categories
         };
-        if let Some(c) = client.as_mut() {
+        if let Some(c) = self.run(which).process.as_mut() {
             c.kill_9();
         }
         tokio::time::sleep(down).await;
-        if products {
-            self.products = Some(self.start_products(gateway)?);
-        } else {
-            self.start_categories(gateway)?;
-        }
-        Ok(())
+        self.start(which, gateway)
     }
 }
 

@@ -94,6 +94,25 @@ async fn late_categories_rename_stored_products_in_slices_while_new_ones_keep_co
     )
     .await
     .unwrap();
+    // Counted once the batch that starts the renames is stored.
+    let categories = format!(
+        "shelf_sink_records_total{{topic=\"{}\",result=\"stored\"}}",
+        p.topics.ingest_category
+    );
+    retry_check(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || async {
+            let stored = sink.metric(&categories).await;
+            anyhow::ensure!(
+                stored == Some(CATEGORIES as f64),
+                "categories stored: {stored:?}"
+            );
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
     let (more, more_last) = product_events(22, "M", AFTER, 1, CATEGORIES);
     produce_all(&p.kafka, &p.topics.product_clean, &more)
         .await

@@ -4,14 +4,10 @@
 //! store; a new sink then stores everything exactly once.
 //! (A file of its own: stopping the store would disturb other tests.)
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use shelf_tests::sink::{
-    category_name, category_records, create_sink_topics, database, product_events, wait_for_all,
-    SinkProcess,
-};
-use shelf_tests::{platform, platform_signal, produce_all, unique};
+use shelf_tests::sink::{product_events, wait_for_all, with_categories, SinkProcess};
+use shelf_tests::{platform, platform_signal, produce_with, unique};
 
 /// Lets FerretDB go on even when the test fails half-way.
 struct ContinueOnDrop;
@@ -25,15 +21,9 @@ impl Drop for ContinueOnDrop {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_is_obeyed_within_seconds_while_a_store_command_hangs() {
     let p = platform();
-    let t = &p.topics;
-    create_sink_topics(&p).await;
-    let db = database(&p).await;
-    produce_all(&p.kafka, &t.ingest_category, &category_records(1..=8))
-        .await
-        .unwrap();
-    let names: HashMap<i64, String> = (1..=8).map(|id| (id, category_name(id))).collect();
+    let (db, kafka, names) = with_categories(&p, 8).await;
     let (first, mut last) = product_events(31, "H", 300, 2, 8);
-    produce_all(&p.kafka, &t.product_clean, &first)
+    produce_with(&kafka, &p.topics.product_clean, &first)
         .await
         .unwrap();
     let group = unique("g");
@@ -47,7 +37,7 @@ async fn sigterm_is_obeyed_within_seconds_while_a_store_command_hangs() {
     let _resume = ContinueOnDrop;
     platform_signal("ferretdb", "STOP");
     let (second, states) = product_events(32, "H", 300, 2, 8);
-    produce_all(&p.kafka, &t.product_clean, &second)
+    produce_with(&kafka, &p.topics.product_clean, &second)
         .await
         .unwrap();
     last.extend(states);
