@@ -248,7 +248,8 @@ impl Sink {
                     tracing::warn!(error = %e, "merge failed; retrying at the next interval");
                 }
                 if stopping {
-                    return Ok(());
+                    // A restart resumes the sweeps from here.
+                    return self.save_sweeps_on_stop();
                 }
                 // While behind, as long as the batch took: a sweep that
                 // crawled would read every product inserted ahead of it.

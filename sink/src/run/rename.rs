@@ -66,6 +66,15 @@ impl Sink {
         Ok(())
     }
 
+    /// Saves where the running sweeps stand (when stopping).
+    pub(super) fn save_sweeps_on_stop(&mut self) -> Result<(), SinkError> {
+        if self.sweeps.is_empty() {
+            return Ok(());
+        }
+        let partitions = self.sweeps.keys().copied().collect();
+        self.save_sweeps(partitions)
+    }
+
     /// Products still to rename in the owned partitions, at most.
     pub(super) fn renames_pending(&self) -> i64 {
         self.sweeps.values().map(|s| s.pending).sum()
