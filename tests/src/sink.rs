@@ -95,6 +95,22 @@ impl SinkProcess {
         crate::metric_at(&self.listen, line_start).await
     }
 
+    /// Waits until the metric line `line_start` satisfies `ok`; the error
+    /// names its last value.
+    pub async fn wait_metric(
+        &self,
+        line_start: &str,
+        within: Duration,
+        ok: impl Fn(Option<f64>) -> bool,
+    ) -> Result<()> {
+        crate::retry_check(within, Duration::from_millis(50), || async {
+            let value = self.metric(line_start).await;
+            ensure!(ok(value), "{line_start}: {value:?}");
+            Ok(())
+        })
+        .await
+    }
+
     pub fn kill_9(&mut self) {
         self.child.kill_9();
     }

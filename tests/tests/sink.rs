@@ -10,7 +10,7 @@ use shelf_tests::sink::{
     category_name, category_records, check_all, create_sink_topics, database, product_events,
     wait_for_all, SinkProcess,
 };
-use shelf_tests::{platform, produce_all, retry_check, unique};
+use shelf_tests::{platform, produce_all, unique};
 
 const CATEGORIES: i64 = 12;
 
@@ -100,18 +100,9 @@ async fn late_categories_rename_stored_products_in_slices_while_new_ones_keep_co
         "shelf_sink_records_total{{topic=\"{}\",result=\"stored\"}}",
         p.topics.ingest_category
     );
-    retry_check(
-        Duration::from_secs(60),
-        Duration::from_millis(100),
-        || async {
-            let stored = sink.metric(&categories).await;
-            anyhow::ensure!(
-                stored == Some(CATEGORIES as f64),
-                "categories stored: {stored:?}"
-            );
-            Ok(())
-        },
-    )
+    sink.wait_metric(&categories, Duration::from_secs(60), |v| {
+        v == Some(CATEGORIES as f64)
+    })
     .await
     .unwrap();
     let (more, more_last) = product_events(22, "M", AFTER, 1, CATEGORIES);
@@ -141,15 +132,9 @@ async fn late_categories_rename_stored_products_in_slices_while_new_ones_keep_co
 
     // Stopped mid-sweep, the sink saves where it stood; the next one
     // resumes there instead of reading everything again.
-    retry_check(
-        Duration::from_secs(60),
-        Duration::from_millis(50),
-        || async {
-            let renamed = sink.metric("shelf_sink_renamed_total").await;
-            anyhow::ensure!(renamed > Some(0.0), "renamed: {renamed:?}");
-            Ok(())
-        },
-    )
+    sink.wait_metric("shelf_sink_renamed_total", Duration::from_secs(60), |v| {
+        v > Some(0.0)
+    })
     .await
     .unwrap();
     assert!(sink.terminate().success());
@@ -164,15 +149,9 @@ async fn late_categories_rename_stored_products_in_slices_while_new_ones_keep_co
         renamed_second < BEFORE as f64 && read_second < (BEFORE + AFTER) as f64,
         "the second sink renamed {renamed_second} and read {read_second}: it swept from the start"
     );
-    retry_check(
-        Duration::from_secs(10),
-        Duration::from_millis(200),
-        || async {
-            let pending = sink.metric("shelf_sink_renames_pending").await;
-            anyhow::ensure!(pending == Some(0.0), "renames pending: {pending:?}");
-            Ok(())
-        },
-    )
+    sink.wait_metric("shelf_sink_renames_pending", Duration::from_secs(10), |v| {
+        v == Some(0.0)
+    })
     .await
     .unwrap();
     // The sweep is recorded as done: a restart does not sweep again.
