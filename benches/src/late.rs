@@ -30,13 +30,8 @@ impl LateCategories {
     /// Writes a header-only products file beside `data`'s for the
     /// categories client.
     pub fn new(share: f64, rows: u64, data: &Path, state: PathBuf) -> Result<Self> {
-        let products = std::fs::read(data.join("products.csv"))?;
-        let header_end = products
-            .iter()
-            .position(|b| *b == b'\n')
-            .unwrap_or(products.len().saturating_sub(1));
         let products_csv = data.join("late-products.csv");
-        std::fs::write(&products_csv, &products[..=header_end])?;
+        shelf_dataset::header_only(&data.join("products.csv"), &products_csv)?;
         Ok(Self {
             after_products: share * rows as f64,
             products_csv,

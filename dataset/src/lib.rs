@@ -63,6 +63,8 @@ pub enum DatasetError {
     DirtyRate(f64),
     #[error("--updates must be between 0 and 1, not {0}")]
     UpdateRate(f64),
+    #[error("{0}: no header line")]
+    NoHeader(PathBuf),
 }
 
 /// What was written.
@@ -153,6 +155,22 @@ pub fn generate(args: &GenerateArgs) -> Result<Summary, DatasetError> {
     }
     out.flush().map_err(io(&path))?;
     Ok(summary)
+}
+
+/// Writes `to`, a products file with `from`'s header and no rows: with a
+/// categories file, a run of `shelf stream` that sends only the categories
+/// (late, after the products). Reads bytes: dirty rows may not be UTF-8.
+pub fn header_only(from: &Path, to: &Path) -> Result<(), DatasetError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |error| DatasetError::Io { path, error }
+    };
+    let products = std::fs::read(from).map_err(io(from))?;
+    let end = products
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or_else(|| DatasetError::NoHeader(from.to_owned()))?;
+    std::fs::write(to, &products[..=end]).map_err(io(to))
 }
 
 #[cfg(test)]
@@ -330,5 +348,21 @@ mod tests {
         }
         assert_eq!(rejected, summary.faulty);
         assert_eq!(unparseable, summary.unparseable);
+    }
+
+    #[test]
+    fn a_header_only_copy_keeps_the_header_and_refuses_a_file_without_one() {
+        let dir = std::env::temp_dir().join(format!("shelf-header-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (from, to) = (dir.join("products.csv"), dir.join("late.csv"));
+        std::fs::write(&from, b"asin,title\nB000000001,caf\xe9\n").unwrap();
+        header_only(&from, &to).unwrap();
+        assert_eq!(std::fs::read(&to).unwrap(), b"asin,title\n");
+        std::fs::write(&from, b"").unwrap();
+        assert!(matches!(
+            header_only(&from, &to),
+            Err(DatasetError::NoHeader(_))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -146,14 +146,8 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport> {
     let (dir, want) = prepare(&p, config.rows, config.seed).await?;
     // The categories go by a run of their own, with a products file that
     // holds only the header.
-    // (Bytes: the dirty rows hold invalid UTF-8.)
-    let products = std::fs::read(dir.join("products.csv"))?;
-    let header_end = products
-        .iter()
-        .position(|b| *b == b'\n')
-        .context("a products file without a header line")?;
     std::fs::create_dir_all(dir.join("late"))?;
-    std::fs::write(dir.join("late/products.csv"), &products[..=header_end])?;
+    shelf_dataset::header_only(&dir.join("products.csv"), &dir.join("late/products.csv"))?;
 
     let mut services = Services::start(&p).await?;
     let mut rng = StdRng::seed_from_u64(config.seed);
