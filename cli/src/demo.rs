@@ -13,7 +13,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser};
 use shelf_client::StreamArgs;
-use shelf_config::{collections, Platform};
+use shelf_config::Platform;
+use shelf_contract::collections;
 use shelf_kafka::KafkaClients;
 use shelf_report::{charts, drain, reconcile};
 

@@ -34,7 +34,8 @@ use rows::Rows;
 use send::{Batch, Sender};
 
 pub use send::Compression;
-pub use shelf_config::columns::{CATEGORIES as CATEGORY_COLUMNS, PRODUCTS as PRODUCT_COLUMNS};
+pub use shelf_contract::columns::{CATEGORIES as CATEGORY_COLUMNS, PRODUCTS as PRODUCT_COLUMNS};
+use shelf_contract::wire::RecordKind;
 
 /// Flags of `shelf stream`.
 #[derive(Debug, Clone, Args)]
@@ -229,8 +230,8 @@ impl Kind {
     /// The Kafka key the gateway will give `record` (see [`order`]).
     fn key_of(self, record: &serde_json::Value) -> Option<String> {
         match self {
-            Kind::Products => order::record_key(record, "asin", true),
-            Kind::Categories => order::record_key(record, "id", false),
+            Kind::Products => order::record_key(record, RecordKind::Product),
+            Kind::Categories => order::record_key(record, RecordKind::Category),
         }
     }
 

@@ -10,19 +10,13 @@
 use std::collections::{HashMap, VecDeque};
 
 use serde_json::Value;
-use shelf_rules::wire::{category_key, product_key};
+use shelf_contract::wire::{self, RecordKind};
 
-/// The Kafka key the gateway derives from a record (`asin` trimmed and
-/// upper-cased, or the category `id`); `None` when it has none, in which
-/// case the gateway refuses the record and its order does not matter.
-pub fn record_key(record: &Value, field: &str, upper_case: bool) -> Option<String> {
-    let key = match record.get(field)? {
-        Value::String(s) if upper_case => product_key(s),
-        Value::String(s) => category_key(s),
-        Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
-    (!key.is_empty()).then_some(key)
+/// The Kafka key the gateway derives from a record (the contract's
+/// [`wire::record_key`]); `None` when it has none, in which case the
+/// gateway refuses the record and its order does not matter.
+pub fn record_key(record: &Value, kind: RecordKind) -> Option<String> {
+    wire::record_key(kind, record.get(kind.key_field())).ok()
 }
 
 /// The keys of the batches queued and not yet settled, oldest first.
@@ -79,14 +73,20 @@ mod tests {
     #[test]
     fn keys_as_the_gateway_makes_them() {
         let r = json!({"asin": " b0abc ", "id": 7});
-        assert_eq!(record_key(&r, "asin", true).as_deref(), Some("B0ABC"));
-        assert_eq!(record_key(&r, "id", false).as_deref(), Some("7"));
         assert_eq!(
-            record_key(&json!({"asin": 123}), "asin", true).as_deref(),
+            record_key(&r, RecordKind::Product).as_deref(),
+            Some("B0ABC")
+        );
+        assert_eq!(record_key(&r, RecordKind::Category).as_deref(), Some("7"));
+        assert_eq!(
+            record_key(&json!({"asin": 123}), RecordKind::Product).as_deref(),
             Some("123")
         );
-        assert_eq!(record_key(&json!({"asin": "  "}), "asin", true), None);
-        assert_eq!(record_key(&json!({}), "asin", true), None);
+        assert_eq!(
+            record_key(&json!({"asin": "  "}), RecordKind::Product),
+            None
+        );
+        assert_eq!(record_key(&json!({}), RecordKind::Product), None);
     }
 
     #[test]

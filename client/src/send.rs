@@ -10,7 +10,7 @@ use rand::Rng;
 use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
-use shelf_rules::wire::{http_headers, line_ranges};
+use shelf_contract::wire::{http_headers, line_ranges};
 
 /// Records of one request, with the CSV line each came from.
 #[derive(Debug, Clone, Default)]
@@ -197,7 +197,7 @@ impl Sender {
             request = request.bearer_auth(token);
         }
         request = request
-            .header(http_headers::SOURCE, &self.source)
+            .header(http_headers::FILE, &self.source)
             .header(http_headers::LINES, line_ranges(lines));
         let response = request.send().await?;
         let status = response.status();

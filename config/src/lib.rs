@@ -1,15 +1,17 @@
-//! Where shelfstream finds its broker and its store, and what the topics and
-//! collections are called.
+//! Where shelfstream finds its broker and its store, and what the topics
+//! are called.
 //!
 //! Every service and tool takes the same settings, from flags, from
 //! environment variables or from defaults that match the local platform that
 //! `make up` starts. Embed [`Platform`] in a command's clap arguments with
 //! `#[command(flatten)]`.
 //!
-//! The names are those of the data contract (`docs/data-contract.md`); each
-//! can be overridden so that tests can run on private topics and databases.
+//! The default topic names are the contract's (`shelf_contract::topics`);
+//! each can be overridden so that tests can run on private topics and
+//! databases. Collection and column names are in `shelf_contract` too.
 
 use clap::Args;
+use shelf_contract::topics;
 
 pub mod file;
 pub mod kafka;
@@ -65,7 +67,7 @@ pub struct Topics {
     #[arg(
         long = "topic-ingest-product",
         env = "SHELF_TOPIC_INGEST_PRODUCT",
-        default_value = "ingest-product",
+        default_value = topics::INGEST_PRODUCT,
         global = true
     )]
     pub ingest_product: String,
@@ -74,7 +76,7 @@ pub struct Topics {
     #[arg(
         long = "topic-ingest-category",
         env = "SHELF_TOPIC_INGEST_CATEGORY",
-        default_value = "ingest-category",
+        default_value = topics::INGEST_CATEGORY,
         global = true
     )]
     pub ingest_category: String,
@@ -83,7 +85,7 @@ pub struct Topics {
     #[arg(
         long = "topic-product-clean",
         env = "SHELF_TOPIC_PRODUCT_CLEAN",
-        default_value = "product-clean",
+        default_value = topics::PRODUCT_CLEAN,
         global = true
     )]
     pub product_clean: String,
@@ -92,7 +94,7 @@ pub struct Topics {
     #[arg(
         long = "topic-product-dlq",
         env = "SHELF_TOPIC_PRODUCT_DLQ",
-        default_value = "product-dlq",
+        default_value = topics::PRODUCT_DLQ,
         global = true
     )]
     pub product_dlq: String,
@@ -101,7 +103,7 @@ pub struct Topics {
     #[arg(
         long = "topic-transforms",
         env = "SHELF_TOPIC_TRANSFORMS",
-        default_value = "_shelf_transforms",
+        default_value = topics::TRANSFORMS,
         global = true
     )]
     pub transforms: String,
@@ -110,11 +112,11 @@ pub struct Topics {
 impl Default for Topics {
     fn default() -> Self {
         Self {
-            ingest_product: "ingest-product".to_owned(),
-            ingest_category: "ingest-category".to_owned(),
-            product_clean: "product-clean".to_owned(),
-            product_dlq: "product-dlq".to_owned(),
-            transforms: "_shelf_transforms".to_owned(),
+            ingest_product: topics::INGEST_PRODUCT.to_owned(),
+            ingest_category: topics::INGEST_CATEGORY.to_owned(),
+            product_clean: topics::PRODUCT_CLEAN.to_owned(),
+            product_dlq: topics::PRODUCT_DLQ.to_owned(),
+            transforms: topics::TRANSFORMS.to_owned(),
         }
     }
 }
@@ -131,35 +133,6 @@ impl Topics {
             transforms: format!("{prefix}{}", d.transforms),
         }
     }
-}
-
-/// Columns of the input CSVs, in order (the data contract's input section).
-pub mod columns {
-    pub const PRODUCTS: [&str; 11] = [
-        "asin",
-        "title",
-        "imgUrl",
-        "productURL",
-        "stars",
-        "reviews",
-        "price",
-        "listPrice",
-        "category_id",
-        "isBestSeller",
-        "boughtInLastMonth",
-    ];
-    pub const CATEGORIES: [&str; 2] = ["id", "category_name"];
-}
-
-/// Collection names of the store (see the data contract's store section).
-pub mod collections {
-    pub const PRODUCTS: &str = "products";
-    pub const CATEGORIES: &str = "categories";
-    pub const CATEGORY_STATS: &str = "category_stats";
-    pub const PRICE_BUCKETS: &str = "price_buckets";
-    pub const REJECTS: &str = "rejects";
-    /// The sink's own state: per-partition partial figures (not for analysts).
-    pub const SINK_PARTIALS: &str = "sink_partials";
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use rand::Rng;
 
 use crate::text;
 
-pub use shelf_config::columns::PRODUCTS as HEADER;
+pub use shelf_contract::columns::PRODUCTS as HEADER;
 
 /// Highest category id; about 20 ids below it are unused.
 pub const MAX_CATEGORY_ID: i64 = 270;

@@ -15,8 +15,8 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod input_rows;
 mod metrics;
-pub mod origin;
 pub mod producer;
 pub mod records;
 pub mod server;

@@ -12,7 +12,7 @@ use rdkafka::ClientConfig;
 use shelf_kafka::KafkaClients;
 
 use rdkafka::message::{Header, OwnedHeaders};
-use shelf_rules::wire::{kafka_headers, InputRow};
+use shelf_contract::wire::{kafka_headers, InputRow};
 
 use crate::records::Keyed;
 
@@ -93,26 +93,26 @@ impl RecordProducer {
     /// Produces every record and waits for all acknowledgements. `Ok` means
     /// the broker holds every one of them; on `Err` some may be stored and
     /// some not, and the caller claims none.
-    /// `origins`, when given, holds one entry per record, written as the
-    /// record's origin headers.
+    /// `input_rows`, when given, holds one entry per record, written as the
+    /// record's input-row headers.
     pub async fn send_all(
         &self,
         topic: &str,
         records: &[Keyed<'_>],
-        origins: Option<&[InputRow]>,
+        input_rows: Option<&[InputRow]>,
     ) -> Result<(), ProduceError> {
         let producer = self.producer();
         let mut pending = Vec::with_capacity(records.len());
         let mut enqueue_error = None;
         for (i, r) in records.iter().enumerate() {
             let mut record = FutureRecord::to(topic).key(r.key.as_str()).payload(r.value);
-            if let Some(origin) = origins.and_then(|o| o.get(i)) {
-                let line = origin.line.to_string();
+            if let Some(row) = input_rows.and_then(|o| o.get(i)) {
+                let line = row.line.to_string();
                 record = record.headers(
                     OwnedHeaders::new_with_capacity(2)
                         .insert(Header {
-                            key: kafka_headers::SOURCE,
-                            value: Some(origin.file.as_str()),
+                            key: kafka_headers::FILE,
+                            value: Some(row.file.as_str()),
                         })
                         .insert(Header {
                             key: kafka_headers::LINE,

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
-use shelf_rules::wire::{category_key, product_key};
+use shelf_contract::wire::{self, RecordKind};
 
 /// Which kind of record a route takes: decides the topic and the key field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,11 +18,11 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The field whose value becomes the Kafka key.
-    pub fn key_field(self) -> &'static str {
+    /// The contract's kind of record, which decides the key field.
+    pub fn record_kind(self) -> RecordKind {
         match self {
-            Kind::Product => "asin",
-            Kind::Category => "id",
+            Kind::Product => RecordKind::Product,
+            Kind::Category => RecordKind::Category,
         }
     }
 
@@ -216,36 +216,17 @@ struct CategoryKey {
     id: Option<Value>,
 }
 
-/// The Kafka key of a record: the asin trimmed and upper-cased (as the
-/// contract's topic table says), or the category id.
+/// The Kafka key of a record ([`shelf_contract::wire::record_key`]).
 fn record_key(kind: Kind, text: &str) -> Result<String, String> {
     if !text.starts_with('{') {
         return Err(format!("expected a JSON object, found {}", json_type(text)));
     }
-    let field = kind.key_field();
     let value = match kind {
         Kind::Product => serde_json::from_str::<ProductKey>(text).map(|k| k.asin),
         Kind::Category => serde_json::from_str::<CategoryKey>(text).map(|k| k.id),
     }
     .map_err(|e| format!("not a valid record: {e}"))?;
-    let key = match value {
-        None | Some(Value::Null) => return Err(format!("missing key field `{field}`")),
-        Some(Value::String(s)) => match kind {
-            Kind::Product => product_key(&s),
-            Kind::Category => category_key(&s),
-        },
-        Some(Value::Number(n)) => n.to_string(),
-        Some(other) => {
-            return Err(format!(
-                "key field `{field}` must be a string or a number, found {}",
-                value_type(&other)
-            ))
-        }
-    };
-    if key.is_empty() {
-        return Err(format!("key field `{field}` is empty"));
-    }
-    Ok(key)
+    wire::record_key(kind.record_kind(), value.as_ref()).map_err(|e| e.to_string())
 }
 
 fn json_type(text: &str) -> &'static str {
@@ -255,17 +236,6 @@ fn json_type(text: &str) -> &'static str {
         Some(b't' | b'f') => "a boolean",
         Some(b'n') => "null",
         _ => "a number",
-    }
-}
-
-fn value_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use shelf_config::Platform;
-use shelf_rules::wire::http_headers::{LINES as LINES_HEADER, SOURCE as SOURCE_HEADER};
+use shelf_contract::wire::http_headers::{FILE as FILE_HEADER, LINES as LINES_HEADER};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
@@ -26,8 +26,8 @@ use tokio::task::JoinHandle;
 use crate::auth::{RateLimiter, Tokens};
 use crate::body::{self, BodyError};
 use crate::config::{ConfigError, ServeArgs};
+use crate::input_rows::{self, InputRowError};
 use crate::metrics::{Metrics, RequestLabels, TopicLabels};
-use crate::origin::{self, OriginError};
 use crate::producer::{ProduceError, ProducerSettings, RecordProducer};
 use crate::records::{self, BadRecord, EnvelopeError, Kind};
 use shelf_kafka::{ensure_topics, KafkaClients, SettingsError, TopicError, TopicSpec};
@@ -240,7 +240,7 @@ enum Refusal {
     #[error("the gateway is at its in-flight limit; retry shortly")]
     Busy,
     #[error(transparent)]
-    Origin(#[from] OriginError),
+    Origin(#[from] InputRowError),
     #[error(transparent)]
     Produce(#[from] ProduceError),
 }
@@ -395,8 +395,8 @@ impl App {
         if records.is_empty() {
             return Ok(0);
         }
-        let origins = origin::of_records(
-            header_str(header::HeaderName::from_static(SOURCE_HEADER)),
+        let input_rows = input_rows::of_records(
+            header_str(header::HeaderName::from_static(FILE_HEADER)),
             header_str(header::HeaderName::from_static(LINES_HEADER)),
             records.len(),
         )?;
@@ -419,7 +419,7 @@ impl App {
         let started = Instant::now();
         let sent = self
             .producer
-            .send_all(topic, &records, origins.as_deref())
+            .send_all(topic, &records, input_rows.as_deref())
             .await;
         self.metrics.in_flight_records.dec_by(wanted as i64);
         self.metrics

@@ -6,7 +6,8 @@ use std::fmt::Write;
 use bson::{doc, Document};
 use futures::TryStreamExt;
 use mongodb::Database;
-use shelf_config::collections;
+use shelf_contract::collections;
+use shelf_contract::documents::{CategoryStats, PriceBucket};
 
 use crate::ReportError;
 
@@ -23,49 +24,33 @@ pub struct Charts {
 }
 
 pub async fn load(db: &Database) -> Result<Charts, ReportError> {
-    let buckets: Vec<Document> = db
-        .collection::<Document>(collections::PRICE_BUCKETS)
+    let buckets: Vec<PriceBucket> = db
+        .collection::<PriceBucket>(collections::PRICE_BUCKETS)
         .find(doc! {})
         .await?
         .try_collect()
         .await?;
     let mut buckets: Vec<(String, Option<f64>, i64)> = buckets
-        .iter()
-        .map(|d| {
-            (
-                d.get_str("_id").unwrap_or("?").to_owned(),
-                number(d, "lo"),
-                number(d, "products").unwrap_or(0.0) as i64,
-            )
-        })
+        .into_iter()
+        .map(|b| (b.label, b.lo.map(|lo| lo as f64), b.products))
         .collect();
     buckets.sort_by(|a, b| {
         a.1.unwrap_or(f64::INFINITY)
             .total_cmp(&b.1.unwrap_or(f64::INFINITY))
     });
-    let stats: Vec<Document> = db
-        .collection::<Document>(collections::CATEGORY_STATS)
+    let stats: Vec<CategoryStats> = db
+        .collection::<CategoryStats>(collections::CATEGORY_STATS)
         .find(doc! {})
         .await?
         .try_collect()
         .await?;
     let mut categories: Vec<(String, i64, Option<f64>)> = stats
-        .iter()
-        .map(|d| {
-            let name = d
-                .get_str("category_name")
-                .map(str::to_owned)
-                .unwrap_or_else(|_| {
-                    format!(
-                        "category {}",
-                        d.get("_id").map_or(String::new(), |v| v.to_string())
-                    )
-                });
-            (
-                name,
-                number(d, "products").unwrap_or(0.0) as i64,
-                number(d, "avg_price"),
-            )
+        .into_iter()
+        .map(|s| {
+            let name = s
+                .category_name
+                .unwrap_or_else(|| format!("category {}", s.id));
+            (name, s.products, s.avg_price)
         })
         .collect();
     categories.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -78,15 +63,6 @@ pub async fn load(db: &Database) -> Result<Charts, ReportError> {
         categories,
         products,
     })
-}
-
-fn number(d: &Document, key: &str) -> Option<f64> {
-    match d.get(key)? {
-        bson::Bson::Double(f) => Some(*f),
-        bson::Bson::Int32(i) => Some(f64::from(*i)),
-        bson::Bson::Int64(i) => Some(*i as f64),
-        _ => None,
-    }
 }
 
 fn bar(value: f64, max: f64) -> String {

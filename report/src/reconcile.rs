@@ -8,7 +8,7 @@ use std::fmt::Write;
 use bson::{doc, Document};
 use futures::TryStreamExt;
 use mongodb::Database;
-use shelf_config::collections;
+use shelf_contract::collections;
 
 use crate::ReportError;
 

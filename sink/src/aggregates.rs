@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
 use bson::{doc, Bson, Document};
-use shelf_config::collections;
+use shelf_contract::collections;
 
 use crate::figures::{CategoryStats, PriceBucket};
 use crate::store::{Store, StoreError};

@@ -14,8 +14,10 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
 use shelf_kafka::KafkaClients;
 
-use crate::product::Refusal;
-use crate::reject::{self, Position};
+use shelf_contract::fields::category as field;
+use shelf_contract::{Position, Reject, RejectReason};
+
+use crate::reject;
 
 /// What one category record says.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,11 +96,7 @@ impl CategoryReader {
             match self.consumer.poll(wait) {
                 Some(Ok(m)) => out.push(parse(
                     m.payload().unwrap_or_default(),
-                    Position {
-                        topic: m.topic(),
-                        partition: m.partition(),
-                        offset: m.offset(),
-                    },
+                    Position::new(m.topic(), m.partition(), m.offset()),
                 )),
                 Some(Err(e)) => tracing::warn!(error = %e, "categories consumer error"),
                 None => break,
@@ -110,22 +108,19 @@ impl CategoryReader {
 }
 
 /// Reads `{"id": …, "category_name": …}`.
-pub fn parse(value: &[u8], at: Position<'_>) -> CategoryRecord {
+pub fn parse(value: &[u8], at: Position) -> CategoryRecord {
     let refuse = |detail: String| {
         CategoryRecord::Refused(reject::from_refusal(
-            &Refusal {
-                reason: "invalid_record",
-                detail,
-            },
+            Reject::new(RejectReason::InvalidRecord, detail),
             value,
-            at,
+            at.clone(),
         ))
     };
     let json: Value = match serde_json::from_slice(value) {
         Ok(v) => v,
         Err(e) => return refuse(format!("category: not valid JSON: {e}")),
     };
-    let id = match json.get("id") {
+    let id = match json.get(field::ID) {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) => s.trim().parse().ok(),
         _ => None,
@@ -133,7 +128,7 @@ pub fn parse(value: &[u8], at: Position<'_>) -> CategoryRecord {
     let Some(id) = id.filter(|&id| id >= 1) else {
         return refuse("category field `id`: missing or not a whole number >= 1".into());
     };
-    match json.get("category_name") {
+    match json.get(field::CATEGORY_NAME) {
         Some(Value::String(name)) => CategoryRecord::Named {
             id,
             name: name.clone(),
@@ -148,23 +143,21 @@ pub fn parse(value: &[u8], at: Position<'_>) -> CategoryRecord {
 mod tests {
     use super::*;
 
-    const AT: Position<'static> = Position {
-        topic: "ingest-category",
-        partition: 0,
-        offset: 3,
-    };
+    fn at() -> Position {
+        Position::new("ingest-category", 0, 3)
+    }
 
     #[test]
     fn reads_ids_as_numbers_or_text() {
         assert_eq!(
-            parse(br#"{"id":5,"category_name":"Toys & Games"}"#, AT),
+            parse(br#"{"id":5,"category_name":"Toys & Games"}"#, at()),
             CategoryRecord::Named {
                 id: 5,
                 name: "Toys & Games".into()
             }
         );
         assert_eq!(
-            parse(br#"{"id":"12","category_name":"Kettles"}"#, AT),
+            parse(br#"{"id":"12","category_name":"Kettles"}"#, at()),
             CategoryRecord::Named {
                 id: 12,
                 name: "Kettles".into()
@@ -179,7 +172,7 @@ mod tests {
             br#"{"id":0,"category_name":"x"}"#,
             br#"{"id":3}"#,
         ] {
-            let CategoryRecord::Refused(d) = parse(bad, AT) else {
+            let CategoryRecord::Refused(d) = parse(bad, at()) else {
                 panic!("accepted {}", String::from_utf8_lossy(bad));
             };
             assert_eq!(d.get_str("reason").unwrap(), "invalid_record");

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+pub use shelf_contract::documents::{CategoryStats, PriceBucket};
 
 /// Millionths per unit: sums are exact to a millionth of a dollar.
 const MICROS: f64 = 1e6;
@@ -128,33 +129,6 @@ impl Partial {
             applied_offset: -1,
         }
     }
-}
-
-/// A `category_stats` document, as the data contract defines it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CategoryStats {
-    #[serde(rename = "_id")]
-    pub id: i64,
-    pub category_name: Option<String>,
-    pub products: i64,
-    pub priced: i64,
-    pub price_sum: f64,
-    pub avg_price: Option<f64>,
-    pub bestsellers: i64,
-    pub rated: i64,
-    pub stars_sum: f64,
-    pub avg_stars: Option<f64>,
-    pub bought_last_month: i64,
-    pub buckets: BTreeMap<String, i64>,
-}
-
-/// A `price_buckets` document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PriceBucket {
-    #[serde(rename = "_id")]
-    pub label: String,
-    pub lo: Option<i64>,
-    pub products: i64,
 }
 
 /// The merged view of all partials: one `category_stats` document per

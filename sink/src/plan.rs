@@ -19,8 +19,10 @@ use std::collections::HashMap;
 use bson::{doc, Bson, Document};
 
 use crate::figures::{Contribution, Partial};
-use crate::product::{ProductEvent, Refusal};
-use crate::reject::{self, Position};
+use shelf_contract::{Position, Reject, RejectReason};
+
+use crate::product::ProductEvent;
+use crate::reject;
 
 /// Key of a partial: (partition, category id).
 pub type PartialKey = (i32, i64);
@@ -31,7 +33,7 @@ pub struct ProductRecord<'a> {
     pub partition: i32,
     pub offset: i64,
     pub value: &'a [u8],
-    pub event: Result<ProductEvent, Refusal>,
+    pub event: Result<ProductEvent, Reject>,
 }
 
 /// What the store holds for a product before the batch.
@@ -89,16 +91,12 @@ pub fn plan(
     for r in records {
         let end = batch_end.entry(r.partition).or_insert(r.offset);
         *end = (*end).max(r.offset);
-        let origin = Position {
-            topic,
-            partition: r.partition,
-            offset: r.offset,
-        };
+        let read_at = || Position::new(topic, r.partition, r.offset);
         let event = match r.event {
             Ok(e) => e,
             Err(refusal) => {
                 plan.rejects
-                    .push(reject::from_refusal(&refusal, r.value, origin));
+                    .push(reject::from_refusal(refusal, r.value, read_at()));
                 continue;
             }
         };
@@ -108,15 +106,15 @@ pub fn plan(
             .or_else(|| stored.get(&event.asin).cloned());
         if let Some(cur) = &current {
             if cur.partition != r.partition {
-                let refusal = Refusal {
-                    reason: "partition_conflict",
-                    detail: format!(
+                let refusal = Reject::new(
+                    RejectReason::PartitionConflict,
+                    format!(
                         "asin {} is stored from partition {} but this event came on partition {}; {topic} must be keyed by asin",
                         event.asin, cur.partition, r.partition
                     ),
-                };
+                );
                 plan.rejects
-                    .push(reject::from_refusal(&refusal, r.value, origin));
+                    .push(reject::from_refusal(refusal, r.value, read_at()));
                 continue;
             }
             if cur.offset >= r.offset {
@@ -409,7 +407,13 @@ mod tests {
             .iter()
             .map(|d| d.get_str("reason").unwrap())
             .collect();
-        assert_eq!(reasons, ["unstorable_document", "partition_conflict"]);
+        assert_eq!(
+            reasons,
+            [
+                RejectReason::UnstorableDocument.as_str(),
+                RejectReason::PartitionConflict.as_str()
+            ]
+        );
         assert!(plan.products.is_empty() && plan.partials.is_empty());
     }
 }

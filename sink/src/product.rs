@@ -9,34 +9,20 @@
 use bson::{Bson, Document};
 use serde_json::Value;
 
+use shelf_contract::fields::product as field;
+use shelf_contract::{Reject, RejectReason};
+
 use crate::figures::{to_micros, Contribution};
 
 /// MongoDB's document size limit, less room for the fields the sink adds.
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024 - 16 * 1024;
 
-/// Why a record cannot be stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// `invalid_record` (not a product the figures can count) or
-    /// `unstorable_document` (MongoDB would refuse it).
-    pub reason: &'static str,
-    pub detail: String,
+fn invalid(detail: impl Into<String>) -> Reject {
+    Reject::new(RejectReason::InvalidRecord, detail)
 }
 
-impl Refusal {
-    fn invalid(detail: impl Into<String>) -> Self {
-        Self {
-            reason: "invalid_record",
-            detail: detail.into(),
-        }
-    }
-
-    fn unstorable(detail: impl Into<String>) -> Self {
-        Self {
-            reason: "unstorable_document",
-            detail: detail.into(),
-        }
-    }
+fn unstorable(detail: impl Into<String>) -> Reject {
+    Reject::new(RejectReason::UnstorableDocument, detail)
 }
 
 /// A product event ready to store: its fields as BSON and what it adds to
@@ -49,28 +35,28 @@ pub struct ProductEvent {
 }
 
 /// Parses and checks one `product-clean` value.
-pub fn parse(value: &[u8]) -> Result<ProductEvent, Refusal> {
-    let json: Value = serde_json::from_slice(value)
-        .map_err(|e| Refusal::invalid(format!("not valid JSON: {e}")))?;
+pub fn parse(value: &[u8]) -> Result<ProductEvent, Reject> {
+    let json: Value =
+        serde_json::from_slice(value).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
     let Value::Object(_) = &json else {
-        return Err(Refusal::invalid("the record is not a JSON object"));
+        return Err(invalid("the record is not a JSON object"));
     };
     check_keys(&json, &mut String::new())?;
     let Bson::Document(mut fields) = to_bson(json) else {
-        return Err(Refusal::invalid("the record is not a JSON object"));
+        return Err(invalid("the record is not a JSON object"));
     };
-    let asin = match fields.get("asin") {
+    let asin = match fields.get(field::ASIN) {
         Some(Bson::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(Refusal::invalid("field `asin`: missing or not a string")),
+        _ => return Err(invalid("field `asin`: missing or not a string")),
     };
     // The sink owns these: `_id` is the asin, the name comes from the
     // categories stream.
     fields.remove("_id");
-    fields.remove("category_name");
-    let contribution = contribution(&fields).map_err(Refusal::invalid)?;
+    fields.remove(field::CATEGORY_NAME);
+    let contribution = contribution(&fields).map_err(invalid)?;
     let size = bson::to_vec(&fields).map(|b| b.len()).unwrap_or(usize::MAX);
     if size > MAX_DOCUMENT_BYTES {
-        return Err(Refusal::unstorable(format!(
+        return Err(unstorable(format!(
             "the document is {size} bytes, over MongoDB's 16 MiB limit"
         )));
     }
@@ -82,7 +68,7 @@ pub fn parse(value: &[u8]) -> Result<ProductEvent, Refusal> {
 }
 
 /// Refuses keys MongoDB cannot store; `path` names the field in the error.
-fn check_keys(value: &Value, path: &mut String) -> Result<(), Refusal> {
+fn check_keys(value: &Value, path: &mut String) -> Result<(), Reject> {
     match value {
         Value::Object(map) => {
             for (key, v) in map {
@@ -92,17 +78,17 @@ fn check_keys(value: &Value, path: &mut String) -> Result<(), Refusal> {
                 }
                 path.push_str(key);
                 if key.contains('.') {
-                    return Err(Refusal::unstorable(format!(
+                    return Err(unstorable(format!(
                         "field `{path}`: the key contains '.', which MongoDB does not store"
                     )));
                 }
                 if key.starts_with('$') {
-                    return Err(Refusal::unstorable(format!(
+                    return Err(unstorable(format!(
                         "field `{path}`: the key starts with '$', which MongoDB does not store"
                     )));
                 }
                 if key.contains('\0') {
-                    return Err(Refusal::unstorable(format!(
+                    return Err(unstorable(format!(
                         "field `{path}`: the key contains a NUL character"
                     )));
                 }
@@ -143,11 +129,11 @@ fn to_bson(value: Value) -> Bson {
 /// fields. The error names the field.
 pub fn contribution(fields: &Document) -> Result<Contribution, String> {
     let field = |name: &str| fields.get(name).filter(|v| !matches!(v, Bson::Null));
-    let category_id = field("category_id")
+    let category_id = field(field::CATEGORY_ID)
         .and_then(whole)
         .filter(|&c| c >= 1)
         .ok_or("field `category_id`: missing or not a whole number >= 1")?;
-    let price_micros = match field("price") {
+    let price_micros = match field(field::PRICE) {
         None => None,
         Some(v) => Some(
             number(v)
@@ -156,7 +142,7 @@ pub fn contribution(fields: &Document) -> Result<Contribution, String> {
                 .ok_or("field `price`: not a number >= 0 (or over 1e20)")?,
         ),
     };
-    let stars_micros = match field("stars") {
+    let stars_micros = match field(field::STARS) {
         None => None,
         Some(v) => Some(
             number(v)
@@ -165,18 +151,18 @@ pub fn contribution(fields: &Document) -> Result<Contribution, String> {
                 .ok_or("field `stars`: not a number in [0, 5]")?,
         ),
     };
-    let bestseller = match field("isBestSeller") {
+    let bestseller = match field(field::IS_BEST_SELLER) {
         None => false,
         Some(Bson::Boolean(b)) => *b,
         Some(_) => return Err("field `isBestSeller`: not a boolean".into()),
     };
-    let bought_last_month = match field("boughtInLastMonth") {
+    let bought_last_month = match field(field::BOUGHT_IN_LAST_MONTH) {
         None => 0,
         Some(v) => whole(v)
             .filter(|&n| n >= 0)
             .ok_or("field `boughtInLastMonth`: not a whole number >= 0")?,
     };
-    let bucket = match field("price_bucket") {
+    let bucket = match field(field::PRICE_BUCKET) {
         Some(Bson::String(s)) if !s.is_empty() && !s.contains('.') && !s.starts_with('$') => {
             s.clone()
         }
@@ -187,7 +173,7 @@ pub fn contribution(fields: &Document) -> Result<Contribution, String> {
             )
         }
     };
-    let bucket_lo = match field("price_bucket_lo") {
+    let bucket_lo = match field(field::PRICE_BUCKET_LO) {
         None => None,
         Some(v) => Some(whole(v).ok_or("field `price_bucket_lo`: not a whole number")?),
     };
@@ -249,10 +235,10 @@ mod tests {
     #[test]
     fn keys_mongodb_refuses_are_named() {
         let e = parse(&clean(r#","specs":{"size.cm":3}"#)).unwrap_err();
-        assert_eq!(e.reason, "unstorable_document");
+        assert_eq!(e.reason, RejectReason::UnstorableDocument);
         assert!(e.detail.contains("`specs/size.cm`"), "{}", e.detail);
         let e = parse(&clean(r#","list":[{"$where":1}]"#)).unwrap_err();
-        assert_eq!(e.reason, "unstorable_document");
+        assert_eq!(e.reason, RejectReason::UnstorableDocument);
         assert!(e.detail.contains("'$'"), "{}", e.detail);
     }
 
@@ -260,7 +246,7 @@ mod tests {
     fn oversized_documents_are_refused() {
         let big = format!(r#","blob":"{}""#, "x".repeat(MAX_DOCUMENT_BYTES));
         let e = parse(&clean(&big)).unwrap_err();
-        assert_eq!(e.reason, "unstorable_document");
+        assert_eq!(e.reason, RejectReason::UnstorableDocument);
         assert!(e.detail.contains("16 MiB"));
     }
 
@@ -283,7 +269,7 @@ mod tests {
             (r#"{"category_id":2,"price_bucket":"0-5"}"#, "asin"),
         ] {
             let e = parse(bad.as_bytes()).unwrap_err();
-            assert_eq!(e.reason, "invalid_record", "{bad}");
+            assert_eq!(e.reason, RejectReason::InvalidRecord, "{bad}");
             assert!(e.detail.contains(field), "{bad}: {}", e.detail);
         }
         let e = parse(br#"{"asin":"B0","price":NaN}"#).unwrap_err();

@@ -39,7 +39,8 @@ use bson::{doc, Document};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
-use shelf_config::{collections, Platform};
+use shelf_config::Platform;
+use shelf_contract::{collections, Position};
 use shelf_kafka::{ensure_topics, KafkaClients, TopicSpec};
 use tokio::runtime::Handle;
 
@@ -51,7 +52,7 @@ use crate::metrics::{Metrics, PartitionLabels};
 use crate::partition_state::{self, PartitionState};
 use crate::plan::{self, PartialKey, ProductRecord};
 use crate::product;
-use crate::reject::{self, Position};
+use crate::reject;
 use crate::rename::Sweep;
 use crate::store::{Store, StoreError};
 
@@ -321,11 +322,6 @@ impl Sink {
         let mut rejects = Vec::new();
         for m in batch {
             let value = m.payload().unwrap_or_default();
-            let at = Position {
-                topic: m.topic(),
-                partition: m.partition(),
-                offset: m.offset(),
-            };
             if m.topic() == topics.product_clean {
                 products.push(ProductRecord {
                     partition: m.partition(),
@@ -334,7 +330,9 @@ impl Sink {
                     event: product::parse(value),
                 });
             } else {
-                rejects.push(reject::from_dead_letter(value, at));
+                rejects.push(reject::from_dead_letter(value, || {
+                    Position::new(m.topic(), m.partition(), m.offset())
+                }));
             }
         }
         let dead_letters = rejects.len() as u64;

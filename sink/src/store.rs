@@ -16,7 +16,7 @@ use mongodb::event::EventHandler;
 use mongodb::options::{ClientOptions, FindOptions};
 use mongodb::{Client, Database, IndexModel};
 use serde::de::DeserializeOwned;
-use shelf_config::collections;
+use shelf_contract::collections;
 
 use crate::figures::{CategoryStats, PriceBucket};
 use crate::metrics::StoreUsage;
@@ -139,11 +139,6 @@ impl Store {
         self.usage.waited(command, collection, elapsed);
         tracing::debug!(command, collection, ?elapsed, "store command");
         result
-    }
-
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.db.run_command(doc! { "ping": 1 }).await?;
-        Ok(())
     }
 
     /// Checks the store answers and creates the `products` indexes: the

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use shelf_config::Platform;
-use shelf_rules::dead_letter::DeadLetter;
+use shelf_contract::dead_letter::DeadLetter;
 
 use crate::{read_topic, shelf_bin, ChildGuard};
 
@@ -109,7 +109,7 @@ pub async fn check_exactly_once(
     let mut sources = HashSet::new();
     for r in &dlq {
         let d: DeadLetter = serde_json::from_slice(&r.value)?;
-        sources.insert((d.source.partition, d.source.offset));
+        sources.insert((d.read_at.partition, d.read_at.offset));
     }
     ensure!(sources.len() == rejected, "dead letters: a source twice");
     Ok(())

@@ -11,7 +11,8 @@ use std::time::Duration;
 use clap::Parser;
 use serde_json::Value;
 use shelf_config::Platform;
-use shelf_rules::dead_letter::DeadLetter;
+use shelf_contract::dead_letter::DeadLetter;
+use shelf_contract::RejectReason;
 use shelf_rules::{clean, derive, BucketParams};
 use shelf_tests::{
     deploy_standard_chain, platform, produce_all, raw_products, read_topic, wasm_path,
@@ -117,11 +118,11 @@ async fn runtime_output_equals_the_native_rules() {
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     for letter in &dlq {
         let d: DeadLetter = serde_json::from_slice(&letter.value).unwrap();
-        assert_eq!(d.source.topic, p.topics.ingest_product);
+        assert_eq!(d.read_at.topic, p.topics.ingest_product);
         let key = raw_by_text[&d.payload];
         let (_, want) = expected.iter().find(|(k, _)| k == key).unwrap();
-        assert_eq!(Err(d.reason.clone()), *want, "{}", d.detail);
-        *reasons.entry(d.reason).or_default() += 1;
+        assert_eq!(Err(d.reason.as_str().to_owned()), *want, "{}", d.detail);
+        *reasons.entry(d.reason.as_str().to_owned()).or_default() += 1;
     }
     assert_eq!(
         reasons.len(),
@@ -198,7 +199,7 @@ async fn a_trapping_or_failing_module_costs_only_its_record() {
     assert_eq!(letters[0].payload, "ERR");
     assert_eq!(letters[1].payload, "PANIC");
     for l in &letters {
-        assert_eq!(l.reason, "transform_error");
+        assert_eq!(l.reason, RejectReason::TransformError);
         assert!(l.detail.contains("chaos"), "{}", l.detail);
     }
     assert!(

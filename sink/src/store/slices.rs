@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use bson::{doc, Document};
 use mongodb::options::FindOptions;
-use shelf_config::collections;
+use shelf_contract::collections;
 
 use super::{Store, StoreError};
 use crate::rename::Rename;

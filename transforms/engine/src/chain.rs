@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use fluvio_smartmodule::dataplane::record::{Record, RecordData};
-use shelf_rules::{envelope, Reject};
+use shelf_contract::{envelope, Reject};
 
 use crate::engine::Engine;
 use crate::error::CallError;
@@ -48,10 +48,6 @@ pub struct Chain {
 impl Chain {
     pub fn new(modules: Vec<Arc<Module>>) -> Self {
         Self { modules }
-    }
-
-    pub fn modules(&self) -> &[Arc<Module>] {
-        &self.modules
     }
 
     /// Runs the chain over a batch of `(key, value)` records. Every input

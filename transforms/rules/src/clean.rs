@@ -4,55 +4,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use shelf_contract::{Reject, RejectReason};
+
 use crate::value::{finite_number, is_blank, show, whole_number};
 
-/// Why a record is rejected. The names are the contract's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RejectReason {
-    InvalidAsin,
-    MissingTitle,
-    InvalidPrice,
-    InvalidStars,
-    InvalidCount,
-    InvalidFlag,
-    InvalidCategory,
-    /// The payload is not a JSON object at all.
-    InvalidRecord,
-    /// A module trapped, timed out or returned an error for this record.
-    TransformError,
-}
-
-impl RejectReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejectReason::InvalidAsin => "invalid_asin",
-            RejectReason::MissingTitle => "missing_title",
-            RejectReason::InvalidPrice => "invalid_price",
-            RejectReason::InvalidStars => "invalid_stars",
-            RejectReason::InvalidCount => "invalid_count",
-            RejectReason::InvalidFlag => "invalid_flag",
-            RejectReason::InvalidCategory => "invalid_category",
-            RejectReason::InvalidRecord => "invalid_record",
-            RejectReason::TransformError => "transform_error",
-        }
-    }
-}
-
-/// A rejected record: the reason and a detail naming the field and value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reject {
-    pub reason: RejectReason,
-    pub detail: String,
-}
-
-impl Reject {
-    fn new(reason: RejectReason, field: &str, value: Option<&Value>, why: &str) -> Self {
-        Self {
-            reason,
-            detail: format!("field `{field}`: {} {why}", show(value)),
-        }
-    }
+/// A reject naming the field and its value.
+fn reject(reason: RejectReason, field: &str, value: Option<&Value>, why: &str) -> Reject {
+    Reject::new(reason, format!("field `{field}`: {} {why}", show(value)))
 }
 
 /// A product after cleaning. Field names are those of the input CSV.
@@ -124,9 +82,9 @@ pub fn clean(raw: &Value) -> Result<CleanProduct, Reject> {
 
 fn asin(obj: &Map<String, Value>) -> Result<String, Reject> {
     let v = obj.get("asin");
-    let bad = |why: &str| Reject::new(RejectReason::InvalidAsin, "asin", v, why);
+    let bad = |why: &str| reject(RejectReason::InvalidAsin, "asin", v, why);
     let asin = match v {
-        Some(Value::String(s)) => crate::wire::product_key(s),
+        Some(Value::String(s)) => shelf_contract::wire::product_key(s),
         // An all-digit (ISBN-style) asin sent as a number.
         Some(Value::Number(n)) if n.is_u64() => n.to_string(),
         _ => return Err(bad("is not a string")),
@@ -149,7 +107,7 @@ fn title(obj: &Map<String, Value>) -> Result<String, Reject> {
         _ => String::new(),
     };
     if text.is_empty() {
-        return Err(Reject::new(
+        return Err(reject(
             RejectReason::MissingTitle,
             "title",
             v,
@@ -161,7 +119,7 @@ fn title(obj: &Map<String, Value>) -> Result<String, Reject> {
 
 fn price(obj: &Map<String, Value>) -> Result<Option<f64>, Reject> {
     let v = obj.get("price");
-    let bad = |why: &str| Reject::new(RejectReason::InvalidPrice, "price", v, why);
+    let bad = |why: &str| reject(RejectReason::InvalidPrice, "price", v, why);
     if is_blank(v) {
         return Err(bad("is missing"));
     }
@@ -180,7 +138,7 @@ fn stars(obj: &Map<String, Value>) -> Result<Option<f64>, Reject> {
     if is_blank(v) {
         return Ok(None);
     }
-    let bad = |why: &str| Reject::new(RejectReason::InvalidStars, "stars", v, why);
+    let bad = |why: &str| reject(RejectReason::InvalidStars, "stars", v, why);
     let s = v
         .and_then(finite_number)
         .ok_or_else(|| bad("is not a number"))?;
@@ -197,7 +155,7 @@ fn count(obj: &Map<String, Value>, field: &str) -> Result<u64, Reject> {
         return Ok(0);
     }
     v.and_then(whole_number).ok_or_else(|| {
-        Reject::new(
+        reject(
             RejectReason::InvalidCount,
             field,
             v,
@@ -223,13 +181,13 @@ fn flag(obj: &Map<String, Value>, field: &str) -> Result<bool, Reject> {
         },
         Some(_) => None,
     };
-    parsed.ok_or_else(|| Reject::new(RejectReason::InvalidFlag, field, v, "is not true/false/0/1"))
+    parsed.ok_or_else(|| reject(RejectReason::InvalidFlag, field, v, "is not true/false/0/1"))
 }
 
 fn category(obj: &Map<String, Value>) -> Result<u64, Reject> {
     let v = obj.get("category_id");
     v.and_then(whole_number).filter(|&c| c >= 1).ok_or_else(|| {
-        Reject::new(
+        reject(
             RejectReason::InvalidCategory,
             "category_id",
             v,

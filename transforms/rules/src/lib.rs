@@ -8,15 +8,13 @@
 //! - [`clean`]: validate and normalise a raw record, or say why it is
 //!   rejected ([`Reject`]), checking the fields in the contract's order.
 //! - [`derive`]: add `discount_pct`, `price_bucket` and `price_bucket_lo`.
-//! - [`envelope`]: how a module marks an output as a reject so the runtime
-//!   can route it to the dead-letter topic.
+//! - [`envelope`] (from `shelf-contract`): how a module marks an output as
+//!   a reject so the runtime can route it to the dead-letter topic.
 
 mod clean;
-pub mod dead_letter;
 mod derive;
-pub mod envelope;
 mod value;
-pub mod wire;
 
-pub use clean::{clean, clean_bytes, CleanProduct, Reject, RejectReason};
+pub use clean::{clean, clean_bytes, CleanProduct};
 pub use derive::{derive, discount_pct, price_bucket, BucketParams, ParamError, PricedProduct};
+pub use shelf_contract::{envelope, Reject, RejectReason};

@@ -25,10 +25,11 @@ use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::Message;
+use shelf_contract::dead_letter::DeadLetter;
+use shelf_contract::wire::{kafka_headers, InputRow};
+use shelf_contract::Position;
 use shelf_engine::Outcome;
 use shelf_kafka::next_offsets;
-use shelf_rules::dead_letter::{DeadLetter, Source};
-use shelf_rules::wire::{kafka_headers, InputRow};
 
 use crate::error::RuntimeError;
 use crate::metrics::{Metrics, ReasonLabels, ResultLabels};
@@ -179,15 +180,11 @@ fn transact(
             Outcome::Reject { input, reject } => {
                 let m = &prepared.batch[*input];
                 let letter = DeadLetter {
-                    reason: reject.reason.as_str().to_owned(),
+                    reason: reject.reason,
                     detail: reject.detail.clone(),
                     payload: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-                    source: Source {
-                        topic: m.topic().to_owned(),
-                        partition: m.partition(),
-                        offset: m.offset(),
-                    },
-                    origin: origin_of(m),
+                    read_at: Position::new(m.topic(), m.partition(), m.offset()),
+                    input_row: input_row_of(m),
                 };
                 let value = serde_json::to_vec(&letter)?;
                 let mut record = BaseRecord::to(&prepared.dlq).payload(value.as_slice());
@@ -224,7 +221,7 @@ fn transact(
 }
 
 /// The input row the gateway recorded for `m`, if any.
-fn origin_of(m: &OwnedMessage) -> Option<InputRow> {
+fn input_row_of(m: &OwnedMessage) -> Option<InputRow> {
     let headers = m.headers()?;
     let value = |name: &str| {
         headers
@@ -233,7 +230,7 @@ fn origin_of(m: &OwnedMessage) -> Option<InputRow> {
             .and_then(|h| std::str::from_utf8(h.value?).ok())
     };
     Some(InputRow {
-        file: value(kafka_headers::SOURCE)?.to_owned(),
+        file: value(kafka_headers::FILE)?.to_owned(),
         line: value(kafka_headers::LINE)?.parse().ok()?,
     })
 }

@@ -8,11 +8,11 @@
 //! after a crash) is still one reject. Both headers are optional; a request
 //! that has one must have both, and the lines must match the records.
 
-use shelf_rules::wire::{parse_line_range, InputRow};
+use shelf_contract::wire::{parse_line_range, InputRow};
 
-/// A malformed origin: the request is refused with 400.
+/// Malformed input-row headers: the request is refused with 400.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum OriginError {
+pub enum InputRowError {
     #[error("X-Shelf-Source and X-Shelf-Lines go together; only {0} was sent")]
     Half(&'static str),
     #[error("X-Shelf-Lines: {0:?} is not a line or a range of lines (such as 2-500)")]
@@ -23,25 +23,25 @@ pub enum OriginError {
     BadSource,
 }
 
-/// The origin of every record, in body order, or `None` when the request
+/// The input row of every record, in body order, or `None` when the request
 /// names none.
 pub fn of_records(
     source: Option<&str>,
     lines: Option<&str>,
     records: usize,
-) -> Result<Option<Vec<InputRow>>, OriginError> {
+) -> Result<Option<Vec<InputRow>>, InputRowError> {
     let (source, lines) = match (source, lines) {
         (None, None) => return Ok(None),
-        (Some(_), None) => return Err(OriginError::Half("X-Shelf-Source")),
-        (None, Some(_)) => return Err(OriginError::Half("X-Shelf-Lines")),
+        (Some(_), None) => return Err(InputRowError::Half("X-Shelf-Source")),
+        (None, Some(_)) => return Err(InputRowError::Half("X-Shelf-Lines")),
         (Some(s), Some(l)) => (s, l),
     };
-    let file = percent_decode(source.trim()).ok_or(OriginError::BadSource)?;
+    let file = percent_decode(source.trim()).ok_or(InputRowError::BadSource)?;
     let mut ranges = Vec::new();
     let mut total = 0u64;
     for part in lines.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (first, last) =
-            parse_line_range(part).ok_or_else(|| OriginError::BadRange(part.to_owned()))?;
+            parse_line_range(part).ok_or_else(|| InputRowError::BadRange(part.to_owned()))?;
         total = total.saturating_add(last - first + 1);
         // Checked as we go, so a huge range cannot make us allocate.
         if total > records as u64 {
@@ -50,7 +50,7 @@ pub fn of_records(
         ranges.push((first, last));
     }
     if total != records as u64 {
-        return Err(OriginError::Count {
+        return Err(InputRowError::Count {
             lines: total,
             records,
         });
@@ -105,27 +105,30 @@ mod tests {
         let f = Some("/f.csv");
         assert_eq!(
             of_records(f, Some("2-4"), 4),
-            Err(OriginError::Count {
+            Err(InputRowError::Count {
                 lines: 3,
                 records: 4
             })
         );
         assert!(matches!(
             of_records(f, Some("2-18446744073709551615"), 4),
-            Err(OriginError::Count { .. })
+            Err(InputRowError::Count { .. })
         ));
         assert!(matches!(
             of_records(f, Some("5-2"), 4),
-            Err(OriginError::BadRange(_))
+            Err(InputRowError::BadRange(_))
         ));
         assert!(matches!(
             of_records(f, Some("x"), 1),
-            Err(OriginError::BadRange(_))
+            Err(InputRowError::BadRange(_))
         ));
-        assert!(matches!(of_records(f, None, 1), Err(OriginError::Half(_))));
+        assert!(matches!(
+            of_records(f, None, 1),
+            Err(InputRowError::Half(_))
+        ));
         assert_eq!(
             of_records(Some("%ZZ"), Some("1"), 1),
-            Err(OriginError::BadSource)
+            Err(InputRowError::BadSource)
         );
     }
 }

@@ -2,13 +2,13 @@
 //!
 //! SmartModules return records, not routing decisions, and an `Err` from a
 //! module drops the rest of its batch. So a reject is returned as an
-//! ordinary output whose JSON starts with the marker field `_reject`; later
-//! modules in a chain pass it through untouched, and the runtime sends it to
-//! the dead-letter topic.
+//! ordinary output whose JSON starts with the marker field `_reject`. The
+//! engine takes it out of the batch at once (later modules of a chain never
+//! see it), and the runtime sends it to the dead-letter topic.
 
 use serde::{Deserialize, Serialize};
 
-use crate::clean::{Reject, RejectReason};
+use crate::reject::{Reject, RejectReason};
 
 /// The first bytes of every reject output.
 pub const REJECT_PREFIX: &[u8] = br#"{"_reject":"#;
@@ -53,10 +53,7 @@ pub fn decode_reject(output: &[u8]) -> Option<(Reject, String)> {
 
 /// A reject for a record that made a module fail.
 pub fn transform_error(detail: impl Into<String>) -> Reject {
-    Reject {
-        reason: RejectReason::TransformError,
-        detail: detail.into(),
-    }
+    Reject::new(RejectReason::TransformError, detail)
 }
 
 #[cfg(test)]
