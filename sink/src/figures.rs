@@ -5,10 +5,9 @@
 //! adding and later retracting the same product gives back exactly the
 //! previous figure; floating-point sums would drift with every retraction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-pub use shelf_contract::documents::{CategoryStats, PriceBucket};
 
 /// Millionths per unit: sums are exact to a millionth of a dollar.
 const MICROS: f64 = 1e6;
@@ -34,7 +33,8 @@ pub fn to_micros(x: f64) -> Option<i128> {
     (x.is_finite() && x.abs() <= MAX_AMOUNT).then(|| (x * MICROS).round() as i128)
 }
 
-fn from_micros(x: i128) -> f64 {
+/// Millionths back to units.
+pub(crate) fn from_micros(x: i128) -> f64 {
     x as f64 / MICROS
 }
 
@@ -84,7 +84,8 @@ impl Figures {
         }
     }
 
-    fn add(&mut self, other: &Figures) {
+    /// Adds another set's sums to these.
+    pub(crate) fn add(&mut self, other: &Figures) {
         self.products += other.products;
         self.priced += other.priced;
         self.price_micros += other.price_micros;
@@ -131,61 +132,6 @@ impl Partial {
     }
 }
 
-/// The merged view of all partials: one `category_stats` document per
-/// category with products, one `price_buckets` document per label in use.
-/// A pure function of the partials and the names, so any instance can
-/// compute it and rewriting it is idempotent.
-pub fn merge<'a>(
-    partials: impl IntoIterator<Item = &'a Partial>,
-    names: &HashMap<i64, String>,
-) -> (Vec<CategoryStats>, Vec<PriceBucket>) {
-    let mut per_category: BTreeMap<i64, Figures> = BTreeMap::new();
-    for p in partials {
-        per_category
-            .entry(p.category_id)
-            .or_default()
-            .add(&p.figures);
-    }
-    let mut buckets: BTreeMap<String, (Option<i64>, i64)> = BTreeMap::new();
-    let mut stats = Vec::new();
-    for (id, f) in per_category {
-        if f.products == 0 {
-            continue;
-        }
-        for (label, n) in &f.buckets {
-            let e = buckets.entry(label.clone()).or_default();
-            e.0 = f.bucket_lo.get(label).copied().flatten();
-            e.1 += n;
-        }
-        let price_sum = from_micros(f.price_micros);
-        let stars_sum = from_micros(f.stars_micros);
-        stats.push(CategoryStats {
-            id,
-            category_name: names.get(&id).cloned(),
-            products: f.products,
-            priced: f.priced,
-            price_sum,
-            avg_price: (f.priced > 0).then(|| price_sum / f.priced as f64),
-            bestsellers: f.bestsellers,
-            rated: f.rated,
-            stars_sum,
-            avg_stars: (f.rated > 0).then(|| stars_sum / f.rated as f64),
-            bought_last_month: i64::try_from(f.bought_last_month).unwrap_or(i64::MAX),
-            buckets: f.buckets,
-        });
-    }
-    let buckets = buckets
-        .into_iter()
-        .filter(|(_, (_, n))| *n > 0)
-        .map(|(label, (lo, products))| PriceBucket {
-            label,
-            lo,
-            products,
-        })
-        .collect();
-    (stats, buckets)
-}
-
 /// An `i128` stored as decimal text: BSON has no 128-bit integer.
 mod i128_text {
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
@@ -201,10 +147,10 @@ mod i128_text {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn product(category_id: i64, price: Option<f64>, bucket: &str) -> Contribution {
+    pub(crate) fn product(category_id: i64, price: Option<f64>, bucket: &str) -> Contribution {
         Contribution {
             category_id,
             price_micros: price.and_then(to_micros),
@@ -233,49 +179,6 @@ mod tests {
             f,
             Figures::default(),
             "an emptied partial has no bucket left"
-        );
-    }
-
-    #[test]
-    fn merge_sums_partials_and_derives_averages() {
-        let mut a = Partial::new(0, 7, None);
-        let mut b = Partial::new(1, 7, None);
-        a.figures.apply(&product(7, Some(10.0), "10-15"), 1);
-        b.figures.apply(&product(7, Some(12.5), "10-15"), 1);
-        b.figures.apply(&product(7, None, "unpriced"), 1);
-        let mut empty = Partial::new(2, 9, None);
-        empty.figures.apply(&product(9, Some(1.0), "0-5"), 1);
-        empty.figures.apply(&product(9, Some(1.0), "0-5"), -1);
-        let names = HashMap::from([(7, "Kettles".to_owned())]);
-        let (stats, buckets) = merge([&a, &b, &empty], &names);
-        assert_eq!(
-            stats.len(),
-            1,
-            "a category without products has no document"
-        );
-        let s = &stats[0];
-        assert_eq!(
-            (s.id, s.category_name.as_deref(), s.products, s.priced),
-            (7, Some("Kettles"), 3, 2)
-        );
-        assert_eq!(s.price_sum, 22.5);
-        assert_eq!(s.avg_price, Some(11.25));
-        assert_eq!(s.avg_stars, Some(4.5));
-        assert_eq!(s.bought_last_month, 150);
-        assert_eq!(
-            buckets,
-            vec![
-                PriceBucket {
-                    label: "10-15".into(),
-                    lo: Some(10),
-                    products: 2
-                },
-                PriceBucket {
-                    label: "unpriced".into(),
-                    lo: None,
-                    products: 1
-                },
-            ]
         );
     }
 }

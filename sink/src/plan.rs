@@ -245,7 +245,7 @@ pub fn stored_product(d: &Document) -> Option<(String, StoredProduct)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::figures::merge;
+    use crate::aggregates::{CategoryStatsAggregate, Merged};
     use crate::product::parse;
 
     fn value(asin: &str, category: i64, price: f64) -> Vec<u8> {
@@ -295,7 +295,7 @@ mod tests {
     }
 
     fn totals(db: &Db) -> Vec<(i64, i64, f64)> {
-        let (stats, _) = merge(db.partials.values(), &db.names);
+        let stats = CategoryStatsAggregate::stats(&Merged::of(db.partials.values(), &db.names));
         stats
             .iter()
             .map(|s| (s.id, s.products, s.price_sum))

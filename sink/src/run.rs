@@ -8,8 +8,7 @@
 //! drops the batch and the cached partials, rewinds the consumer to the
 //! committed offsets and tries again after a backoff: the replay is
 //! harmless by construction. Aggregates are merged from the partials a
-//! moment later ([`crate::figures::merge`], written by
-//! [`crate::aggregates`]).
+//! moment later ([`crate::aggregates`]).
 //!
 //! The loop and a batch's writes are here; the consumer group's side
 //! (polling, partitions, offsets) is in `consumer`, the partials and the
@@ -44,10 +43,10 @@ use shelf_contract::{collections, Position};
 use shelf_kafka::{ensure_topics, KafkaClients, TopicSpec};
 use tokio::runtime::Handle;
 
-use crate::aggregates::Aggregates;
+use crate::aggregates::{Aggregates, Merged};
 use crate::categories::{CategoryReader, CategoryRecord};
 use crate::config::SinkArgs;
-use crate::figures::{merge, Partial};
+use crate::figures::Partial;
 use crate::metrics::{Metrics, PartitionLabels};
 use crate::partition_state::{self, PartitionState};
 use crate::plan::{self, PartialKey, ProductRecord};

@@ -18,7 +18,6 @@ use mongodb::{Client, Database, IndexModel};
 use serde::de::DeserializeOwned;
 use shelf_contract::collections;
 
-use crate::figures::{CategoryStats, PriceBucket};
 use crate::metrics::StoreUsage;
 use crate::partition_state::{self, PartitionState, StateError};
 
@@ -269,10 +268,9 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn merged(&self) -> Result<(Vec<CategoryStats>, Vec<PriceBucket>), StoreError> {
-        let stats = self.find(collections::CATEGORY_STATS, doc! {}).await?;
-        let buckets = self.find(collections::PRICE_BUCKETS, doc! {}).await?;
-        Ok((stats, buckets))
+    /// Every document of a (small) collection, such as an aggregate's.
+    pub async fn all(&self, collection: &str) -> Result<Vec<Document>, StoreError> {
+        self.find(collection, doc! {}).await
     }
 
     /// Replaces (or inserts) each document by its `_id`. `previous` holds

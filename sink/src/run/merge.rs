@@ -83,12 +83,12 @@ impl Sink {
         let aggregates = &mut self.aggregates;
         let changes = block_on_until(&self.handle, &self.shutdown, async {
             let others = store.partition_states(&others).await?;
-            let (stats, buckets) = merge(
+            let merged = Merged::of(
                 own.values()
                     .chain(others.iter().flat_map(|s| s.partials.iter())),
                 names,
             );
-            aggregates.sync(store, stats, buckets, verify).await
+            aggregates.sync(store, &merged, verify).await
         });
         let changes = match changes {
             Ok(n) => n,
