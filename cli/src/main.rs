@@ -64,6 +64,10 @@ enum DatasetCommand {
 enum SinkCommand {
     /// Run the sink.
     Run(shelf_sink::SinkArgs),
+    /// Recompute the sink's saved state (`sink_partials`) and the
+    /// aggregates from `products`: after an upgrade that changed their
+    /// layout, or to repair them. Stop every sink of the group first.
+    Rebuild(shelf_sink::RebuildArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +159,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Sink(SinkCommand::Run(args)) => {
             shelf_sink::run(&cli.platform, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sink(SinkCommand::Rebuild(args)) => {
+            let rebuilt = shelf_sink::rebuild(&cli.platform, &args).await?;
+            println!("rebuilt from products: {rebuilt}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Transform(command) => {

@@ -18,10 +18,12 @@ pub mod metrics;
 pub mod partition_state;
 pub mod plan;
 pub mod product;
+pub mod rebuild;
 pub mod reject;
 pub mod rename;
 pub mod run;
 pub mod store;
 
 pub use config::SinkArgs;
+pub use rebuild::{rebuild, RebuildArgs, Rebuilt};
 pub use run::{run, run_until, SinkError};

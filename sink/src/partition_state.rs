@@ -20,6 +20,17 @@
 
 use bson::{doc, Bson, Document};
 
+/// The layout of `sink_partials` documents this sink writes and reads, in
+/// each document's `layout` field. Change it with any change to what the
+/// documents hold (the figures, their encoding); a sink that finds another
+/// layout stops and names `shelf sink rebuild`, which rewrites the
+/// documents from `products`.
+///
+/// 1: one document per partition and category (`category_id`, no
+/// `layout`). 2: one per partition; the documents of the first sinks with
+/// it have no `layout` field.
+pub const LAYOUT: i32 = 2;
+
 use crate::figures::Partial;
 use crate::rename::Sweep;
 
@@ -58,6 +69,7 @@ impl PartitionState {
             "partition": self.partition,
             "seq": self.seq,
             "partials": text,
+            "layout": LAYOUT,
         };
         // Null when none: partition documents are written with `$set`,
         // which would leave a finished sweep's fields in place.

@@ -55,6 +55,11 @@ pub fn restart(sweeps: &mut HashMap<i32, Sweep>, partition: i32, products: i64) 
     );
 }
 
+/// The fields a sweep reads of each product.
+pub fn projection() -> Document {
+    bson::doc! { "_src": 1, "category_id": 1, "category_name": 1 }
+}
+
 /// Where the next slice starts: the sweep furthest behind. The others
 /// check some products again, which renames nothing twice.
 pub fn next_from(sweeps: &HashMap<i32, Sweep>) -> Option<&str> {

@@ -57,11 +57,16 @@ pub enum StoreError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(
-        "`sink_partials` holds `{id}`, a partial written by an older sink (one document per \
-         partition and category); this sink keeps one per partition and cannot resume from \
-         it: stream into a new database (--database), or drop this one and stream again"
+        "`sink_partials` holds `{id}` in layout {found}, this sink reads layout {wanted}: stop \
+         every sink of the group and run `shelf sink rebuild` (same --mongo and --database), \
+         which recomputes it from `products`{newer}"
     )]
-    OldPartials { id: String },
+    PartialsLayout {
+        id: String,
+        found: i64,
+        wanted: i32,
+        newer: &'static str,
+    },
 }
 
 /// Extra filter conditions for the statement on one `_id` (see
@@ -152,23 +157,33 @@ impl Store {
         self.ensure_indexes(extra).await
     }
 
-    /// Fails when `sink_partials` was written in an older layout, which
-    /// this sink would read as empty and so count every product again.
+    /// Fails when `sink_partials` holds a document of another layout
+    /// ([`partition_state::LAYOUT`]), which this sink would misread: an
+    /// older one as empty, counting every product again.
     pub async fn check_partials_layout(&self) -> Result<(), StoreError> {
-        let old = self
-            .timed(
-                self.db
-                    .collection::<Document>(collections::SINK_PARTIALS)
-                    .find_one(doc! { "category_id": { "$exists": true } })
-                    .into_future(),
-            )
-            .await?;
-        match old {
-            Some(d) => Err(StoreError::OldPartials {
+        let partials = self.db.collection::<Document>(collections::SINK_PARTIALS);
+        let first_layout = doc! { "category_id": { "$exists": true } };
+        let other = doc! { "layout": { "$exists": true, "$ne": partition_state::LAYOUT } };
+        for (filter, implied) in [(first_layout, Some(1)), (other, None)] {
+            let found = self.timed(partials.find_one(filter).into_future()).await?;
+            let Some(d) = found else { continue };
+            let layout = implied.unwrap_or_else(|| match d.get("layout") {
+                Some(Bson::Int32(n)) => i64::from(*n),
+                Some(Bson::Int64(n)) => *n,
+                _ => 0,
+            });
+            return Err(StoreError::PartialsLayout {
                 id: d.get("_id").map(id_key).unwrap_or_default(),
-            }),
-            None => Ok(()),
+                found: layout,
+                wanted: partition_state::LAYOUT,
+                newer: if layout > i64::from(partition_state::LAYOUT) {
+                    " (or run the newer sink that wrote it)"
+                } else {
+                    ""
+                },
+            });
         }
+        Ok(())
     }
 
     /// `products` indexed on `category_id` (a category drill-down) and on
@@ -331,6 +346,22 @@ impl Store {
             doc! { "q": filter, "u": update, "upsert": true, "multi": true }
         });
         self.update(collection, statements).await
+    }
+
+    /// Deletes every document of a collection.
+    pub async fn drop_all(&self, collection: &str) -> Result<(), StoreError> {
+        let command = doc! {
+            "delete": collection,
+            "deletes": [ { "q": {}, "limit": 0 } ],
+        };
+        let reply = self
+            .timed_as(
+                "delete",
+                collection,
+                self.db.run_command(command).into_future(),
+            )
+            .await?;
+        refused(collection, &reply)
     }
 
     pub async fn delete_ids(&self, collection: &str, ids: Vec<Bson>) -> Result<(), StoreError> {

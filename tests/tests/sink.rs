@@ -388,45 +388,6 @@ async fn a_guarded_write_that_finds_the_document_changed_is_a_conflict() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partials_of_an_older_sink_stop_it_with_a_clear_error() {
-    let p = platform();
-    create_sink_topics(&p).await;
-    let db = database(&p).await;
-    // One document per partition and category, as sinks before the
-    // per-partition layout wrote them.
-    db.collection::<mongodb::bson::Document>("sink_partials")
-        .insert_one(doc! { "_id": "p3/c7", "partition": 3, "category_id": 7, "applied_offset": 9 })
-        .await
-        .unwrap();
-    let mut child = std::process::Command::new(shelf_tests::shelf_bin())
-        .args(["sink", "run", "--group", &unique("g")])
-        .args([
-            "--metrics-listen",
-            &format!("127.0.0.1:{}", shelf_tests::closed_port()),
-        ])
-        .envs(shelf_tests::sink::platform_env(&p))
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("the sink kept running on partials it cannot read");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(
-        stderr.contains("p3/c7") && stderr.contains("older sink"),
-        "{stderr}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn products_get_the_sinks_index_and_only_the_extra_ones_asked_for() {
     let p = platform();
     let store = shelf_sink::store::Store::connect(&p.mongo, &p.database, Default::default())

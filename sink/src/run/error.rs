@@ -18,6 +18,11 @@ pub enum SinkError {
     Metrics(#[from] shelf_service::StatusError),
     #[error("the Kafka consumer ended ({code}): {reason}")]
     ConsumerFatal { code: String, reason: String },
+    #[error(
+        "the sink group `{group}` has members ({}): stop every sink of the group before a rebuild",
+        members.join(", ")
+    )]
+    GroupRunning { group: String, members: Vec<String> },
     #[error("the sink loop stopped unexpectedly")]
     Join(#[from] tokio::task::JoinError),
 }

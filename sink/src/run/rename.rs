@@ -32,7 +32,11 @@ impl Sink {
             return Ok(());
         };
         let limit = self.args.rename_slice as usize;
-        let slice = self.block_on(self.store.products_after(&from, limit))?;
+        let slice = self.block_on(self.store.products_after(
+            &from,
+            limit,
+            crate::rename::projection(),
+        ))?;
         let todo = rename::renames(&slice, &self.sweeps, &self.names);
         if !todo.is_empty() {
             self.block_on(self.store.rename(&todo))?;

@@ -11,8 +11,9 @@ use super::{Store, StoreError};
 use crate::rename::Rename;
 
 impl Store {
-    /// A slice of `products` for a rename sweep: at most `limit` products
-    /// after `after` in `_id` order, with only the fields the sweep reads.
+    /// A slice of `products` (for a rename sweep, a rebuild): at most
+    /// `limit` products after `after` in `_id` order, with only the fields
+    /// of `projection`.
     /// Bounded whatever the collection's size: an `_id` index range on
     /// MongoDB, and on the local FerretDB build too
     /// (`infra/ferretdb/sqlite-slices-by-id.patch`).
@@ -20,13 +21,14 @@ impl Store {
         &self,
         after: &str,
         limit: usize,
+        projection: Document,
     ) -> Result<Vec<Document>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let options = FindOptions::builder()
             .sort(doc! { "_id": 1 })
             .limit(limit)
             .batch_size(u32::try_from(limit).unwrap_or(u32::MAX))
-            .projection(doc! { "_src": 1, "category_id": 1, "category_name": 1 })
+            .projection(projection)
             .build();
         self.find_with(
             collections::PRODUCTS,

@@ -1,0 +1,286 @@
+//! `shelf sink rebuild`: the sink's saved state and aggregates recomputed
+//! from `products`.
+//!
+//! The invariant makes `products` the truth: every figure equals the one
+//! recomputed from the stored products. So when `sink_partials` is in an
+//! older layout, or lost, or suspect, the partials are summed again from
+//! the products (read in bounded `_id` slices, each product in the
+//! partition and category its `_src` and `category_id` name), written
+//! fresh, and the aggregates rewritten from them.
+//!
+//! Rebuilt partials hold no applied offset (`-1`): they count exactly the
+//! stored products, so a record replayed later is applied if and only if
+//! its product does not hold it yet (the plan's third rule), which is what
+//! the rebuilt figures need. Products whose category name is not the known
+//! one (a rename that was under way) get a sweep, as after a late category.
+//!
+//! Run it only while no sink of the group runs: a running sink would keep
+//! writing the partials it holds in memory over the rebuilt ones.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bson::{doc, Bson, Document};
+use clap::Args;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use shelf_config::Platform;
+use shelf_contract::collections;
+use shelf_contract::fields::{category, product};
+use shelf_kafka::KafkaClients;
+
+use crate::aggregates::{Aggregates, Merged};
+use crate::figures::Partial;
+use crate::metrics::StoreUsage;
+use crate::partition_state::PartitionState;
+use crate::plan::{stored_product, PartialKey};
+use crate::rename::Sweep;
+use crate::store::Store;
+use crate::SinkError;
+
+/// Flags of `shelf sink rebuild`.
+#[derive(Debug, Clone, Args)]
+pub struct RebuildArgs {
+    /// The sink's consumer group: the rebuild refuses to run while it has
+    /// members.
+    #[arg(long, env = "SHELF_SINK_GROUP", default_value = "shelf-sink")]
+    pub group: String,
+    /// How long to wait for the group to empty before refusing (ms): a
+    /// sink that just stopped stays a member until its session times out
+    /// (10 s).
+    #[arg(long, default_value_t = 15_000)]
+    pub wait_for_group_ms: u64,
+    /// Products read per slice.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub slice: u32,
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    pub products: u64,
+    /// Stored products whose fields cannot be counted (left out, as the
+    /// sink leaves them out).
+    pub uncounted: u64,
+    pub partitions: usize,
+    pub partials: usize,
+    /// Products whose category name a sweep will fix.
+    pub to_rename: i64,
+    pub aggregate_changes: usize,
+}
+
+impl std::fmt::Display for Rebuilt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} products read ({} not countable), {} partials in {} partitions, \
+             {} aggregate documents written or deleted, {} products to rename",
+            self.products,
+            self.uncounted,
+            self.partials,
+            self.partitions,
+            self.aggregate_changes,
+            self.to_rename
+        )
+    }
+}
+
+/// Rebuilds `sink_partials` and the aggregates from `products`.
+pub async fn rebuild(platform: &Platform, args: &RebuildArgs) -> Result<Rebuilt, SinkError> {
+    let deadline = Instant::now() + Duration::from_millis(args.wait_for_group_ms);
+    while let Err(e) = refuse_if_running(platform, &args.group) {
+        if Instant::now() >= deadline || !matches!(e, SinkError::GroupRunning { .. }) {
+            return Err(e);
+        }
+        tracing::info!(group = %args.group, "waiting for the sink group to empty");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let store = Store::connect(&platform.mongo, &platform.database, StoreUsage::default()).await?;
+    let started = Instant::now();
+    let names = category_names(&store).await?;
+    let mut sums = Sums::default();
+    let mut after = String::new();
+    loop {
+        let slice = store
+            .products_after(&after, args.slice as usize, Sums::projection())
+            .await?;
+        let Some(last) = slice.last().and_then(|d| d.get_str("_id").ok()) else {
+            break;
+        };
+        after = last.to_owned();
+        for d in &slice {
+            sums.add(d, &names);
+        }
+        tracing::debug!(products = sums.rebuilt.products, "rebuild: slice read");
+    }
+    let (states, mut rebuilt) = sums.finish();
+    store.drop_all(collections::SINK_PARTIALS).await?;
+    let docs: Vec<Document> = states.iter().map(PartitionState::to_document).collect();
+    store.insert_new(collections::SINK_PARTIALS, docs).await?;
+    let merged = Merged::of(states.iter().flat_map(|s| s.partials.iter()), &names);
+    rebuilt.aggregate_changes = Aggregates::default().sync(&store, &merged, true).await?;
+    tracing::info!(elapsed = ?started.elapsed(), %rebuilt, "rebuilt");
+    Ok(rebuilt)
+}
+
+/// Fails when the sink's consumer group has members.
+fn refuse_if_running(platform: &Platform, group: &str) -> Result<(), SinkError> {
+    let probe: BaseConsumer = KafkaClients::new(&platform.kafka)?
+        .consumer(&format!("{group}-rebuild"))
+        .create()?;
+    let groups = probe.fetch_group_list(Some(group), Duration::from_secs(10))?;
+    let members: Vec<String> = groups
+        .groups()
+        .iter()
+        .flat_map(|g| g.members().iter().map(|m| m.client_id().to_owned()))
+        .collect();
+    if members.is_empty() {
+        Ok(())
+    } else {
+        Err(SinkError::GroupRunning {
+            group: group.to_owned(),
+            members,
+        })
+    }
+}
+
+async fn category_names(store: &Store) -> Result<HashMap<i64, String>, SinkError> {
+    Ok(store
+        .all(collections::CATEGORIES)
+        .await?
+        .iter()
+        .filter_map(|d| {
+            let id = crate::product::whole(d.get("_id")?)?;
+            Some((id, d.get_str(category::NAME).ok()?.to_owned()))
+        })
+        .collect())
+}
+
+/// The partials summed from stored products, as they are read.
+#[derive(Debug, Default)]
+struct Sums {
+    partials: HashMap<PartialKey, Partial>,
+    /// Per partition: products whose name is not their category's known one.
+    misnamed: HashMap<i32, i64>,
+    rebuilt: Rebuilt,
+}
+
+impl Sums {
+    /// The fields a product's figures and name are read from.
+    fn projection() -> Document {
+        let mut p = doc! { "_src": 1 };
+        for f in [
+            product::CATEGORY_ID,
+            product::CATEGORY_NAME,
+            product::PRICE,
+            product::STARS,
+            product::IS_BEST_SELLER,
+            product::BOUGHT_IN_LAST_MONTH,
+            product::PRICE_BUCKET,
+            product::PRICE_BUCKET_LO,
+        ] {
+            p.insert(f, 1);
+        }
+        p
+    }
+
+    fn add(&mut self, d: &Document, names: &HashMap<i64, String>) {
+        self.rebuilt.products += 1;
+        let Some((_, stored)) = stored_product(d) else {
+            self.rebuilt.uncounted += 1;
+            return;
+        };
+        let Some(c) = stored.contribution else {
+            self.rebuilt.uncounted += 1;
+            return;
+        };
+        let known = names.get(&c.category_id);
+        let carried = match d.get(product::CATEGORY_NAME) {
+            Some(Bson::String(s)) => Some(s),
+            _ => None,
+        };
+        if known.is_some() && carried != known {
+            *self.misnamed.entry(stored.partition).or_default() += 1;
+        }
+        let key = (stored.partition, c.category_id);
+        self.partials
+            .entry(key)
+            .or_insert_with(|| Partial::new(key.0, key.1, known.cloned()))
+            .figures
+            .apply(&c, 1);
+    }
+
+    /// One state document per partition with products, each with a sweep
+    /// where names need fixing.
+    fn finish(self) -> (Vec<PartitionState>, Rebuilt) {
+        let mut rebuilt = self.rebuilt;
+        let mut by_partition: HashMap<i32, Vec<Partial>> = HashMap::new();
+        for (_, p) in self.partials {
+            by_partition.entry(p.partition).or_default().push(p);
+        }
+        let mut states: Vec<PartitionState> = by_partition
+            .into_iter()
+            .map(|(partition, mut partials)| {
+                partials.sort_by_key(|p| p.category_id);
+                let sweep = self.misnamed.get(&partition).map(|&pending| Sweep {
+                    after: String::new(),
+                    pending,
+                });
+                PartitionState {
+                    partition,
+                    seq: 0,
+                    partials,
+                    sweep,
+                }
+            })
+            .collect();
+        states.sort_by_key(|s| s.partition);
+        rebuilt.partitions = states.len();
+        rebuilt.partials = states.iter().map(|s| s.partials.len()).sum();
+        rebuilt.to_rename = self.misnamed.values().sum();
+        (states, rebuilt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(
+        asin: &str,
+        partition: i32,
+        category: i64,
+        price: f64,
+        name: Option<&str>,
+    ) -> Document {
+        let lo = (price / 5.0).floor() as i64 * 5;
+        doc! {
+            "_id": asin, "category_id": category, "price": price,
+            "category_name": name.map_or(Bson::Null, |n| Bson::String(n.into())),
+            "price_bucket": format!("{lo}-{}", lo + 5), "price_bucket_lo": lo,
+            "_src": { "partition": partition, "offset": 7_i64 },
+        }
+    }
+
+    #[test]
+    fn partials_count_the_stored_products_and_misnamed_ones_get_a_sweep() {
+        let names = HashMap::from([(1, "Toys".to_owned())]);
+        let mut sums = Sums::default();
+        sums.add(&stored("A", 0, 1, 10.0, Some("Toys")), &names);
+        sums.add(&stored("B", 0, 1, 20.0, None), &names);
+        sums.add(&stored("C", 1, 2, 5.0, None), &names);
+        sums.add(&doc! { "_id": "D", "category_id": 1 }, &names);
+        let (states, rebuilt) = sums.finish();
+        assert_eq!((rebuilt.products, rebuilt.uncounted), (4, 1));
+        assert_eq!(
+            (rebuilt.partitions, rebuilt.partials, rebuilt.to_rename),
+            (2, 2, 1)
+        );
+        let p0 = &states[0];
+        assert_eq!(p0.partials[0].figures.products, 2);
+        assert_eq!(p0.partials[0].figures.price_micros, 30_000_000);
+        assert_eq!(p0.partials[0].applied_offset, -1);
+        assert_eq!(p0.partials[0].named.as_deref(), Some("Toys"));
+        assert_eq!(p0.sweep.as_ref().map(|s| s.pending), Some(1));
+        assert_eq!(states[1].sweep, None, "no known name, nothing to rename");
+    }
+}

@@ -1,0 +1,182 @@
+//! `shelf sink rebuild`: the sink's saved state and aggregates recomputed
+//! from `products` equal what the stream produced, a sink resumes on them,
+//! and a sink that finds an older layout names the command.
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::Output;
+use std::time::Duration;
+
+use mongodb::bson::{doc, Document};
+use shelf_sink::partition_state::PartitionState;
+use shelf_tests::sink::{
+    all, category_name, category_records, create_sink_topics, database, product_events,
+    wait_for_all, SinkProcess,
+};
+use shelf_tests::{platform, produce_all, unique};
+
+const CATEGORIES: i64 = 8;
+
+fn rebuild(p: &shelf_config::Platform, group: &str, wait_ms: u64) -> Output {
+    std::process::Command::new(shelf_tests::shelf_bin())
+        .args(["sink", "rebuild", "--group", group, "--slice", "700"])
+        .args(["--wait-for-group-ms", &wait_ms.to_string()])
+        .envs(shelf_tests::sink::platform_env(p))
+        .output()
+        .expect("run shelf sink rebuild")
+}
+
+/// The aggregates, and each partial's figures and name by (partition,
+/// category): what must not change in a rebuild.
+async fn snapshot(
+    db: &mongodb::Database,
+) -> (Vec<Document>, Vec<Document>, BTreeMap<(i32, i64), String>) {
+    let mut partials = BTreeMap::new();
+    for d in all(db, "sink_partials").await.unwrap() {
+        let state = PartitionState::from_document(&d).unwrap();
+        for p in state
+            .partials
+            .into_iter()
+            .filter(|p| p.figures.products != 0)
+        {
+            partials.insert(
+                (p.partition, p.category_id),
+                format!("{:?} {:?}", p.figures, p.named),
+            );
+        }
+    }
+    let sorted = |mut docs: Vec<Document>| {
+        docs.sort_by_key(|d| d.get("_id").map(|v| v.to_string()));
+        docs
+    };
+    (
+        sorted(all(db, "category_stats").await.unwrap()),
+        sorted(all(db, "price_buckets").await.unwrap()),
+        partials,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_rebuilt_from_products_equals_the_streamed_one_and_the_sink_resumes_on_it() {
+    let p = platform();
+    create_sink_topics(&p).await;
+    let db = database(&p).await;
+    let names: HashMap<i64, String> = (1..=CATEGORIES).map(|id| (id, category_name(id))).collect();
+    produce_all(
+        &p.kafka,
+        &p.topics.ingest_category,
+        &category_records(1..=CATEGORIES),
+    )
+    .await
+    .unwrap();
+    let (events, last) = product_events(41, "RB", 3000, 3, CATEGORIES);
+    produce_all(&p.kafka, &p.topics.product_clean, &events)
+        .await
+        .unwrap();
+    let group = unique("g");
+    let sink = SinkProcess::start(&p, &group, "0", 400).await;
+    wait_for_all(&db, &last, &names, Duration::from_secs(120))
+        .await
+        .unwrap();
+
+    // While a sink of the group runs, the rebuild refuses.
+    let refused = rebuild(&p, &group, 0);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "rebuilt under a running sink");
+    assert!(
+        stderr.contains("has members") && stderr.contains(&group),
+        "{stderr}"
+    );
+    assert!(sink.terminate().success());
+
+    let streamed = snapshot(&db).await;
+    assert!(!streamed.2.is_empty() && !streamed.0.is_empty());
+    // Lose the saved state and damage the aggregates.
+    db.collection::<Document>("sink_partials")
+        .delete_many(doc! {})
+        .await
+        .unwrap();
+    db.collection::<Document>("category_stats")
+        .update_many(doc! {}, doc! { "$set": { "products": -1 } })
+        .await
+        .unwrap();
+    db.collection::<Document>("price_buckets")
+        .insert_one(doc! { "_id": "stale", "lo": 1, "products": 1 })
+        .await
+        .unwrap();
+
+    let out = rebuild(&p, &group, 30_000);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{} products read", last.len())),
+        "{stdout}"
+    );
+    assert_eq!(snapshot(&db).await, streamed, "the rebuilt store differs");
+
+    // The sink resumes on the rebuilt state: new versions of the same
+    // products, and the end state is exact.
+    let (more, last) = product_events(42, "RB", 3000, 2, CATEGORIES);
+    produce_all(&p.kafka, &p.topics.product_clean, &more)
+        .await
+        .unwrap();
+    let sink = SinkProcess::start(&p, &group, "0", 400).await;
+    wait_for_all(&db, &last, &names, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert!(sink.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partials_of_an_older_layout_stop_the_sink_and_name_the_rebuild() {
+    let p = platform();
+    create_sink_topics(&p).await;
+    let db = database(&p).await;
+    // One document per partition and category, as the first sinks wrote them.
+    db.collection::<Document>("sink_partials")
+        .insert_one(doc! { "_id": "p3/c7", "partition": 3, "category_id": 7, "applied_offset": 9 })
+        .await
+        .unwrap();
+    let group = unique("g");
+    let mut child = std::process::Command::new(shelf_tests::shelf_bin())
+        .args(["sink", "run", "--group", &group])
+        .args([
+            "--metrics-listen",
+            &format!("127.0.0.1:{}", shelf_tests::closed_port()),
+        ])
+        .envs(shelf_tests::sink::platform_env(&p))
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the sink kept running on partials it cannot read");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("p3/c7")
+            && stderr.contains("layout 1")
+            && stderr.contains("shelf sink rebuild"),
+        "{stderr}"
+    );
+    // The command it names makes the store usable again.
+    let out = rebuild(&p, &group, 30_000);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all(&db, "sink_partials").await.unwrap().is_empty());
+    let sink = SinkProcess::start(&p, &group, "0", 400).await;
+    assert!(sink.terminate().success());
+}
