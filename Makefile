@@ -7,7 +7,8 @@ SHELF := target/debug/shelf
 
 .PHONY: up down status setup install build build-wasm doctor demo dashboard test fmt lint unit chaos bench clean-local
 
-WASM_DIR := target/wasm/wasm32-unknown-unknown/release
+# Where the modules land: wasm_dir of the default chain file, the one definition.
+WASM_DIR := $(shell sed -n 's/^wasm_dir = "\(.*\)"/\1/p' transforms/default-chain.toml)
 
 ## Platform ---------------------------------------------------------------
 

@@ -18,7 +18,7 @@ use shelf_contract::collections;
 use shelf_kafka::KafkaClients;
 use shelf_report::{charts, drain, reconcile};
 
-use crate::transform::{execute, TransformCommand, DEFAULT_WASM_DIR};
+use crate::transform::{execute, TransformCommand};
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
@@ -115,7 +115,7 @@ pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
     execute(
         platform,
         TransformCommand::DeployDefaults {
-            wasm_dir: DEFAULT_WASM_DIR.into(),
+            wasm_dir: None,
             params: Vec::new(),
         },
     )

@@ -8,10 +8,7 @@ use shelf_config::Platform;
 use shelf_kafka::KafkaClients;
 use shelf_transform::deploy::{self, parse_params};
 use shelf_transform::registry::Registry;
-use shelf_transform::RunArgs;
-
-/// Where `make build-wasm` leaves the shipped modules.
-pub const DEFAULT_WASM_DIR: &str = "target/wasm/wasm32-unknown-unknown/release";
+use shelf_transform::{ChainTopics, DefaultChain, RunArgs};
 
 #[derive(Debug, Subcommand)]
 pub enum TransformCommand {
@@ -61,12 +58,15 @@ pub enum TransformCommand {
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
     },
-    /// Deploy the standard chain: clean > price-bucket, ingest-product ->
-    /// product-clean.
+    /// Deploy the standard chain (transforms/default-chain.toml: clean >
+    /// price-bucket), ingest-product -> product-clean.
     DeployDefaults {
-        #[arg(long, default_value = DEFAULT_WASM_DIR)]
-        wasm_dir: PathBuf,
-        /// Parameter of price-bucket, repeatable: --param width=10.
+        /// Where the modules are (default: the file's wasm_dir, where
+        /// `make build-wasm` leaves them).
+        #[arg(long)]
+        wasm_dir: Option<PathBuf>,
+        /// Parameter of the modules that take them (price-bucket),
+        /// repeatable: --param width=10.
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
     },
@@ -156,29 +156,26 @@ fn blocking(
             println!("removed {}{name}", if chain { "chain " } else { "" });
         }
         TransformCommand::DeployDefaults { wasm_dir, params } => {
-            let clean = deploy::deploy(
-                registry,
-                "clean",
-                &wasm_dir.join("shelf_clean.wasm"),
-                Default::default(),
-            )?;
-            let bucket = deploy::deploy(
-                registry,
-                "price-bucket",
-                &wasm_dir.join("shelf_price_bucket.wasm"),
-                parse_params(&params)?,
-            )?;
-            let c = deploy::chain(
-                registry,
-                "default",
-                vec![clean.name.clone(), bucket.name.clone()],
-                &topics.ingest_product,
-                &topics.product_clean,
-                &topics.product_dlq,
-            )?;
+            let chain = DefaultChain::builtin()?;
+            let wasm_dir = wasm_dir.unwrap_or_else(|| chain.wasm_dir.clone());
+            let topics = ChainTopics {
+                input: &topics.ingest_product,
+                output: &topics.product_clean,
+                dlq: &topics.product_dlq,
+            };
+            let (modules, c) =
+                chain.deploy(registry, &wasm_dir, &parse_params(&params)?, topics)?;
+            let deployed: Vec<String> = modules
+                .iter()
+                .map(|m| format!("{} v{}", m.name, m.version))
+                .collect();
             println!(
-                "deployed clean v{}, price-bucket v{}, chain default v{} ({} -> {})",
-                clean.version, bucket.version, c.version, c.input, c.output
+                "deployed {}, chain {} v{} ({} -> {})",
+                deployed.join(", "),
+                c.name,
+                c.version,
+                c.input,
+                c.output
             );
         }
         TransformCommand::Test { .. } | TransformCommand::Run(_) => {}

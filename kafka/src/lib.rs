@@ -1,12 +1,15 @@
 //! Kafka for every shelfstream service: the one place that configures
 //! Kafka clients ([`KafkaClients`]), checks that the cluster accepts them
-//! ([`KafkaClients::check`]) and creates topics.
+//! ([`KafkaClients::check`]), creates topics, and consumes in batches
+//! ([`collect`], [`rewind_to_committed`]).
 
+mod batch;
 mod check;
 mod clients;
 mod offsets;
 mod topics;
 
+pub use batch::{collect, rewind_to_committed, BatchLimits};
 pub use check::{ClusterInfo, ConnectError};
 pub use clients::{KafkaClients, SettingsError};
 pub use offsets::next_offsets;

@@ -1,5 +1,10 @@
 //! What every long-running shelfstream service shares: `/metrics`,
-//! `/healthz` and `/readyz` on a status port, and waiting for SIGTERM.
+//! `/healthz` and `/readyz` on a status port, waiting for SIGTERM, and
+//! restarting its loop with backoff ([`supervise`]).
+
+mod supervise;
+
+pub use supervise::{sleep_unless_stopping, supervise, Backoff};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -22,12 +22,14 @@ mod consumer;
 mod error;
 mod merge;
 mod rename;
+mod step;
 mod wait;
 
 pub use error::SinkError;
 
 use consumer::GroupEvents;
-use wait::{block_on_until, sleep_unless_stopping, Backoff};
+use shelf_service::{sleep_unless_stopping, Backoff};
+use wait::block_on_until;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +39,7 @@ use std::time::{Duration, Instant};
 use bson::{doc, Document};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::OwnedMessage;
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Message, TopicPartitionList};
 use shelf_config::Platform;
 use shelf_contract::{collections, Position};
 use shelf_kafka::{ensure_topics, KafkaClients, TopicSpec};
@@ -100,9 +102,8 @@ pub async fn run_until(
     let platform = platform.clone();
     let handle = Handle::current();
     tokio::task::spawn_blocking(move || {
-        let mut backoff = Backoff::default();
-        loop {
-            let sink = Sink::new(
+        shelf_service::supervise("sink", &shutdown, &ready, SinkError::is_restartable, || {
+            Sink::new(
                 platform.clone(),
                 args.clone(),
                 store.clone(),
@@ -110,20 +111,9 @@ pub async fn run_until(
                 metrics.clone(),
                 ready.clone(),
                 shutdown.clone(),
-            );
-            match sink.and_then(Sink::run) {
-                // What a supervisor would do, without losing the process:
-                // the state is read again from the store, the records from
-                // the committed offsets.
-                Err(e) if e.is_restartable() && !shutdown.load(Ordering::Relaxed) => {
-                    ready.store(false, Ordering::Relaxed);
-                    let wait = backoff.next();
-                    tracing::warn!(error = %shelf_service::error_chain(&e), retry_in = ?wait, "sink restarting");
-                    sleep_unless_stopping(&shutdown, wait);
-                }
-                done => return done,
-            }
-        }
+            )
+            .and_then(Sink::run)
+        })
     })
     .await?
 }
@@ -181,13 +171,7 @@ impl Sink {
         let mut categories = CategoryReader::new(&kafka, &t.ingest_category)?;
         let pending_categories = categories.catch_up(Duration::from_secs(30))?;
         let consumer: BaseConsumer<GroupEvents> = kafka
-            .consumer(&args.group)
-            .set(
-                "group.instance.id",
-                format!("{}-{}", args.group, args.instance),
-            )
-            .set("session.timeout.ms", "10000")
-            .set("auto.offset.reset", "earliest")
+            .group_member(&args.group, &format!("{}-{}", args.group, args.instance))
             .set("statistics.interval.ms", "5000")
             .create_with_context(GroupEvents {
                 revoked: Mutex::default(),
@@ -240,27 +224,14 @@ impl Sink {
             }
             self.behind = batch.len() >= self.args.batch_size;
             let step_started = Instant::now();
-            let stored = self.step(&batch).and_then(|()| {
-                if let Err(e) = self.merge_if_due(stopping) {
-                    // Another instance writing the same aggregate at once (a
-                    // duplicate key on upsert) or a store hiccup: the next merge
-                    // repairs it; the batch itself is not affected.
-                    tracing::warn!(error = %e, "merge failed; retrying at the next interval");
-                }
-                if stopping {
-                    // A restart resumes the sweeps from here.
-                    return self.save_sweeps_on_stop();
-                }
-                // While behind, as long as the batch took: a sweep that
-                // crawled would read every product inserted ahead of it.
-                let budget = if self.behind {
-                    step_started.elapsed()
-                } else {
-                    self.args.rename_budget()
-                };
-                self.rename_for(budget)
-            });
+            let stored = self
+                .step(&batch)
+                .and_then(|()| self.between_batches(stopping, step_started.elapsed()));
             match stored {
+                Ok(()) if stopping => {
+                    tracing::info!("sink stopped");
+                    return Ok(());
+                }
                 Ok(()) => {
                     backoff = Backoff::default();
                     self.store_up(true);
@@ -272,34 +243,62 @@ impl Sink {
                     );
                     return Ok(());
                 }
-                Err(SinkError::Store(e)) if e.is_conflict() => {
-                    // Not an outage: someone else wrote what this batch
-                    // read. Read again and replay.
-                    tracing::warn!(error = %e, "store changed under the batch; re-reading and replaying");
-                    self.forget_and_rewind()?;
-                    // Give the other writer (often a killed instance's last
-                    // command, still running in the store) time to finish.
-                    sleep_unless_stopping(&self.shutdown, backoff.next());
-                    continue;
-                }
-                Err(e) => {
-                    self.metrics.store_errors.inc();
-                    if matches!(e, SinkError::Store(StoreError::Timeout(_))) {
-                        self.metrics.store_timeouts.inc();
-                    }
-                    self.store_up(false);
-                    let wait = backoff.next();
-                    tracing::warn!(error = %e, records = batch.len(), retry_in = ?wait, "batch failed; rewinding to retry");
-                    self.forget_and_rewind()?;
-                    sleep_unless_stopping(&self.shutdown, wait);
-                    continue;
-                }
-            }
-            if stopping {
-                tracing::info!("sink stopped");
-                return Ok(());
+                Err(e) => self.recover(e, &mut backoff, batch.len())?,
             }
         }
+    }
+
+    /// After a stored batch: the merge when due, then rename slices (or,
+    /// when stopping, where the sweeps stand saved).
+    fn between_batches(&mut self, stopping: bool, step_took: Duration) -> Result<(), SinkError> {
+        if let Err(e) = self.merge_if_due(stopping) {
+            // Another instance writing the same aggregate at once (a
+            // duplicate key on upsert) or a store hiccup: the next merge
+            // repairs it; the batch itself is not affected.
+            tracing::warn!(error = %e, "merge failed; retrying at the next interval");
+        }
+        if stopping {
+            // A restart resumes the sweeps from here.
+            return self.save_sweeps_on_stop();
+        }
+        // While behind, as long as the batch took: a sweep that crawled
+        // would read every product inserted ahead of it.
+        let budget = if self.behind {
+            step_took
+        } else {
+            self.args.rename_budget()
+        };
+        self.rename_for(budget)
+    }
+
+    /// After a failed batch: forget what may be stale, rewind to the
+    /// committed offsets and wait before the replay.
+    fn recover(
+        &mut self,
+        error: SinkError,
+        backoff: &mut Backoff,
+        records: usize,
+    ) -> Result<(), SinkError> {
+        match &error {
+            SinkError::Store(e) if e.is_conflict() => {
+                // Not an outage: someone else wrote what this batch read.
+                tracing::warn!(error = %e, "store changed under the batch; re-reading and replaying");
+            }
+            e => {
+                self.metrics.store_errors.inc();
+                if matches!(e, SinkError::Store(StoreError::Timeout(_))) {
+                    self.metrics.store_timeouts.inc();
+                }
+                self.store_up(false);
+                tracing::warn!(error = %e, records, "batch failed; rewinding to retry");
+            }
+        }
+        self.forget_and_rewind()?;
+        // For a conflict, this gives the other writer (often a killed
+        // instance's last command, still running in the store) time to
+        // finish.
+        sleep_unless_stopping(&self.shutdown, backoff.next());
+        Ok(())
     }
 
     fn stopping(&self) -> bool {
@@ -311,141 +310,6 @@ impl Sink {
         self.metrics.store_up.set(i64::from(up));
     }
 
-    /// Stores one batch (and any category records and pending loads), then
-    /// commits its offsets.
-    fn step(&mut self, batch: &[OwnedMessage]) -> Result<(), SinkError> {
-        let started = Instant::now();
-        self.store_categories()?;
-        let topics = self.platform.topics.clone();
-        let mut products = Vec::new();
-        let mut rejects = Vec::new();
-        for m in batch {
-            let value = m.payload().unwrap_or_default();
-            if m.topic() == topics.product_clean {
-                products.push(ProductRecord {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    value,
-                    event: product::parse(value),
-                });
-            } else {
-                rejects.push(reject::from_dead_letter(value, || {
-                    Position::new(m.topic(), m.partition(), m.offset())
-                }));
-            }
-        }
-        let dead_letters = rejects.len() as u64;
-        for r in &products {
-            if !self.loaded.contains(&r.partition) {
-                self.to_load.insert(r.partition);
-            }
-        }
-        self.load_partials()?;
-        // Runs even without records: a category that just arrived may need
-        // its name put on stored products.
-        let asins: Vec<String> = products
-            .iter()
-            .filter_map(|r| r.event.as_ref().ok().map(|e| e.asin.clone()))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let stored_docs: HashMap<String, Document> = if asins.is_empty() {
-            HashMap::new()
-        } else {
-            self.block_on(self.store.products(&asins))?
-                .into_iter()
-                .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), d)))
-                .collect()
-        };
-        let stored = stored_docs
-            .values()
-            .filter_map(plan::stored_product)
-            .collect();
-        let mut partials = self.partials.clone();
-        let plan = plan::plan(
-            &mut partials,
-            products,
-            &stored,
-            &self.names,
-            &topics.product_clean,
-        );
-        rejects.extend(plan.rejects);
-        let mut sweeps = self.sweeps.clone();
-        for r in &plan.renames {
-            crate::rename::restart(&mut sweeps, r.partition, r.products);
-        }
-        let touched: HashSet<i32> = plan.partials.iter().map(|p| p.partition).collect();
-        let states = self.partition_states(&partials, touched, &sweeps);
-        let product_guard = |asin: &str| match stored.get(asin) {
-            Some(s) => doc! { "_src.offset": s.offset },
-            None => doc! { "_src": { "$exists": false } },
-        };
-        let store = &self.store;
-        let stored_seq = &self.stored_seq;
-        self.block_on(async {
-            // Partials before the products whose old state they retract.
-            merge::write_states(store, stored_seq, &states).await?;
-            // Products not stored before are inserted: an insert is
-            // guarded by `_id` uniqueness alone, and much cheaper on FerretDB.
-            let (stored_before, new): (Vec<Document>, Vec<Document>) =
-                plan.products.into_iter().partition(|d| {
-                    d.get_str("_id")
-                        .is_ok_and(|asin| stored_docs.contains_key(asin))
-                });
-            store.insert_new(collections::PRODUCTS, new).await?;
-            store
-                .upsert(
-                    collections::PRODUCTS,
-                    stored_before,
-                    Some(&stored_docs),
-                    Some(&product_guard),
-                )
-                .await?;
-            store
-                .upsert(collections::REJECTS, rejects, None, None)
-                .await
-        })?;
-        for s in &states {
-            self.stored_seq.insert(s.partition, s.seq);
-        }
-        self.partials = partials;
-        if !plan.renames.is_empty() {
-            self.sweeps = sweeps;
-            self.sweeps_saved = Instant::now();
-            self.metrics.renames_pending.set(self.renames_pending());
-            tracing::info!(partitions = ?plan.renames.iter().map(|r| r.partition).collect::<Vec<_>>(),
-                products = self.renames_pending(), "renaming stored products of categories whose name changed");
-        }
-        let categories = std::mem::take(&mut self.pending_categories).len() as u64;
-        self.metrics
-            .count(&topics.ingest_category, "stored", categories);
-        if plan.applied > 0 || !plan.partials.is_empty() {
-            self.dirty = true;
-        }
-        if !batch.is_empty() {
-            self.commit(batch)?;
-            let refused = batch.len() as u64 - dead_letters - plan.applied - plan.skipped;
-            self.metrics
-                .count(&topics.product_clean, "stored", plan.applied);
-            self.metrics
-                .count(&topics.product_clean, "skipped", plan.skipped);
-            self.metrics
-                .count(&topics.product_clean, "rejected", refused);
-            self.metrics
-                .count(&topics.product_dlq, "stored", dead_letters);
-            self.metrics
-                .batch_seconds
-                .observe(started.elapsed().as_secs_f64());
-            tracing::debug!(
-                records = batch.len(),
-                applied = plan.applied,
-                skipped = plan.skipped,
-                "batch stored"
-            );
-        }
-        Ok(())
-    }
-
     /// Waits for store operations (each command bounded by
     /// `--store-timeout-ms` in the store, and all of them by a shutdown).
     fn block_on<T>(
@@ -453,42 +317,5 @@ impl Sink {
         f: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         block_on_until(&self.handle, &self.shutdown, f)
-    }
-
-    /// Stores categories read since the last batch and learns their names.
-    /// They stay pending (stored again, idempotently) until the batch that
-    /// applies the names is stored, so that the metrics count a category
-    /// only once the products' renaming it calls for is under way.
-    fn store_categories(&mut self) -> Result<(), SinkError> {
-        if self.pending_categories.is_empty() {
-            return Ok(());
-        }
-        let mut docs = Vec::new();
-        let mut rejects = Vec::new();
-        let mut learned = Vec::new();
-        for record in &self.pending_categories {
-            match record {
-                CategoryRecord::Named { id, name } => {
-                    docs.push(doc! { "_id": *id, "name": name });
-                    learned.push((*id, name.clone()));
-                }
-                CategoryRecord::Refused(d) => rejects.push(d.clone()),
-            }
-        }
-        self.block_on(async {
-            self.store
-                .upsert(collections::CATEGORIES, docs, None, None)
-                .await?;
-            self.store
-                .upsert(collections::REJECTS, rejects, None, None)
-                .await
-        })?;
-        for (id, name) in learned {
-            if self.names.get(&id) != Some(&name) {
-                self.names.insert(id, name);
-                self.dirty = true;
-            }
-        }
-        Ok(())
     }
 }

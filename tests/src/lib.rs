@@ -341,11 +341,18 @@ pub fn raw_product(i: usize) -> serde_json::Value {
     p
 }
 
+/// The repository's WASM directory (transforms/default-chain.toml).
+pub fn wasm_dir() -> std::path::PathBuf {
+    let chain = shelf_transform::DefaultChain::builtin().expect("default chain");
+    chain.wasm_dir_in(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/.."
+    )))
+}
+
 /// Path of a module built by `make build-wasm`.
 pub fn wasm_path(name: &str) -> std::path::PathBuf {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm/wasm32-unknown-unknown/release")
-        .join(format!("{name}.wasm"));
+    let p = wasm_dir().join(format!("{name}.wasm"));
     assert!(
         p.exists(),
         "{} is missing: run `make build-wasm`",
@@ -354,10 +361,11 @@ pub fn wasm_path(name: &str) -> std::path::PathBuf {
     p
 }
 
-/// Deploys clean and price-bucket (with `params`) and the `default` chain
-/// from the platform's ingest-product to its product-clean and product-dlq.
+/// Deploys the default chain (transforms/default-chain.toml, with
+/// `params`) from the platform's ingest-product to its product-clean and
+/// product-dlq.
 pub async fn deploy_standard_chain(p: &Platform, params: &[(&str, &str)]) -> Result<()> {
-    use shelf_transform::{deploy, registry::Registry};
+    use shelf_transform::{registry::Registry, ChainTopics, DefaultChain};
     let registry = Registry::new(&kafka(p), &p.topics.transforms);
     registry.ensure_topic().await?;
     let params: std::collections::BTreeMap<String, String> = params
@@ -366,26 +374,12 @@ pub async fn deploy_standard_chain(p: &Platform, params: &[(&str, &str)]) -> Res
         .collect();
     let topics = p.topics.clone();
     tokio::task::spawn_blocking(move || -> Result<()> {
-        deploy::deploy(
-            &registry,
-            "clean",
-            &wasm_path("shelf_clean"),
-            Default::default(),
-        )?;
-        deploy::deploy(
-            &registry,
-            "price-bucket",
-            &wasm_path("shelf_price_bucket"),
-            params,
-        )?;
-        deploy::chain(
-            &registry,
-            "default",
-            vec!["clean".into(), "price-bucket".into()],
-            &topics.ingest_product,
-            &topics.product_clean,
-            &topics.product_dlq,
-        )?;
+        let topics = ChainTopics {
+            input: &topics.ingest_product,
+            output: &topics.product_clean,
+            dlq: &topics.product_dlq,
+        };
+        DefaultChain::builtin()?.deploy(&registry, &wasm_dir(), &params, topics)?;
         Ok(())
     })
     .await?

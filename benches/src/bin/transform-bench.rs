@@ -1,6 +1,6 @@
 //! Transform benchmark: records/s through the module chain alone (in this
 //! process) and through `shelf transform run` (a child process: consume →
-//! clean → price-bucket → produce, transactional), with CPU and RSS.
+//! the default chain → produce, transactional), with CPU and RSS.
 //! Needs the platform (`make up`) and the modules (`make build-wasm`).
 
 use std::process::Command;
@@ -16,7 +16,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use shelf_benches::{peak_rss_mib, product_record, repo_root, shelf_release_bin, Service};
 use shelf_engine::{Chain, Engine, EngineConfig};
 use shelf_kafka::KafkaClients;
-use shelf_transform::{deploy, registry::Registry};
+use shelf_transform::{registry::Registry, ChainTopics, DefaultChain};
 
 #[derive(Parser)]
 struct Args {
@@ -34,7 +34,9 @@ struct Args {
 }
 
 fn wasm_dir() -> std::path::PathBuf {
-    repo_root().join("target/wasm/wasm32-unknown-unknown/release")
+    DefaultChain::builtin()
+        .map(|c| c.wasm_dir_in(&repo_root()))
+        .unwrap_or_default()
 }
 
 /// Raw records, about 5 % of them invalid.
@@ -67,15 +69,19 @@ fn main() -> Result<()> {
 
 fn chain_alone(args: &Args, data: &[Vec<u8>]) -> Result<()> {
     let engine = Engine::new(EngineConfig::default())?;
-    let load = |file: &str| -> Result<Arc<shelf_engine::Module>> {
-        let wasm = std::fs::read(wasm_dir().join(file))
-            .with_context(|| format!("{file}: run `make build-wasm`"))?;
-        Ok(Arc::new(engine.load(file, &wasm, Default::default())?))
-    };
-    let chain = Chain::new(vec![
-        load("shelf_clean.wasm")?,
-        load("shelf_price_bucket.wasm")?,
-    ]);
+    let default_chain = DefaultChain::builtin()?;
+    let params = default_chain.params(&Default::default());
+    let mut modules = Vec::new();
+    for ((name, path), params) in default_chain
+        .wasm_files(&wasm_dir())
+        .into_iter()
+        .zip(params)
+    {
+        let wasm = std::fs::read(&path)
+            .with_context(|| format!("{}: run `make build-wasm`", path.display()))?;
+        modules.push(Arc::new(engine.load(&name, &wasm, params)?));
+    }
+    let chain = Chain::new(modules);
     let rss_before = peak_rss_mib(std::process::id())?;
     let started = Instant::now();
     let mut outputs = 0;
@@ -86,7 +92,7 @@ fn chain_alone(args: &Args, data: &[Vec<u8>]) -> Result<()> {
     }
     let secs = started.elapsed().as_secs_f64();
     println!();
-    println!("chain alone (clean > price-bucket, batch {}):", args.batch);
+    println!("chain alone (the default chain, batch {}):", args.batch);
     println!(
         "  {} records, {} outcomes in {:.2}s: {:.0} records/s",
         data.len(),
@@ -115,26 +121,12 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
     let registry = Registry::new(&kafka, &registry_topic);
     rt.block_on(registry.ensure_topic())?;
     rt.block_on(shelf_kafka_topics(&kafka, &input))?;
-    deploy::deploy(
-        &registry,
-        "clean",
-        &wasm_dir().join("shelf_clean.wasm"),
-        Default::default(),
-    )?;
-    deploy::deploy(
-        &registry,
-        "price-bucket",
-        &wasm_dir().join("shelf_price_bucket.wasm"),
-        Default::default(),
-    )?;
-    deploy::chain(
-        &registry,
-        "default",
-        vec!["clean".into(), "price-bucket".into()],
-        &input,
-        &output,
-        &dlq,
-    )?;
+    let topics = ChainTopics {
+        input: &input,
+        output: &output,
+        dlq: &dlq,
+    };
+    DefaultChain::builtin()?.deploy(&registry, &wasm_dir(), &Default::default(), topics)?;
 
     println!();
     println!("producing {} records to {input}", data.len());
@@ -228,7 +220,10 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
         .iter()
         .fold((f64::MAX, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
     println!();
-    println!("runtime (one instance, consume > clean > price-bucket > produce, transactional, batch {}):", args.batch);
+    println!(
+        "runtime (one instance, consume > default chain > produce, transactional, batch {}):",
+        args.batch
+    );
     println!(
         "  {} records in {:.1}s: {:.0} records/s (including start-up and group join)",
         data.len(),

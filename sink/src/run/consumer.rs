@@ -3,6 +3,7 @@
 //! last committed offsets when a batch must be replayed.
 
 use super::*;
+use shelf_kafka::BatchLimits;
 
 /// Partition changes, recorded by the consumer's rebalance callbacks
 /// (which run inside `poll`, on the loop's thread), and the lag from its
@@ -18,6 +19,26 @@ fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
         .iter()
         .map(|e| (e.topic().to_owned(), e.partition()))
         .collect()
+}
+
+/// The partitions revoked and assigned by one poll's rebalance.
+struct GroupChange {
+    revoked: Vec<(String, i32)>,
+    assigned: Vec<(String, i32)>,
+}
+
+impl GroupChange {
+    fn take(events: &GroupEvents) -> Self {
+        let drain = |m: &Mutex<Vec<(String, i32)>>| {
+            m.lock()
+                .map(|mut v| v.drain(..).collect())
+                .unwrap_or_default()
+        };
+        Self {
+            revoked: drain(&events.revoked),
+            assigned: drain(&events.assigned),
+        }
+    }
 }
 
 impl ClientContext for GroupEvents {
@@ -58,73 +79,49 @@ impl ConsumerContext for GroupEvents {
 }
 
 impl Sink {
-    /// Up to `batch_size` records, returning early once the batch has
-    /// waited `batch_wait` since its first record.
-    /// Group changes are applied after every poll: records polled before a
+    /// Up to `batch_size` records ([`shelf_kafka::collect`]). Group
+    /// changes are noted after every poll: records polled before a
     /// revocation are dropped then, while those polled after it (the
     /// partition may come straight back) are kept.
     pub(super) fn collect(&mut self) -> Vec<OwnedMessage> {
-        let mut batch = Vec::new();
-        let mut first_at: Option<Instant> = None;
-        // Rename slices wait for the poll when there is nothing to store.
-        let idle = if self.sweeps.is_empty() {
-            Duration::from_millis(200)
-        } else {
-            Duration::from_millis(10)
+        let limits = BatchLimits {
+            size: self.args.batch_size,
+            wait: self.args.batch_wait(),
+            // Rename slices wait for the poll when there is nothing to store.
+            idle: if self.sweeps.is_empty() {
+                Duration::from_millis(200)
+            } else {
+                Duration::from_millis(10)
+            },
         };
-        while batch.len() < self.args.batch_size && !self.stopping() {
-            let wait = match first_at {
-                None => idle,
-                Some(t) => match self.args.batch_wait().checked_sub(t.elapsed()) {
-                    Some(left) => left,
-                    None => break,
-                },
-            };
-            let polled = self.consumer.poll(wait).map(|r| r.map(|m| m.detach()));
-            self.apply_group_changes(&mut batch);
-            match polled {
-                Some(Ok(m)) => {
-                    first_at.get_or_insert_with(Instant::now);
-                    batch.push(m);
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "consumer error");
-                    // A fatal one (fenced by the group after a lost
-                    // coordinator) ends this consumer; `run` restarts.
-                    if self.consumer.client().fatal_error().is_some() {
-                        break;
-                    }
-                }
-                // Nothing for a while: let the caller merge and check.
-                None if batch.is_empty() => break,
-                None => {}
+        let mut changes: Vec<GroupChange> = Vec::new();
+        let ctx = self.consumer.context();
+        let batch = shelf_kafka::collect(&self.consumer, limits, &self.shutdown, |batch| {
+            let change = GroupChange::take(ctx);
+            if !change.revoked.is_empty() {
+                batch.retain(|m| {
+                    !change
+                        .revoked
+                        .iter()
+                        .any(|(t, p)| t == m.topic() && *p == m.partition())
+                });
             }
+            if !change.revoked.is_empty() || !change.assigned.is_empty() {
+                changes.push(change);
+            }
+        });
+        for change in changes {
+            self.apply_group_change(change);
         }
         batch
     }
 
-    /// Drops the state and records of revoked partitions (their new owner
-    /// replays them from the committed offsets) and notes new ones.
-    pub(super) fn apply_group_changes(&mut self, batch: &mut Vec<OwnedMessage>) {
-        let ctx = self.consumer.context();
-        let revoked: Vec<(String, i32)> = ctx
-            .revoked
-            .lock()
-            .map(|mut r| r.drain(..).collect())
-            .unwrap_or_default();
-        let assigned: Vec<(String, i32)> = ctx
-            .assigned
-            .lock()
-            .map(|mut a| a.drain(..).collect())
-            .unwrap_or_default();
+    /// Drops the state of revoked partitions (their new owner replays
+    /// them from the committed offsets) and notes new ones.
+    fn apply_group_change(&mut self, GroupChange { revoked, assigned }: GroupChange) {
         let products = &self.platform.topics.product_clean;
         if !revoked.is_empty() {
             tracing::info!(?revoked, "partitions revoked");
-            batch.retain(|m| {
-                !revoked
-                    .iter()
-                    .any(|(t, p)| t == m.topic() && *p == m.partition())
-            });
             for (_, p) in revoked.iter().filter(|(t, _)| t == products) {
                 self.loaded.remove(p);
                 self.to_load.remove(p);
@@ -133,13 +130,11 @@ impl Sink {
                 self.sweeps.remove(p);
             }
         }
-        if !revoked.is_empty() || !assigned.is_empty() {
-            // Another instance joined or left: check the aggregates whole
-            // at the next merge, and whether partitions were added.
-            self.aggregates.forget();
-            self.topic_partitions.clear();
-            self.dirty = true;
-        }
+        // Another instance joined or left: check the aggregates whole at
+        // the next merge, and whether partitions were added.
+        self.aggregates.forget();
+        self.topic_partitions.clear();
+        self.dirty = true;
         if !assigned.is_empty() {
             tracing::info!(?assigned, "partitions assigned");
             for (_, p) in assigned.iter().filter(|(t, _)| t == products) {
@@ -186,35 +181,8 @@ impl Sink {
 
     /// Puts the consumer back at the committed offsets.
     pub(super) fn rewind(&self) -> Result<(), SinkError> {
-        let timeout = Duration::from_secs(10);
-        let assignment = self.consumer.assignment()?;
-        let committed = match self.consumer.committed_offsets(assignment, timeout) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read committed offsets; rejoining the group");
-                return self.resubscribe();
-            }
-        };
-        for e in committed.elements() {
-            let to = match e.offset() {
-                Offset::Offset(o) => Offset::Offset(o),
-                _ => Offset::Beginning,
-            };
-            if let Err(err) = self.consumer.seek(e.topic(), e.partition(), to, timeout) {
-                // A partition not fetched yet cannot be sought; rejoining
-                // restarts every partition from its committed offset.
-                tracing::warn!(error = %err, "seek failed; rejoining the group");
-                return self.resubscribe();
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) fn resubscribe(&self) -> Result<(), SinkError> {
         let t = &self.platform.topics;
-        self.consumer.unsubscribe();
-        self.consumer
-            .subscribe(&[&t.product_clean, &t.product_dlq])?;
+        shelf_kafka::rewind_to_committed(&self.consumer, &[&t.product_clean, &t.product_dlq])?;
         Ok(())
     }
 }

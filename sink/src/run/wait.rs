@@ -1,8 +1,7 @@
-//! Waiting without hanging: store waits that give up on shutdown, sleeps
-//! that end on shutdown, and the retry backoff.
+//! Waiting on the store without hanging: waits that give up on shutdown.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::runtime::Handle;
 
@@ -30,33 +29,4 @@ pub(super) fn block_on_until<T>(
             () = stopped => Err(StoreError::Abandoned),
         }
     })
-}
-
-/// Sleeps `wait`, or less when a shutdown is asked for.
-pub(super) fn sleep_unless_stopping(shutdown: &AtomicBool, wait: Duration) {
-    let until = Instant::now() + wait;
-    while !shutdown.load(Ordering::Relaxed) {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        std::thread::sleep(left.min(Duration::from_millis(50)));
-    }
-}
-
-/// Exponential backoff from 100 ms to 5 s.
-pub(super) struct Backoff(Duration);
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self(Duration::from_millis(100))
-    }
-}
-
-impl Backoff {
-    pub(super) fn next(&mut self) -> Duration {
-        let now = self.0;
-        self.0 = (self.0 * 2).min(Duration::from_secs(5));
-        now
-    }
 }

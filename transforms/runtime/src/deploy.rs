@@ -29,6 +29,8 @@ pub enum DeployError {
         path: PathBuf,
         error: LoadError,
     },
+    #[error("transforms/default-chain.toml: {0}")]
+    DefaultChain(String),
     #[error("parameter {0:?} is not NAME=VALUE")]
     BadParam(String),
     #[error("chain `{chain}` needs module(s) not deployed: {missing}; deploy them first")]

@@ -5,17 +5,20 @@
 //!   the consumed offsets committed in the same Kafka transaction.
 //! - [`committer`]: the Kafka transactions, one batch behind the chain.
 //! - [`deploy`]: what `shelf transform deploy|chain|list|remove|test` do.
+//! - [`default_chain`]: the standard chain, from `transforms/default-chain.toml`.
 //!
 //! Category names are joined in the sink, not here: the sink already keeps
 //! the categories and must fill in names for products that arrived first.
 
 pub mod committer;
+pub mod default_chain;
 pub mod deploy;
 pub mod error;
 pub mod metrics;
 pub mod registry;
 pub mod runtime;
 
+pub use default_chain::{ChainTopics, DefaultChain};
 pub use error::RuntimeError;
 pub use metrics::Metrics;
 pub use runtime::{run, run_blocking, run_until, RunArgs};

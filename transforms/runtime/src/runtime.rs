@@ -18,10 +18,10 @@ use clap::Args;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Message, Offset};
+use rdkafka::Message;
 use shelf_config::Platform;
 use shelf_engine::{Chain, Engine, EngineConfig};
-use shelf_kafka::{ensure_topics, KafkaClients, TopicSpec};
+use shelf_kafka::{ensure_topics, BatchLimits, KafkaClients, TopicSpec};
 
 use crate::committer::{Committer, Prepared};
 use crate::error::RuntimeError;
@@ -153,20 +153,13 @@ pub async fn run_until(
     registry.ensure_topic().await?;
     let platform = platform.clone();
     tokio::task::spawn_blocking(move || {
-        let mut backoff = Duration::from_secs(1);
-        loop {
-            match run_blocking(&platform, &args, metrics.clone(), &ready, &shutdown) {
-                // What a supervisor would do, without losing the process:
-                // everything restarts from the committed offsets.
-                Err(e) if e.is_restartable() && !shutdown.load(Ordering::Relaxed) => {
-                    ready.store(false, Ordering::Relaxed);
-                    tracing::warn!(error = %shelf_service::error_chain(&e), retry_in = ?backoff, "transform runtime restarting");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-                done => return done,
-            }
-        }
+        shelf_service::supervise(
+            "transform runtime",
+            &shutdown,
+            &ready,
+            RuntimeError::is_restartable,
+            || run_blocking(&platform, &args, metrics.clone(), &ready, &shutdown),
+        )
     })
     .await?
 }
@@ -179,97 +172,23 @@ pub fn run_blocking(
     ready: &AtomicBool,
     shutdown: &AtomicBool,
 ) -> Result<(), RuntimeError> {
-    let engine = Engine::new(EngineConfig {
-        memory_limit: args.memory_limit_mb << 20,
-        call_timeout: Duration::from_millis(args.call_timeout_ms),
-        threads: args
-            .threads
-            .unwrap_or_else(|| EngineConfig::default().threads),
-    })
-    .map_err(|error| RuntimeError::Load {
-        module: "-".into(),
-        version: 0,
-        error,
-    })?;
-    let kafka = KafkaClients::new(&platform.kafka)?;
-    let registry = Registry::new(&kafka, &platform.topics.transforms);
-    let mut reader: RegistryReader = registry.reader()?;
-    reader.catch_up(Duration::from_secs(30))?;
-    let mut active = build(&engine, &reader.state, &args.chain)?;
-    metrics.chain_version.set(i64::from(active.spec.version));
-    create_topics(&kafka, args, &active.spec)?;
-
-    let group = args
-        .group
-        .clone()
-        .unwrap_or_else(|| format!("shelf-transform-{}", args.chain));
-    let consumer: BaseConsumer = kafka
-        .consumer(&group)
-        .set("auto.offset.reset", "earliest")
-        .set("max.poll.interval.ms", "300000")
-        // Static membership: a restarted instance takes its partitions back
-        // at once instead of waiting for its killed self to time out.
-        .set(
-            "group.instance.id",
-            format!("shelf-transform-{}-{}", args.chain, args.instance),
-        )
-        .set("session.timeout.ms", "10000")
-        // Prefetch about two transactions' worth, not librdkafka's 64 MB.
-        .set("queued.max.messages.kbytes", "32768")
-        .create()?;
-    consumer.subscribe(&[&active.spec.input])?;
-
-    let transactional_id = format!("shelf-transform-{}-{}", args.chain, args.instance);
-    let producer: ThreadedProducer<DefaultProducerContext> = kafka
-        .transactional_producer(&transactional_id)
-        .set(
-            "transaction.timeout.ms",
-            args.transaction_timeout_ms.to_string(),
-        )
-        .set("linger.ms", "5")
-        .set("retry.backoff.ms", "10")
-        .set("compression.type", "lz4")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()?;
-    // Aborts whatever a former instance with this id left open.
-    producer.init_transactions(Duration::from_secs(60))?;
+    let (mut runtime, producer) = Runtime::start(platform, args, metrics)?;
     ready.store(true, Ordering::Relaxed);
-    tracing::info!(chain = %active.spec.name, version = active.spec.version, input = %active.spec.input,
-        output = %active.spec.output, %group, %transactional_id, "transform runtime started");
-
     let timeout = Duration::from_secs(30);
-    let mut committer = Committer::spawn(producer, metrics.clone(), timeout)?;
+    let mut committer = Committer::spawn(producer, runtime.metrics.clone(), timeout)?;
     let mut generation = committer.generation();
     while !shutdown.load(Ordering::Relaxed) {
         // A failed transaction: what was read after it is read again.
         if committer.generation() != generation {
             generation = committer.generation();
-            rewind(&consumer, &active.spec.input)?;
+            shelf_kafka::rewind_to_committed(&runtime.consumer, &[&runtime.active.spec.input])?;
         }
         // Registry changes apply here, between transactions.
-        while reader.poll(Duration::ZERO)? {}
-        if changed(&active, &reader.state) {
-            match build(&engine, &reader.state, &args.chain) {
-                Ok(next) => {
-                    tracing::info!(version = next.spec.version, modules = ?next.versions, "switching to a new chain version");
-                    if next.spec.input != active.spec.input {
-                        consumer.subscribe(&[&next.spec.input])?;
-                    }
-                    create_topics(&kafka, args, &next.spec)?;
-                    metrics.chain_version.set(i64::from(next.spec.version));
-                    active = next;
-                }
-                // Refused at deploy too; keep the working chain.
-                Err(e) => {
-                    tracing::error!(error = %shelf_service::error_chain(&e), "cannot load the new chain version; keeping the current one")
-                }
-            }
-        }
-
+        runtime.follow_registry()?;
         let collecting = Instant::now();
-        let batch = collect(&consumer, args, shutdown);
-        metrics.phase("collect", collecting);
-        if let Some((code, reason)) = consumer.client().fatal_error() {
+        let batch = shelf_kafka::collect(&runtime.consumer, runtime.limits, shutdown, |_| {});
+        runtime.metrics.phase("collect", collecting);
+        if let Some((code, reason)) = runtime.consumer.client().fatal_error() {
             ready.store(false, Ordering::Relaxed);
             return Err(RuntimeError::ConsumerFatal {
                 code: format!("{code:?}"),
@@ -279,7 +198,135 @@ pub fn run_blocking(
         if batch.is_empty() {
             continue;
         }
-        let group = consumer
+        committer.submit(runtime.run_chain(batch, generation, collecting)?)?;
+    }
+    committer.finish()?;
+    tracing::info!("transform runtime stopped");
+    Ok(())
+}
+
+/// What one run of the loop holds: the engine and active chain, the
+/// registry it follows, and its consumer and producer.
+struct Runtime<'a> {
+    args: &'a RunArgs,
+    kafka: KafkaClients,
+    engine: Engine,
+    reader: RegistryReader,
+    active: Active,
+    consumer: BaseConsumer,
+    limits: BatchLimits,
+    metrics: Arc<Metrics>,
+}
+
+impl<'a> Runtime<'a> {
+    /// Loads the chain, joins the group and opens the transactional
+    /// producer (aborting whatever a former instance with its id left
+    /// open), which goes to the committer.
+    fn start(
+        platform: &Platform,
+        args: &'a RunArgs,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Self, ThreadedProducer<DefaultProducerContext>), RuntimeError> {
+        let engine = Engine::new(EngineConfig {
+            memory_limit: args.memory_limit_mb << 20,
+            call_timeout: Duration::from_millis(args.call_timeout_ms),
+            threads: args
+                .threads
+                .unwrap_or_else(|| EngineConfig::default().threads),
+        })
+        .map_err(|error| RuntimeError::Load {
+            module: "-".into(),
+            version: 0,
+            error,
+        })?;
+        let kafka = KafkaClients::new(&platform.kafka)?;
+        let registry = Registry::new(&kafka, &platform.topics.transforms);
+        let mut reader: RegistryReader = registry.reader()?;
+        reader.catch_up(Duration::from_secs(30))?;
+        let active = build(&engine, &reader.state, &args.chain)?;
+        metrics.chain_version.set(i64::from(active.spec.version));
+        create_topics(&kafka, args, &active.spec)?;
+
+        let group = args
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("shelf-transform-{}", args.chain));
+        let member = format!("shelf-transform-{}-{}", args.chain, args.instance);
+        let consumer: BaseConsumer = kafka
+            .group_member(&group, &member)
+            .set("max.poll.interval.ms", "300000")
+            // Prefetch about two transactions' worth, not librdkafka's 64 MB.
+            .set("queued.max.messages.kbytes", "32768")
+            .create()?;
+        consumer.subscribe(&[&active.spec.input])?;
+
+        let transactional_id = member;
+        let producer: ThreadedProducer<DefaultProducerContext> = kafka
+            .transactional_producer(&transactional_id)
+            .set(
+                "transaction.timeout.ms",
+                args.transaction_timeout_ms.to_string(),
+            )
+            .set("linger.ms", "5")
+            .set("retry.backoff.ms", "10")
+            .set("compression.type", "lz4")
+            .set("queue.buffering.max.messages", "1000000")
+            .create()?;
+        // Aborts whatever a former instance with this id left open.
+        producer.init_transactions(Duration::from_secs(60))?;
+        tracing::info!(chain = %active.spec.name, version = active.spec.version, input = %active.spec.input,
+            output = %active.spec.output, %group, %transactional_id, "transform runtime started");
+        let runtime = Self {
+            args,
+            kafka,
+            engine,
+            reader,
+            active,
+            consumer,
+            limits: BatchLimits {
+                size: args.batch_size,
+                wait: Duration::from_millis(args.batch_wait_ms),
+                idle: Duration::from_millis(200),
+            },
+            metrics,
+        };
+        Ok((runtime, producer))
+    }
+
+    /// Switches to a new version of the chain if the registry has one; a
+    /// version that does not load is logged and the working one kept.
+    fn follow_registry(&mut self) -> Result<(), RuntimeError> {
+        while self.reader.poll(Duration::ZERO)? {}
+        if !changed(&self.active, &self.reader.state) {
+            return Ok(());
+        }
+        match build(&self.engine, &self.reader.state, &self.args.chain) {
+            Ok(next) => {
+                tracing::info!(version = next.spec.version, modules = ?next.versions, "switching to a new chain version");
+                if next.spec.input != self.active.spec.input {
+                    self.consumer.subscribe(&[&next.spec.input])?;
+                }
+                create_topics(&self.kafka, self.args, &next.spec)?;
+                self.metrics.chain_version.set(i64::from(next.spec.version));
+                self.active = next;
+            }
+            // Refused at deploy too; keep the working chain.
+            Err(e) => {
+                tracing::error!(error = %shelf_service::error_chain(&e), "cannot load the new chain version; keeping the current one")
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the chain over a batch: the transaction to commit.
+    fn run_chain(
+        &self,
+        batch: Vec<OwnedMessage>,
+        generation: u64,
+        collected_at: Instant,
+    ) -> Result<Prepared, RuntimeError> {
+        let group = self
+            .consumer
             .group_metadata()
             .ok_or(RuntimeError::NoGroupMetadata)?;
         let chaining = Instant::now();
@@ -288,22 +335,19 @@ pub fn run_blocking(
                 .iter()
                 .map(|m| (m.key(), m.payload().unwrap_or_default()))
                 .collect();
-            active.chain.run(&engine, &inputs)
+            self.active.chain.run(&self.engine, &inputs)
         };
-        metrics.phase("chain", chaining);
-        committer.submit(Prepared {
+        self.metrics.phase("chain", chaining);
+        Ok(Prepared {
             generation,
             batch,
             outcomes,
-            output: active.spec.output.clone(),
-            dlq: active.spec.dlq.clone(),
+            output: self.active.spec.output.clone(),
+            dlq: self.active.spec.dlq.clone(),
             group,
-            collected_at: collecting,
-        })?;
+            collected_at,
+        })
     }
-    committer.finish()?;
-    tracing::info!("transform runtime stopped");
-    Ok(())
 }
 
 fn create_topics(
@@ -321,64 +365,5 @@ fn create_topics(
         .build()
         .map_err(RuntimeError::LocalRuntime)?;
     local.block_on(ensure_topics(kafka, &specs, Duration::from_secs(30)))?;
-    Ok(())
-}
-
-/// Up to `batch_size` records; returns early once the batch has waited
-/// `batch_wait_ms` since its first record, or when shutting down.
-fn collect(consumer: &BaseConsumer, args: &RunArgs, shutdown: &AtomicBool) -> Vec<OwnedMessage> {
-    let mut batch = Vec::new();
-    let mut first_at: Option<Instant> = None;
-    let wait = Duration::from_millis(args.batch_wait_ms);
-    while batch.len() < args.batch_size {
-        let poll_for = match first_at {
-            None => Duration::from_millis(200),
-            Some(t) => match wait.checked_sub(t.elapsed()) {
-                Some(left) => left,
-                None => break,
-            },
-        };
-        match consumer.poll(poll_for) {
-            Some(Ok(m)) => {
-                first_at.get_or_insert_with(Instant::now);
-                batch.push(m.detach());
-            }
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "consumer error");
-                // A fatal one (fenced by the group after a lost
-                // coordinator) ends this consumer; the loop restarts.
-                if consumer.client().fatal_error().is_some() {
-                    break;
-                }
-            }
-            None if batch.is_empty() && !shutdown.load(Ordering::Relaxed) => continue,
-            None => break,
-        }
-        if batch.is_empty() && shutdown.load(Ordering::Relaxed) {
-            break;
-        }
-    }
-    batch
-}
-
-/// Puts the consumer back at the last committed offsets after an abort.
-fn rewind(consumer: &BaseConsumer, input: &str) -> Result<(), RuntimeError> {
-    let timeout = Duration::from_secs(10);
-    let assignment = consumer.assignment()?;
-    let committed = consumer.committed_offsets(assignment, timeout)?;
-    for e in committed.elements() {
-        let to = match e.offset() {
-            Offset::Offset(o) => Offset::Offset(o),
-            _ => Offset::Beginning,
-        };
-        if let Err(err) = consumer.seek(e.topic(), e.partition(), to, timeout) {
-            // A partition not fetched yet cannot be sought; rejoining the
-            // group restarts every partition from its committed offset.
-            tracing::warn!(error = %err, "seek failed; rejoining the group");
-            consumer.unsubscribe();
-            consumer.subscribe(&[input])?;
-            return Ok(());
-        }
-    }
     Ok(())
 }

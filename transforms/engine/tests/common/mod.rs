@@ -8,14 +8,17 @@ use std::sync::Arc;
 
 use shelf_engine::{Chain, Engine, Module};
 
-/// Where `make build-wasm` leaves the modules (`SHELF_WASM_DIR` overrides).
+/// Where `make build-wasm` leaves the modules: `wasm_dir` of
+/// transforms/default-chain.toml (`SHELF_WASM_DIR` overrides).
 pub fn wasm_dir() -> PathBuf {
-    std::env::var_os("SHELF_WASM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../target/wasm/wasm32-unknown-unknown/release")
-        })
+    if let Some(dir) = std::env::var_os("SHELF_WASM_DIR") {
+        return dir.into();
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let file = root.join("transforms/default-chain.toml");
+    let text = std::fs::read_to_string(&file).expect("transforms/default-chain.toml");
+    let table: toml::Table = text.parse().expect("default-chain.toml parses");
+    root.join(table["wasm_dir"].as_str().expect("wasm_dir is text"))
 }
 
 pub fn wasm(name: &str) -> Vec<u8> {

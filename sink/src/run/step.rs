@@ -1,0 +1,224 @@
+//! One batch: its records read, its products' stored states loaded, the
+//! plan ([`crate::plan`]) made and written in order (partials, products,
+//! rejects), then its offsets committed.
+
+use super::*;
+
+/// A batch's records, read.
+struct Read<'a> {
+    products: Vec<ProductRecord<'a>>,
+    /// Rejects of the dead-letter topic.
+    rejects: Vec<Document>,
+}
+
+impl Sink {
+    /// Stores one batch (and any category records and pending loads), then
+    /// commits its offsets.
+    pub(super) fn step(&mut self, batch: &[OwnedMessage]) -> Result<(), SinkError> {
+        let started = Instant::now();
+        self.store_categories()?;
+        let Read {
+            products,
+            mut rejects,
+        } = self.read(batch);
+        let dead_letters = rejects.len() as u64;
+        for r in &products {
+            if !self.loaded.contains(&r.partition) {
+                self.to_load.insert(r.partition);
+            }
+        }
+        self.load_partials()?;
+        // Runs even without records: a category that just arrived may need
+        // its name put on stored products.
+        let stored_docs = self.stored_documents(&products)?;
+        let stored = stored_docs
+            .values()
+            .filter_map(plan::stored_product)
+            .collect();
+        let mut partials = self.partials.clone();
+        let plan = plan::plan(
+            &mut partials,
+            products,
+            &stored,
+            &self.names,
+            &self.platform.topics.product_clean,
+        );
+        rejects.extend(plan.rejects);
+        let mut sweeps = self.sweeps.clone();
+        for r in &plan.renames {
+            crate::rename::restart(&mut sweeps, r.partition, r.products);
+        }
+        let touched: HashSet<i32> = plan.partials.iter().map(|p| p.partition).collect();
+        let states = self.partition_states(&partials, touched, &sweeps);
+        let written = Written {
+            states: &states,
+            products: plan.products,
+            stored_docs: &stored_docs,
+            stored: &stored,
+            rejects,
+        };
+        self.block_on(written.write(&self.store, &self.stored_seq))?;
+
+        // Stored: what this instance holds follows.
+        for s in &states {
+            self.stored_seq.insert(s.partition, s.seq);
+        }
+        self.partials = partials;
+        if !plan.renames.is_empty() {
+            self.sweeps = sweeps;
+            self.sweeps_saved = Instant::now();
+            self.metrics.renames_pending.set(self.renames_pending());
+            tracing::info!(partitions = ?plan.renames.iter().map(|r| r.partition).collect::<Vec<_>>(),
+                products = self.renames_pending(), "renaming stored products of categories whose name changed");
+        }
+        let categories = std::mem::take(&mut self.pending_categories).len() as u64;
+        let topics = &self.platform.topics;
+        self.metrics
+            .count(&topics.ingest_category, "stored", categories);
+        if plan.applied > 0 || !plan.partials.is_empty() {
+            self.dirty = true;
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.commit(batch)?;
+        let refused = batch.len() as u64 - dead_letters - plan.applied - plan.skipped;
+        let m = &self.metrics;
+        m.count(&topics.product_clean, "stored", plan.applied);
+        m.count(&topics.product_clean, "skipped", plan.skipped);
+        m.count(&topics.product_clean, "rejected", refused);
+        m.count(&topics.product_dlq, "stored", dead_letters);
+        m.batch_seconds.observe(started.elapsed().as_secs_f64());
+        tracing::debug!(
+            records = batch.len(),
+            applied = plan.applied,
+            skipped = plan.skipped,
+            "batch stored"
+        );
+        Ok(())
+    }
+
+    /// Products parsed, dead letters turned into rejects.
+    fn read<'a>(&self, batch: &'a [OwnedMessage]) -> Read<'a> {
+        let mut read = Read {
+            products: Vec::new(),
+            rejects: Vec::new(),
+        };
+        for m in batch {
+            let value = m.payload().unwrap_or_default();
+            if m.topic() == self.platform.topics.product_clean {
+                read.products.push(ProductRecord {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    value,
+                    event: product::parse(value),
+                });
+            } else {
+                read.rejects.push(reject::from_dead_letter(value, || {
+                    Position::new(m.topic(), m.partition(), m.offset())
+                }));
+            }
+        }
+        read
+    }
+
+    /// The stored documents of the batch's products, by asin.
+    fn stored_documents(
+        &self,
+        products: &[ProductRecord<'_>],
+    ) -> Result<HashMap<String, Document>, SinkError> {
+        let asins: Vec<String> = products
+            .iter()
+            .filter_map(|r| r.event.as_ref().ok().map(|e| e.asin.clone()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if asins.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self
+            .block_on(self.store.products(&asins))?
+            .into_iter()
+            .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), d)))
+            .collect())
+    }
+
+    /// Stores categories read since the last batch and learns their names.
+    /// They stay pending (stored again, idempotently) until the batch that
+    /// applies the names is stored, so that the metrics count a category
+    /// only once the products' renaming it calls for is under way.
+    fn store_categories(&mut self) -> Result<(), SinkError> {
+        if self.pending_categories.is_empty() {
+            return Ok(());
+        }
+        let mut docs = Vec::new();
+        let mut rejects = Vec::new();
+        let mut learned = Vec::new();
+        for record in &self.pending_categories {
+            match record {
+                CategoryRecord::Named { id, name } => {
+                    docs.push(doc! { "_id": *id, "name": name });
+                    learned.push((*id, name.clone()));
+                }
+                CategoryRecord::Refused(d) => rejects.push(d.clone()),
+            }
+        }
+        self.block_on(async {
+            self.store
+                .upsert(collections::CATEGORIES, docs, None, None)
+                .await?;
+            self.store
+                .upsert(collections::REJECTS, rejects, None, None)
+                .await
+        })?;
+        for (id, name) in learned {
+            if self.names.get(&id) != Some(&name) {
+                self.names.insert(id, name);
+                self.dirty = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A batch's writes, in the order the plan's rules need.
+struct Written<'a> {
+    states: &'a [PartitionState],
+    products: Vec<Document>,
+    stored_docs: &'a HashMap<String, Document>,
+    stored: &'a HashMap<String, plan::StoredProduct>,
+    rejects: Vec<Document>,
+}
+
+impl Written<'_> {
+    async fn write(self, store: &Store, stored_seq: &HashMap<i32, i64>) -> Result<(), StoreError> {
+        // Partials before the products whose old state they retract.
+        merge::write_states(store, stored_seq, self.states).await?;
+        // Products not stored before are inserted: an insert is guarded by
+        // `_id` uniqueness alone, and much cheaper on FerretDB.
+        let stored_docs = self.stored_docs;
+        let (stored_before, new): (Vec<Document>, Vec<Document>) =
+            self.products.into_iter().partition(|d| {
+                d.get_str("_id")
+                    .is_ok_and(|asin| stored_docs.contains_key(asin))
+            });
+        store.insert_new(collections::PRODUCTS, new).await?;
+        // Each update expects the product still at the offset read.
+        let stored = self.stored;
+        let guard = |asin: &str| match stored.get(asin) {
+            Some(s) => doc! { "_src.offset": s.offset },
+            None => doc! { "_src": { "$exists": false } },
+        };
+        store
+            .upsert(
+                collections::PRODUCTS,
+                stored_before,
+                Some(stored_docs),
+                Some(&guard),
+            )
+            .await?;
+        store
+            .upsert(collections::REJECTS, self.rejects, None, None)
+            .await
+    }
+}
