@@ -25,7 +25,7 @@ impl Backoff {
     }
 
     /// The next wait.
-    pub fn next(&mut self) -> Duration {
+    pub fn next_wait(&mut self) -> Duration {
         let now = self.next;
         self.next = (self.next * 2).min(self.max);
         now
@@ -60,7 +60,7 @@ pub fn supervise<E: std::error::Error + 'static>(
         match attempt() {
             Err(e) if restartable(&e) && !shutdown.load(Ordering::Relaxed) => {
                 ready.store(false, Ordering::Relaxed);
-                let wait = backoff.next();
+                let wait = backoff.next_wait();
                 tracing::warn!(error = %crate::error_chain(&e), retry_in = ?wait, "{what} restarting");
                 sleep_unless_stopping(shutdown, wait);
             }
@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_its_max() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(300));
-        let waits: Vec<u128> = (0..4).map(|_| b.next().as_millis()).collect();
+        let waits: Vec<u128> = (0..4).map(|_| b.next_wait().as_millis()).collect();
         assert_eq!(waits, [100, 200, 300, 300]);
     }
 }

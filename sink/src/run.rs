@@ -96,7 +96,7 @@ pub async fn run_until(
         if shutdown.load(Ordering::Relaxed) {
             return Ok(());
         }
-        tokio::time::sleep(backoff.next()).await;
+        tokio::time::sleep(backoff.next_wait()).await;
     }
     store.check_partials_layout().await?;
     let platform = platform.clone();
@@ -297,7 +297,7 @@ impl Sink {
         // For a conflict, this gives the other writer (often a killed
         // instance's last command, still running in the store) time to
         // finish.
-        sleep_unless_stopping(&self.shutdown, backoff.next());
+        sleep_unless_stopping(&self.shutdown, backoff.next_wait());
         Ok(())
     }
 
