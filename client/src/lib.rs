@@ -318,9 +318,7 @@ async fn stream_file(
             }
         }
         if batch.records.len() >= args.batch_size {
-            batch.bytes = rows.bytes - batch_start;
-            batch.read_through = ledger.counts.read;
-            batch.unparseable_through = ledger.counts.unparseable;
+            seal(&mut batch, rows.bytes - batch_start, &ledger);
             batch_start = rows.bytes;
             pace.wait_for(rows_queued).await;
             rows_queued += batch.records.len() as u64;
@@ -330,9 +328,7 @@ async fn stream_file(
         }
     }
     if !batch.records.is_empty() {
-        batch.bytes = rows.bytes - batch_start;
-        batch.read_through = ledger.counts.read;
-        batch.unparseable_through = ledger.counts.unparseable;
+        seal(&mut batch, rows.bytes - batch_start, &ledger);
         queue.push(batch, kind, &mut ledger).await?;
     }
     queue.finish(&mut ledger).await?;
@@ -343,6 +339,14 @@ async fn stream_file(
         .save(checkpoint_path)
         .map_err(StreamError::State)?;
     Ok(counts)
+}
+
+/// Closes a batch: its size in the file, and the counts once it is
+/// acknowledged (what a checkpoint after it records).
+fn seal(batch: &mut Batch, bytes: u64, ledger: &Ledger<'_>) {
+    batch.bytes = bytes;
+    batch.read_through = ledger.counts.read;
+    batch.unparseable_through = ledger.counts.unparseable;
 }
 
 /// The sending task ends only when this loop stops listening; a batch it

@@ -1,0 +1,63 @@
+//! The figures the run prints.
+
+use crate::watch::Done;
+
+/// Per stage: records, when it was done, rate, CPU and peak RSS; then the
+/// broker's and the store's CPU over the run. CPU per million input rows is
+/// the figure that holds when the machine's speed drifts, and the one the
+/// stages' targets are set in.
+pub fn stages(stages: &[Done], rows: u64, total: f64, platform: [(&str, Option<f64>); 2]) {
+    let millions = rows as f64 / 1e6;
+    println!(
+        "\n{:<20} {:>10} {:>10} {:>12} {:>9} {:>7} {:>11} {:>9}",
+        "stage", "records", "done at s", "records/s", "CPU s", "CPU %", "CPU s/M rows", "peak RSS"
+    );
+    let names = ["client", "gateway", "transform runtime", "sink"];
+    for (name, d) in names.iter().zip(stages) {
+        println!(
+            "{:<20} {:>10} {:>10.1} {:>12.0} {:>9.1} {:>6.0}% {:>12.1} {:>5.0} MiB",
+            name,
+            d.records,
+            d.after,
+            d.records / d.after,
+            d.cpu,
+            100.0 * d.cpu / d.after,
+            d.cpu / millions,
+            d.rss
+        );
+    }
+    for (name, cpu) in platform {
+        match cpu {
+            Some(cpu) => println!(
+                "{name:<20} {:>10} {:>10.1} {:>12} {cpu:>9.1} {:>6.0}% {:>12.1}",
+                "",
+                total,
+                "",
+                100.0 * cpu / total,
+                cpu / millions
+            ),
+            None => println!("{name:<20} (not started by infra/platform.sh here: no CPU figure)"),
+        }
+    }
+}
+
+pub fn latencies(p: &shelf_benches::probe::ProbeReport) {
+    println!(
+        "\nlatency from the gateway's 200, {} probes (one product every probe interval):",
+        p.sent
+    );
+    for (what, l) in [
+        ("visible in products", &p.visible),
+        ("counted in category_stats", &p.counted),
+    ] {
+        let fmt = |q: f64| l.quantile(q).map_or("-".into(), |s| format!("{s:.2} s"));
+        println!(
+            "  {what:<26} p50 {:>8}  p99 {:>8}  max {:>8}  ({} of {})",
+            fmt(0.5),
+            fmt(0.99),
+            fmt(1.0),
+            l.len(),
+            p.sent
+        );
+    }
+}
