@@ -165,7 +165,10 @@ mod tests {
             ..Default::default()
         };
         r.refused.insert("no asin".into(), 1);
-        r.transform_rejects.insert("invalid_price".into(), 1);
+        r.transform_rejects.insert(
+            shelf_contract::RejectReason::InvalidPrice.as_str().into(),
+            1,
+        );
         assert!(r.passes(), "{r}");
         r.product_events = 6;
         assert!(!r.passes());

@@ -175,7 +175,10 @@ mod tests {
             let CategoryRecord::Refused(d) = parse(bad, at()) else {
                 panic!("accepted {}", String::from_utf8_lossy(bad));
             };
-            assert_eq!(d.get_str("reason").unwrap(), "invalid_record");
+            assert_eq!(
+                d.get_str("reason").unwrap(),
+                RejectReason::InvalidRecord.as_str()
+            );
             assert_eq!(d.get_str("_id").unwrap(), "ingest-category/0/3");
         }
     }

@@ -72,7 +72,10 @@ mod tests {
             "source":{"topic":"ingest-product","partition":4,"offset":99}}"#;
         let d = from_dead_letter(letter, at);
         assert_eq!(d.get_str("_id").unwrap(), "ingest-product/4/99");
-        assert_eq!(d.get_str("reason").unwrap(), "invalid_price");
+        assert_eq!(
+            d.get_str("reason").unwrap(),
+            RejectReason::InvalidPrice.as_str()
+        );
         assert_eq!(d.get_str("payload").unwrap(), r#"{"price":-1}"#);
         assert_eq!(d.get_str("stage").unwrap(), "transform");
     }
@@ -105,7 +108,10 @@ mod tests {
     fn an_unreadable_dead_letter_is_kept() {
         let d = from_dead_letter(b"garbage", at);
         assert_eq!(d.get_str("_id").unwrap(), "product-dlq/1/7");
-        assert_eq!(d.get_str("reason").unwrap(), "invalid_record");
+        assert_eq!(
+            d.get_str("reason").unwrap(),
+            RejectReason::InvalidRecord.as_str()
+        );
         assert_eq!(d.get_str("payload").unwrap(), "garbage");
         assert_eq!(d.get_str("stage").unwrap(), "sink");
     }
@@ -114,7 +120,10 @@ mod tests {
     fn a_refusal_keeps_the_record_and_where_it_was_read() {
         let refusal = Reject::new(RejectReason::UnstorableDocument, "too big");
         let d = from_refusal(refusal, br#"{"asin":"B0"}"#, at());
-        assert_eq!(d.get_str("reason").unwrap(), "unstorable_document");
+        assert_eq!(
+            d.get_str("reason").unwrap(),
+            RejectReason::UnstorableDocument.as_str()
+        );
         assert_eq!(d.get_str("payload").unwrap(), r#"{"asin":"B0"}"#);
         assert_eq!(
             d.get_document("source")

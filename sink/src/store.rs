@@ -350,18 +350,7 @@ impl Store {
 
     /// Deletes every document of a collection.
     pub async fn drop_all(&self, collection: &str) -> Result<(), StoreError> {
-        let command = doc! {
-            "delete": collection,
-            "deletes": [ { "q": {}, "limit": 0 } ],
-        };
-        let reply = self
-            .timed_as(
-                "delete",
-                collection,
-                self.db.run_command(command).into_future(),
-            )
-            .await?;
-        refused(collection, &reply)
+        self.delete_where(collection, doc! {}).await
     }
 
     pub async fn delete_ids(&self, collection: &str, ids: Vec<Bson>) -> Result<(), StoreError> {
@@ -369,9 +358,14 @@ impl Store {
             return Ok(());
         }
         self.usage.record("delete", collection, ids.len());
+        self.delete_where(collection, doc! { "_id": { "$in": ids } })
+            .await
+    }
+
+    async fn delete_where(&self, collection: &str, filter: Document) -> Result<(), StoreError> {
         let command = doc! {
             "delete": collection,
-            "deletes": [ { "q": { "_id": { "$in": ids } }, "limit": 0 } ],
+            "deletes": [ { "q": filter, "limit": 0 } ],
         };
         let reply = self
             .timed_as(
