@@ -365,26 +365,9 @@ impl App {
             .ok_or(Refusal::Unauthorized)?;
         let format = body::format_of(header_str(header::CONTENT_TYPE))?;
 
-        let declared = header_str(header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|len| len > self.max_body_bytes) {
-            return Err(BodyError::TooLarge {
-                limit: self.max_body_bytes,
-            }
-            .into());
-        }
-        let raw = Limited::new(body, self.max_body_bytes)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.downcast_ref::<LengthLimitError>().is_some() {
-                    Refusal::Body(BodyError::TooLarge {
-                        limit: self.max_body_bytes,
-                    })
-                } else {
-                    Refusal::ReadBody(e.to_string())
-                }
-            })?
-            .to_bytes();
+        let raw = self
+            .read_body(body, header_str(header::CONTENT_LENGTH))
+            .await?;
         self.metrics.bytes_received.inc_by(raw.len() as u64);
         let decoded = body::decode(
             header_str(header::CONTENT_ENCODING),
@@ -405,22 +388,55 @@ impl App {
             .take(&client, records.len(), Instant::now())
             .map_err(Refusal::RateLimited)?;
 
-        // Room in the in-flight bound, or 503 soon: never block forever.
+        let topic = match kind {
+            Kind::Product => &self.products_topic,
+            Kind::Category => &self.categories_topic,
+        };
+        self.produce(topic, &records, input_rows.as_deref()).await?;
+        Ok(records.len())
+    }
+
+    /// The body, refused past `--max-body-bytes` (from its declared
+    /// length before reading it, when given).
+    async fn read_body(&self, body: Body, declared: Option<&str>) -> Result<bytes::Bytes, Refusal> {
+        let too_large = || BodyError::TooLarge {
+            limit: self.max_body_bytes,
+        };
+        if declared
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|len| len > self.max_body_bytes)
+        {
+            return Err(too_large().into());
+        }
+        Ok(Limited::new(body, self.max_body_bytes)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.downcast_ref::<LengthLimitError>().is_some() {
+                    Refusal::Body(too_large())
+                } else {
+                    Refusal::ReadBody(e.to_string())
+                }
+            })?
+            .to_bytes())
+    }
+
+    /// Produces the records once there is room in the in-flight bound (or
+    /// 503 soon: never blocks for ever) and the broker acknowledged each.
+    async fn produce(
+        &self,
+        topic: &str,
+        records: &[records::Keyed<'_>],
+        input_rows: Option<&[shelf_contract::wire::InputRow]>,
+    ) -> Result<(), Refusal> {
         let wanted = records.len().min(self.max_in_flight) as u32;
         let _permit = tokio::time::timeout(self.queue_wait, self.in_flight.acquire_many(wanted))
             .await
             .map_err(|_| Refusal::Busy)?
             .map_err(|_| Refusal::Busy)?;
         self.metrics.in_flight_records.inc_by(wanted as i64);
-        let topic = match kind {
-            Kind::Product => &self.products_topic,
-            Kind::Category => &self.categories_topic,
-        };
         let started = Instant::now();
-        let sent = self
-            .producer
-            .send_all(topic, &records, input_rows.as_deref())
-            .await;
+        let sent = self.producer.send_all(topic, records, input_rows).await;
         self.metrics.in_flight_records.dec_by(wanted as i64);
         self.metrics
             .produce_latency
@@ -429,9 +445,9 @@ impl App {
         self.metrics
             .records_accepted
             .get_or_create(&TopicLabels {
-                topic: topic.clone(),
+                topic: topic.to_owned(),
             })
             .inc_by(records.len() as u64);
-        Ok(records.len())
+        Ok(())
     }
 }

@@ -104,21 +104,15 @@ pub fn plan(
             .get(&event.asin)
             .map(|(s, _)| s.clone())
             .or_else(|| stored.get(&event.asin).cloned());
-        if let Some(cur) = &current {
-            if cur.partition != r.partition {
-                let refusal = Reject::new(
-                    RejectReason::PartitionConflict,
-                    format!(
-                        "asin {} is stored from partition {} but this event came on partition {}; {topic} must be keyed by asin",
-                        event.asin, cur.partition, r.partition
-                    ),
-                );
-                plan.rejects
-                    .push(reject::from_refusal(refusal, r.value, read_at()));
+        match admit(&event.asin, current.as_ref(), r.partition, r.offset, topic) {
+            Ok(true) => {}
+            Ok(false) => {
+                plan.skipped += 1;
                 continue;
             }
-            if cur.offset >= r.offset {
-                plan.skipped += 1;
+            Err(refusal) => {
+                plan.rejects
+                    .push(reject::from_refusal(refusal, r.value, read_at()));
                 continue;
             }
         }
@@ -164,6 +158,33 @@ pub fn plan(
         .filter_map(|(asin, (state, event))| Some(product_document(asin, state, event?, names)))
         .collect();
     plan
+}
+
+/// Whether an event of `asin` read at `partition`/`offset` is applied
+/// against the product's current state: not when the product already holds
+/// it or a later event (a replay), refused when the product is stored from
+/// another partition (the topic is not keyed by asin, and two owners would
+/// write it).
+fn admit(
+    asin: &str,
+    current: Option<&StoredProduct>,
+    partition: i32,
+    offset: i64,
+    topic: &str,
+) -> Result<bool, Reject> {
+    let Some(cur) = current else {
+        return Ok(true);
+    };
+    if cur.partition != partition {
+        return Err(Reject::new(
+            RejectReason::PartitionConflict,
+            format!(
+                "asin {asin} is stored from partition {} but this event came on partition {partition}; {topic} must be keyed by asin",
+                cur.partition
+            ),
+        ));
+    }
+    Ok(cur.offset < offset)
 }
 
 /// Partials whose products carry another name than the one now known:
