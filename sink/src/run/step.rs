@@ -4,6 +4,13 @@
 
 use super::*;
 
+/// What became of a batch's records.
+struct Counts {
+    applied: u64,
+    skipped: u64,
+    dead_letters: u64,
+}
+
 /// A batch's records, read.
 struct Read<'a> {
     products: Vec<ProductRecord<'a>>,
@@ -59,42 +66,68 @@ impl Sink {
         };
         self.block_on(written.write(&self.store, &self.stored_seq))?;
 
-        // Stored: what this instance holds follows.
+        self.adopt(states, partials, sweeps, &plan.renames);
+        if plan.applied > 0 || !plan.partials.is_empty() {
+            self.dirty = true;
+        }
+        let counts = Counts {
+            applied: plan.applied,
+            skipped: plan.skipped,
+            dead_letters,
+        };
+        self.commit_and_count(batch, counts, started)
+    }
+
+    /// The batch is stored: what this instance holds follows it.
+    fn adopt(
+        &mut self,
+        states: Vec<PartitionState>,
+        partials: HashMap<PartialKey, Partial>,
+        sweeps: HashMap<i32, Sweep>,
+        renames: &[plan::RenameStart],
+    ) {
         for s in &states {
             self.stored_seq.insert(s.partition, s.seq);
         }
         self.partials = partials;
-        if !plan.renames.is_empty() {
+        if !renames.is_empty() {
             self.sweeps = sweeps;
             self.sweeps_saved = Instant::now();
             self.metrics.renames_pending.set(self.renames_pending());
-            tracing::info!(partitions = ?plan.renames.iter().map(|r| r.partition).collect::<Vec<_>>(),
+            tracing::info!(partitions = ?renames.iter().map(|r| r.partition).collect::<Vec<_>>(),
                 products = self.renames_pending(), "renaming stored products of categories whose name changed");
         }
+    }
+
+    /// Commits the batch's offsets and counts its records, and the
+    /// categories stored with it.
+    fn commit_and_count(
+        &mut self,
+        batch: &[OwnedMessage],
+        counts: Counts,
+        started: Instant,
+    ) -> Result<(), SinkError> {
         let categories = std::mem::take(&mut self.pending_categories).len() as u64;
         let topics = &self.platform.topics;
         self.metrics
             .count(&topics.ingest_category, "stored", categories);
-        if plan.applied > 0 || !plan.partials.is_empty() {
-            self.dirty = true;
-        }
         if batch.is_empty() {
             return Ok(());
         }
         self.commit(batch)?;
-        let refused = batch.len() as u64 - dead_letters - plan.applied - plan.skipped;
+        let Counts {
+            applied,
+            skipped,
+            dead_letters,
+        } = counts;
+        let refused = batch.len() as u64 - dead_letters - applied - skipped;
         let m = &self.metrics;
-        m.count(&topics.product_clean, "stored", plan.applied);
-        m.count(&topics.product_clean, "skipped", plan.skipped);
+        m.count(&topics.product_clean, "stored", applied);
+        m.count(&topics.product_clean, "skipped", skipped);
         m.count(&topics.product_clean, "rejected", refused);
         m.count(&topics.product_dlq, "stored", dead_letters);
         m.batch_seconds.observe(started.elapsed().as_secs_f64());
-        tracing::debug!(
-            records = batch.len(),
-            applied = plan.applied,
-            skipped = plan.skipped,
-            "batch stored"
-        );
+        tracing::debug!(records = batch.len(), applied, skipped, "batch stored");
         Ok(())
     }
 
