@@ -125,8 +125,20 @@ fn to_bson(value: Value) -> Bson {
     }
 }
 
+/// Every field [`contribution`] reads: what a read of stored products for
+/// their figures must project (`shelf sink rebuild`).
+pub const COUNTED_FIELDS: [&str; 7] = [
+    field::CATEGORY_ID,
+    field::PRICE,
+    field::STARS,
+    field::IS_BEST_SELLER,
+    field::BOUGHT_IN_LAST_MONTH,
+    field::PRICE_BUCKET,
+    field::PRICE_BUCKET_LO,
+];
+
 /// What a stored or incoming product adds to the figures, read from its
-/// fields. The error names the field.
+/// fields ([`COUNTED_FIELDS`]). The error names the field.
 pub fn contribution(fields: &Document) -> Result<Contribution, String> {
     let field = |name: &str| fields.get(name).filter(|v| !matches!(v, Bson::Null));
     let category_id = field(field::CATEGORY_ID)
@@ -230,6 +242,18 @@ mod tests {
         assert_eq!(e.contribution.bucket_lo, Some(15));
         assert!(e.fields.get_document("specs").is_ok());
         assert_eq!(contribution(&e.fields).unwrap(), e.contribution);
+    }
+
+    #[test]
+    fn the_counted_fields_are_all_a_contribution_reads() {
+        let e = parse(&clean(r#","specs":{"colour":"red"}"#)).unwrap();
+        let projected: Document = e
+            .fields
+            .iter()
+            .filter(|(k, _)| COUNTED_FIELDS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(contribution(&projected).unwrap(), e.contribution);
     }
 
     #[test]

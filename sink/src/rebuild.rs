@@ -167,17 +167,8 @@ struct Sums {
 impl Sums {
     /// The fields a product's figures and name are read from.
     fn projection() -> Document {
-        let mut p = doc! { "_src": 1 };
-        for f in [
-            product::CATEGORY_ID,
-            product::CATEGORY_NAME,
-            product::PRICE,
-            product::STARS,
-            product::IS_BEST_SELLER,
-            product::BOUGHT_IN_LAST_MONTH,
-            product::PRICE_BUCKET,
-            product::PRICE_BUCKET_LO,
-        ] {
+        let mut p = doc! { "_src": 1, product::CATEGORY_NAME: 1 };
+        for f in crate::product::COUNTED_FIELDS {
             p.insert(f, 1);
         }
         p
