@@ -162,11 +162,11 @@ pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
     let files: Vec<(&Path, Kind)> = args
         .categories
         .iter()
-        .map(|c| (c.as_path(), Kind::Categories))
-        .chain([(args.products.as_path(), Kind::Products)])
+        .map(|c| (c.as_path(), Kind::Category))
+        .chain([(args.products.as_path(), Kind::Product)])
         .collect();
     for (path, kind) in &files {
-        let key = kind.route();
+        let key = kind.path();
         if !checkpoint.finished.get(key).copied().unwrap_or(false) {
             let after = checkpoint.done_through.get(key).copied().unwrap_or(0);
             rejects_list::forget_after(&rejects_file, &path.display().to_string(), after)
@@ -188,7 +188,7 @@ pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
     for (path, kind) in files {
         let sender = Sender {
             http: http.clone(),
-            url: format!("{base}{}", kind.route()),
+            url: format!("{base}{}", kind.path()),
             token: args.token.clone(),
             max_attempts: args.max_attempts,
             source: send::source_header(path),
@@ -213,35 +213,8 @@ pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
     })
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Products,
-    Categories,
-}
-
-impl Kind {
-    fn route(self) -> &'static str {
-        match self {
-            Kind::Products => "/v1/products",
-            Kind::Categories => "/v1/categories",
-        }
-    }
-
-    /// The Kafka key the gateway will give `record` (see [`order`]).
-    fn key_of(self, record: &serde_json::Value) -> Option<String> {
-        match self {
-            Kind::Products => order::record_key(record, RecordKind::Product),
-            Kind::Categories => order::record_key(record, RecordKind::Category),
-        }
-    }
-
-    fn columns(self) -> &'static [&'static str] {
-        match self {
-            Kind::Products => &PRODUCT_COLUMNS,
-            Kind::Categories => &CATEGORY_COLUMNS,
-        }
-    }
-}
+/// A kind of record, and so its gateway path, its columns and its key.
+pub(crate) type Kind = RecordKind;
 
 async fn stream_file(
     args: &StreamArgs,
@@ -253,7 +226,7 @@ async fn stream_file(
     rejects: &mut std::fs::File,
 ) -> Result<Counts, StreamError> {
     let file = path.display().to_string();
-    let key = kind.route().to_owned();
+    let key = kind.path().to_owned();
     let input = |message: String| StreamError::Input {
         file: file.clone(),
         message,
@@ -300,8 +273,8 @@ async fn stream_file(
         match row {
             Ok(r) => {
                 batch.records.push(match kind {
-                    Kind::Products => convert::product(&rows.header, &r.cells),
-                    Kind::Categories => convert::category(&r.cells),
+                    Kind::Product => convert::product(&rows.header, &r.cells),
+                    Kind::Category => convert::category(&r.cells),
                 });
                 batch.lines.push(r.line);
             }

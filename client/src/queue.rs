@@ -70,7 +70,7 @@ impl Queue {
         let keys: Vec<String> = batch
             .records
             .iter()
-            .filter_map(|r| kind.key_of(r))
+            .filter_map(|r| order::record_key(r, kind))
             .collect();
         if self.in_flight.holds_any(&keys) {
             tracing::debug!(

@@ -45,6 +45,30 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
+    /// The gateway's HTTP path for this kind, where the client posts it.
+    pub fn path(self) -> &'static str {
+        match self {
+            RecordKind::Product => "/v1/products",
+            RecordKind::Category => "/v1/categories",
+        }
+    }
+
+    /// The kind's name in the metrics and logs: `products`, `categories`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::Product => "products",
+            RecordKind::Category => "categories",
+        }
+    }
+
+    /// The columns of the kind's input CSV, in order.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            RecordKind::Product => &crate::columns::PRODUCTS,
+            RecordKind::Category => &crate::columns::CATEGORIES,
+        }
+    }
+
     /// The field whose value becomes the Kafka key.
     pub fn key_field(self) -> &'static str {
         match self {

@@ -8,31 +8,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
-use shelf_contract::wire::{self, RecordKind};
+use shelf_contract::wire;
 
-/// Which kind of record a route takes: decides the topic and the key field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    Product,
-    Category,
-}
-
-impl Kind {
-    /// The contract's kind of record, which decides the key field.
-    pub fn record_kind(self) -> RecordKind {
-        match self {
-            Kind::Product => RecordKind::Product,
-            Kind::Category => RecordKind::Category,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Product => "products",
-            Kind::Category => "categories",
-        }
-    }
-}
+/// Which kind of record a route takes: decides the topic and the key field
+/// (the contract's record kind).
+pub use shelf_contract::wire::RecordKind as Kind;
 
 /// How the body lists its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,7 +206,7 @@ fn record_key(kind: Kind, text: &str) -> Result<String, String> {
         Kind::Category => serde_json::from_str::<CategoryKey>(text).map(|k| k.id),
     }
     .map_err(|e| format!("not a valid record: {e}"))?;
-    wire::record_key(kind.record_kind(), value.as_ref()).map_err(|e| e.to_string())
+    wire::record_key(kind, value.as_ref()).map_err(|e| e.to_string())
 }
 
 fn json_type(text: &str) -> &'static str {

@@ -177,8 +177,8 @@ pub async fn serve(platform: &Platform, args: ServeArgs) -> Result<(), GatewayEr
 
 fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/v1/products", post(post_products))
-        .route("/v1/categories", post(post_categories))
+        .route(Kind::Product.path(), post(post_products))
+        .route(Kind::Category.path(), post(post_categories))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -319,7 +319,7 @@ impl App {
     ) -> Response {
         self.metrics.in_flight_requests.inc();
         let _guard = InFlightRequest(&self.metrics);
-        let route = kind.as_str();
+        let route = kind.name();
         let (status, response) = match self.ingest(kind, peer, &headers, body).await {
             Ok(accepted) => (
                 StatusCode::OK,
