@@ -14,6 +14,7 @@ pub mod aggregates;
 pub mod categories;
 pub mod config;
 pub mod figures;
+mod json_bson;
 pub mod metrics;
 pub mod partition_state;
 pub mod plan;

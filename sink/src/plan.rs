@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use bson::{doc, Bson, Document};
+use bson::{rawdoc, Bson, Document, RawBson, RawDocumentBuf};
 
 use crate::figures::{Contribution, Partial};
 use shelf_contract::{Position, Reject, RejectReason};
@@ -61,8 +61,8 @@ pub struct Plan {
     /// 1. The partials the batch changed (written with each partition's
     ///    rename sweep, started for these partitions).
     pub partials: Vec<Partial>,
-    /// 2. The products' new states (full documents, upserted by `_id`).
-    pub products: Vec<Document>,
+    /// 2. The products' new states (full documents, by `_id`).
+    pub products: Vec<RawDocumentBuf>,
     /// 3. Rejects (idempotent by `_id`; any time).
     pub rejects: Vec<Document>,
     /// Partitions whose stored products need a category's new name.
@@ -220,26 +220,39 @@ fn renamed_partials(
     renames
 }
 
+/// The stored document: `_id`, the event's fields, the category's name
+/// and where the event was read. Put together from the encoded parts, as
+/// the fields are most of the bytes.
 fn product_document(
     asin: String,
     state: StoredProduct,
     event: ProductEvent,
     names: &HashMap<i64, String>,
-) -> Document {
+) -> RawDocumentBuf {
     let category_id = event.contribution.category_id;
-    let mut d = doc! { "_id": asin };
-    d.extend(event.fields);
-    d.insert(
-        "category_name",
-        names
-            .get(&category_id)
-            .map_or(Bson::Null, |n| Bson::String(n.clone())),
-    );
-    d.insert(
-        "_src",
-        doc! { "partition": state.partition, "offset": state.offset },
-    );
-    d
+    let head = rawdoc! { "_id": asin };
+    let tail = rawdoc! {
+        "category_name": names.get(&category_id).map_or(RawBson::Null, |n| RawBson::String(n.clone())),
+        "_src": { "partition": state.partition, "offset": state.offset },
+    };
+    // A document is its length, its elements and a NUL.
+    let parts = [&head, &event.fields, &tail];
+    let mut bytes = vec![0; 4];
+    for part in parts {
+        let b = part.as_bytes();
+        bytes.extend_from_slice(&b[4..b.len() - 1]);
+    }
+    bytes.push(0);
+    let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
+    bytes[..4].copy_from_slice(&len.to_le_bytes());
+    RawDocumentBuf::from_bytes(bytes).unwrap_or_else(|_| {
+        // Not reached (the parts are whole documents); element by element.
+        let mut d = RawDocumentBuf::new();
+        for (key, value) in parts.iter().flat_map(|p| p.iter().flatten()) {
+            d.append_ref(key, value);
+        }
+        d
+    })
 }
 
 /// The state of a stored product document, as [`plan`] needs it.
@@ -303,7 +316,7 @@ mod tests {
             return;
         }
         for d in plan.products {
-            let (asin, state) = stored_product(&d).unwrap();
+            let (asin, state) = stored_product(&d.to_document().unwrap()).unwrap();
             db.products.insert(asin, state);
         }
     }

@@ -6,13 +6,13 @@
 //! over 16 MiB. (JSON cannot carry NaN.) A record that fails is rejected
 //! with its reason instead of stalling its partition.
 
-use bson::{Bson, Document};
-use serde_json::Value;
+use bson::{Bson, Document, RawBsonRef, RawDocument, RawDocumentBuf};
 
 use shelf_contract::fields::product as field;
 use shelf_contract::{Reject, RejectReason};
 
 use crate::figures::{to_micros, Contribution};
+use crate::json_bson;
 
 /// MongoDB's document size limit, less room for the fields the sink adds.
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024 - 16 * 1024;
@@ -25,36 +25,31 @@ fn unstorable(detail: impl Into<String>) -> Reject {
     Reject::new(RejectReason::UnstorableDocument, detail)
 }
 
-/// A product event ready to store: its fields as BSON and what it adds to
-/// the figures.
+/// A product event ready to store: its fields as BSON (without `_id` and
+/// `category_name`, which the sink owns) and what it adds to the figures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProductEvent {
     pub asin: String,
-    pub fields: Document,
+    pub fields: RawDocumentBuf,
     pub contribution: Contribution,
 }
 
 /// Parses and checks one `product-clean` value.
 pub fn parse(value: &[u8]) -> Result<ProductEvent, Reject> {
-    let json: Value =
-        serde_json::from_slice(value).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
-    let Value::Object(_) = &json else {
-        return Err(invalid("the record is not a JSON object"));
-    };
-    check_keys(&json, &mut String::new())?;
-    let Bson::Document(mut fields) = to_bson(json) else {
-        return Err(invalid("the record is not a JSON object"));
-    };
-    let asin = match fields.get(field::ASIN) {
-        Some(Bson::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(invalid("field `asin`: missing or not a string")),
-    };
     // The sink owns these: `_id` is the asin, the name comes from the
     // categories stream.
-    fields.remove("_id");
-    fields.remove(field::CATEGORY_NAME);
-    let contribution = contribution(&fields).map_err(invalid)?;
-    let size = bson::to_vec(&fields).map(|b| b.len()).unwrap_or(usize::MAX);
+    let owned = ["_id", field::CATEGORY_NAME];
+    let fields = json_bson::document(value, &owned).map_err(|e| match e {
+        json_bson::Error::Json(e) => invalid(format!("not valid JSON: {e}")),
+        json_bson::Error::NotAnObject => invalid("the record is not a JSON object"),
+        json_bson::Error::Key(detail) => unstorable(detail),
+    })?;
+    let asin = match fields.get(field::ASIN) {
+        Ok(Some(RawBsonRef::String(s))) if !s.is_empty() => s.to_owned(),
+        _ => return Err(invalid("field `asin`: missing or not a string")),
+    };
+    let contribution = raw_contribution(&fields).map_err(invalid)?;
+    let size = fields.as_bytes().len();
     if size > MAX_DOCUMENT_BYTES {
         return Err(unstorable(format!(
             "the document is {size} bytes, over MongoDB's 16 MiB limit"
@@ -65,64 +60,6 @@ pub fn parse(value: &[u8]) -> Result<ProductEvent, Reject> {
         fields,
         contribution,
     })
-}
-
-/// Refuses keys MongoDB cannot store; `path` names the field in the error.
-fn check_keys(value: &Value, path: &mut String) -> Result<(), Reject> {
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map {
-                let len = path.len();
-                if !path.is_empty() {
-                    path.push('/');
-                }
-                path.push_str(key);
-                if key.contains('.') {
-                    return Err(unstorable(format!(
-                        "field `{path}`: the key contains '.', which MongoDB does not store"
-                    )));
-                }
-                if key.starts_with('$') {
-                    return Err(unstorable(format!(
-                        "field `{path}`: the key starts with '$', which MongoDB does not store"
-                    )));
-                }
-                if key.contains('\0') {
-                    return Err(unstorable(format!(
-                        "field `{path}`: the key contains a NUL character"
-                    )));
-                }
-                check_keys(v, path)?;
-                path.truncate(len);
-            }
-        }
-        Value::Array(items) => {
-            for v in items {
-                check_keys(v, path)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// JSON to BSON without extended-JSON interpretation (keys starting with
-/// `$` are refused before this): integers become Int64, other numbers
-/// Double.
-fn to_bson(value: Value) -> Bson {
-    match value {
-        Value::Null => Bson::Null,
-        Value::Bool(b) => Bson::Boolean(b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Bson::Int64(i),
-            None => Bson::Double(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::String(s) => Bson::String(s),
-        Value::Array(items) => Bson::Array(items.into_iter().map(to_bson).collect()),
-        Value::Object(map) => {
-            Bson::Document(map.into_iter().map(|(k, v)| (k, to_bson(v))).collect())
-        }
-    }
 }
 
 /// Every field [`contribution`] reads: what a read of stored products for
@@ -140,9 +77,67 @@ pub const COUNTED_FIELDS: [&str; 7] = [
 /// What a stored or incoming product adds to the figures, read from its
 /// fields ([`COUNTED_FIELDS`]). The error names the field.
 pub fn contribution(fields: &Document) -> Result<Contribution, String> {
-    let field = |name: &str| fields.get(name).filter(|v| !matches!(v, Bson::Null));
+    contribution_of(|name| fields.get(name).map(Scalar::from))
+}
+
+/// [`contribution`] of an event's fields, read in one pass.
+fn raw_contribution(fields: &RawDocument) -> Result<Contribution, String> {
+    let mut found = [None; COUNTED_FIELDS.len()];
+    for (key, value) in fields.iter().flatten() {
+        if let Some(i) = COUNTED_FIELDS.iter().position(|f| *f == key) {
+            found[i] = Some(Scalar::from(value));
+        }
+    }
+    contribution_of(|name| {
+        let i = COUNTED_FIELDS.iter().position(|f| *f == name)?;
+        found[i]
+    })
+}
+
+/// A field's value as the figures read it, from a document or raw BSON.
+#[derive(Debug, Clone, Copy)]
+enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Str(&'a str),
+    Other,
+}
+
+impl<'a> From<&'a Bson> for Scalar<'a> {
+    fn from(v: &'a Bson) -> Self {
+        match v {
+            Bson::Null => Scalar::Null,
+            Bson::Boolean(b) => Scalar::Bool(*b),
+            Bson::Int32(i) => Scalar::Int(i64::from(*i)),
+            Bson::Int64(i) => Scalar::Int(*i),
+            Bson::Double(x) => Scalar::Double(*x),
+            Bson::String(s) => Scalar::Str(s),
+            _ => Scalar::Other,
+        }
+    }
+}
+
+impl<'a> From<RawBsonRef<'a>> for Scalar<'a> {
+    fn from(v: RawBsonRef<'a>) -> Self {
+        match v {
+            RawBsonRef::Null => Scalar::Null,
+            RawBsonRef::Boolean(b) => Scalar::Bool(b),
+            RawBsonRef::Int32(i) => Scalar::Int(i64::from(i)),
+            RawBsonRef::Int64(i) => Scalar::Int(i),
+            RawBsonRef::Double(x) => Scalar::Double(x),
+            RawBsonRef::String(s) => Scalar::Str(s),
+            _ => Scalar::Other,
+        }
+    }
+}
+
+/// What a product adds to the figures, its counted fields given by `get`.
+fn contribution_of<'a>(get: impl Fn(&str) -> Option<Scalar<'a>>) -> Result<Contribution, String> {
+    let field = |name: &str| get(name).filter(|v| !matches!(v, Scalar::Null));
     let category_id = field(field::CATEGORY_ID)
-        .and_then(whole)
+        .and_then(whole_scalar)
         .filter(|&c| c >= 1)
         .ok_or("field `category_id`: missing or not a whole number >= 1")?;
     let price_micros = match field(field::PRICE) {
@@ -165,18 +160,18 @@ pub fn contribution(fields: &Document) -> Result<Contribution, String> {
     };
     let bestseller = match field(field::IS_BEST_SELLER) {
         None => false,
-        Some(Bson::Boolean(b)) => *b,
+        Some(Scalar::Bool(b)) => b,
         Some(_) => return Err("field `isBestSeller`: not a boolean".into()),
     };
     let bought_last_month = match field(field::BOUGHT_IN_LAST_MONTH) {
         None => 0,
-        Some(v) => whole(v)
+        Some(v) => whole_scalar(v)
             .filter(|&n| n >= 0)
             .ok_or("field `boughtInLastMonth`: not a whole number >= 0")?,
     };
     let bucket = match field(field::PRICE_BUCKET) {
-        Some(Bson::String(s)) if !s.is_empty() && !s.contains('.') && !s.starts_with('$') => {
-            s.clone()
+        Some(Scalar::Str(s)) if !s.is_empty() && !s.contains('.') && !s.starts_with('$') => {
+            s.to_owned()
         }
         _ => {
             return Err(
@@ -187,7 +182,7 @@ pub fn contribution(fields: &Document) -> Result<Contribution, String> {
     };
     let bucket_lo = match field(field::PRICE_BUCKET_LO) {
         None => None,
-        Some(v) => Some(whole(v).ok_or("field `price_bucket_lo`: not a whole number")?),
+        Some(v) => Some(whole_scalar(v).ok_or("field `price_bucket_lo`: not a whole number")?),
     };
     Ok(Contribution {
         category_id,
@@ -200,21 +195,23 @@ pub fn contribution(fields: &Document) -> Result<Contribution, String> {
     })
 }
 
-fn number(v: &Bson) -> Option<f64> {
+fn number(v: Scalar<'_>) -> Option<f64> {
     match v {
-        Bson::Double(x) => x.is_finite().then_some(*x),
-        Bson::Int32(i) => Some(f64::from(*i)),
-        Bson::Int64(i) => Some(*i as f64),
+        Scalar::Double(x) => x.is_finite().then_some(x),
+        Scalar::Int(i) => Some(i as f64),
         _ => None,
     }
 }
 
 /// An integer field, however the store or the JSON typed it.
 pub(crate) fn whole(v: &Bson) -> Option<i64> {
+    whole_scalar(Scalar::from(v))
+}
+
+fn whole_scalar(v: Scalar<'_>) -> Option<i64> {
     match v {
-        Bson::Int32(i) => Some(i64::from(*i)),
-        Bson::Int64(i) => Some(*i),
-        Bson::Double(x) if x.fract() == 0.0 && x.abs() < 9e15 => Some(*x as i64),
+        Scalar::Int(i) => Some(i),
+        Scalar::Double(x) if x.fract() == 0.0 && x.abs() < 9e15 => Some(x as i64),
         _ => None,
     }
 }
@@ -241,7 +238,10 @@ mod tests {
         assert!(e.contribution.bestseller);
         assert_eq!(e.contribution.bucket_lo, Some(15));
         assert!(e.fields.get_document("specs").is_ok());
-        assert_eq!(contribution(&e.fields).unwrap(), e.contribution);
+        assert_eq!(
+            contribution(&e.fields.to_document().unwrap()).unwrap(),
+            e.contribution
+        );
     }
 
     #[test]
@@ -249,6 +249,8 @@ mod tests {
         let e = parse(&clean(r#","specs":{"colour":"red"}"#)).unwrap();
         let projected: Document = e
             .fields
+            .to_document()
+            .unwrap()
             .iter()
             .filter(|(k, _)| COUNTED_FIELDS.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))

@@ -31,12 +31,20 @@ struct Args {
     /// Skip the runtime measurement (chain alone only).
     #[arg(long)]
     chain_only: bool,
+    /// Where the modules are (default: the default chain's `wasm_dir`);
+    /// for a profile, modules built without `strip` (docs/benchmarks.md).
+    #[arg(long)]
+    wasm_dir: Option<std::path::PathBuf>,
 }
 
-fn wasm_dir() -> std::path::PathBuf {
-    DefaultChain::builtin()
-        .map(|c| c.wasm_dir_in(&repo_root()))
-        .unwrap_or_default()
+impl Args {
+    fn wasm_dir(&self) -> std::path::PathBuf {
+        self.wasm_dir.clone().unwrap_or_else(|| {
+            DefaultChain::builtin()
+                .map(|c| c.wasm_dir_in(&repo_root()))
+                .unwrap_or_default()
+        })
+    }
 }
 
 /// Raw records, about 5 % of them invalid.
@@ -73,7 +81,7 @@ fn chain_alone(args: &Args, data: &[Vec<u8>]) -> Result<()> {
     let params = default_chain.params(&Default::default());
     let mut modules = Vec::new();
     for ((name, path), params) in default_chain
-        .wasm_files(&wasm_dir())
+        .wasm_files(&args.wasm_dir())
         .into_iter()
         .zip(params)
     {
@@ -126,7 +134,7 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
         output: &output,
         dlq: &dlq,
     };
-    DefaultChain::builtin()?.deploy(&registry, &wasm_dir(), &Default::default(), topics)?;
+    DefaultChain::builtin()?.deploy(&registry, &args.wasm_dir(), &Default::default(), topics)?;
 
     println!();
     println!("producing {} records to {input}", data.len());

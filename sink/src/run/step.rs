@@ -217,7 +217,7 @@ impl Sink {
 /// A batch's writes, in the order the plan's rules need.
 struct Written<'a> {
     states: &'a [PartitionState],
-    products: Vec<Document>,
+    products: Vec<RawDocumentBuf>,
     stored_docs: &'a HashMap<String, Document>,
     stored: &'a HashMap<String, plan::StoredProduct>,
     rejects: Vec<Document>,
@@ -230,12 +230,20 @@ impl Written<'_> {
         // Products not stored before are inserted: an insert is guarded by
         // `_id` uniqueness alone, and much cheaper on FerretDB.
         let stored_docs = self.stored_docs;
-        let (stored_before, new): (Vec<Document>, Vec<Document>) =
+        let (stored_before, new): (Vec<RawDocumentBuf>, Vec<RawDocumentBuf>) =
             self.products.into_iter().partition(|d| {
                 d.get_str("_id")
                     .is_ok_and(|asin| stored_docs.contains_key(asin))
             });
         store.insert_new(collections::PRODUCTS, new).await?;
+        let stored_before = stored_before
+            .iter()
+            .map(|d| d.to_document())
+            .collect::<Result<Vec<Document>, _>>()
+            .map_err(|e| StoreError::Encode {
+                collection: collections::PRODUCTS.to_owned(),
+                message: e.to_string(),
+            })?;
         // Each update expects the product still at the offset read.
         let stored = self.stored;
         let guard = |asin: &str| match stored.get(asin) {

@@ -39,6 +39,10 @@ const POOL_SLOTS: u32 = 64;
 /// Memory a slot keeps mapped after use (beyond it, pages go back to the OS).
 const KEEP_RESIDENT: usize = 16 << 20;
 
+/// Set to `1` to write a perf map of the compiled modules (see
+/// docs/benchmarks.md, "Profiling").
+pub const PERF_MAP_ENV: &str = "SHELF_WASM_PERF_MAP";
+
 /// Granularity of call deadlines.
 pub(crate) const TICK: Duration = Duration::from_millis(10);
 
@@ -66,6 +70,12 @@ impl Engine {
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT);
         wasm_config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        // `perf` sees the compiled modules' functions by name only through
+        // a perf map (/tmp/perf-PID.map); opt-in, it costs a write per
+        // compiled function.
+        if std::env::var_os(PERF_MAP_ENV).is_some_and(|v| v == "1") {
+            wasm_config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let wasm =
             wasmtime::Engine::new(&wasm_config).map_err(|e| LoadError::Engine(e.to_string()))?;
         let stop_ticker = Arc::new(AtomicBool::new(false));

@@ -1,11 +1,18 @@
 //! Sink benchmark: cleaned product events into MongoDB (FerretDB locally)
-//! with the aggregates maintained, through `shelf sink run` (release) and
-//! through a naive writer that handles one record at a time (find the old
-//! state, `$inc` it out of the aggregates, replace the product, `$inc` the
-//! new state in). Both on the same records; prints documents/s, MongoDB
-//! round trips per 1000 records, and the sink's CPU and peak RSS.
+//! with the aggregates maintained, through `shelf sink run` (release),
+//! against two writers on the same records:
+//! - a plain insert of the documents the sink stores (the store's limit,
+//!   see `plain.rs`): the sink's rate and the store's CPU are printed as a
+//!   share of it;
+//! - a naive writer that handles one record at a time (find the old
+//!   state, `$inc` it out of the aggregates, replace the product, `$inc`
+//!   the new state in).
 //!
-//! Needs the platform (`make up`); `make bench` runs it.
+//! Prints documents/s, MongoDB round trips per 1000 records, and the
+//! sink's CPU and peak RSS. Needs the platform (`make up`); `make bench`
+//! runs it.
+
+mod plain;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,9 +33,14 @@ use shelf_rules::{clean, derive, BucketParams};
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// Product events (about half of them later versions of earlier asins).
+    /// Product events.
     #[arg(long, default_value_t = 100_000)]
     records: usize,
+    /// Events per asin on average: 1 is a first load (every event a new
+    /// product, what a plain insert can be held against), 2 makes about
+    /// half of them later versions of earlier asins.
+    #[arg(long, default_value_t = 1.0)]
+    versions_per_asin: f64,
     /// Events the naive writer handles (the first ones of the same data;
     /// it is slow).
     #[arg(long, default_value_t = 5_000)]
@@ -40,13 +52,19 @@ struct Args {
 }
 
 /// Cleaned, priced product events keyed by asin: `records` events over
-/// `records / 2` asins, so many products change price and category.
-fn events(records: usize) -> Vec<(String, Vec<u8>)> {
+/// `records / versions_per_asin` asins (with more than one, products change
+/// price and category).
+fn events(records: usize, versions_per_asin: f64) -> Vec<(String, Vec<u8>)> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let asins = (records / 2).max(1) as u64;
+    let asins = ((records as f64 / versions_per_asin.max(1.0)) as u64).max(1);
     let mut out = Vec::with_capacity(records);
     while out.len() < records {
-        let n = rng.random_range(0..asins);
+        // A first load: each asin once, in random order.
+        let n = if asins as usize >= records {
+            out.len() as u64 * 7_919 % asins
+        } else {
+            rng.random_range(0..asins)
+        };
         let mut raw = product_record(&mut rng, n);
         raw["asin"] = serde_json::json!(format!("B{n:09}"));
         if let Ok(product) = clean(&raw) {
@@ -60,7 +78,7 @@ fn events(records: usize) -> Vec<(String, Vec<u8>)> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let data = events(args.records);
+    let data = events(args.records, args.versions_per_asin);
     let prefix = format!("sbench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let (products, categories, dlq) = (
         format!("{prefix}-product-clean"),
@@ -97,7 +115,24 @@ fn main() -> Result<()> {
     producer.flush(Duration::from_secs(120))?;
 
     let database = prefix.replace('-', "_");
-    sink(&rt, &args, &data, &database, [&products, &categories, &dlq])?;
+    let plain = rt.block_on(plain::run(
+        &args.platform.mongo,
+        &format!("{database}_plain"),
+        &data,
+        args.batch,
+    ))?;
+    let sink = sink(&rt, &args, &data, &database, [&products, &categories, &dlq])?;
+    println!("\nthe sink against the plain insert of its documents:");
+    println!(
+        "  rate {:.0} % of the plain insert's (steady rate, products stored per second)",
+        100.0 * sink.products_per_s / plain.docs_per_s
+    );
+    if let (Some(s), Some(p)) = (sink.store_cpu_per_m, plain.store_cpu_per_m) {
+        println!(
+            "  FerretDB CPU per million products: {:.2} times the plain insert's",
+            s / p
+        );
+    }
     rt.block_on(naive(
         &args,
         &data[..args.naive_records.min(data.len())],
@@ -116,13 +151,21 @@ fn send(
     }
 }
 
+/// What the sink's run measured.
+struct SinkRun {
+    /// Events stored per second from the first stored to the last (start-up
+    /// and the group join left out, as the plain insert has none).
+    products_per_s: f64,
+    store_cpu_per_m: Option<f64>,
+}
+
 fn sink(
     rt: &tokio::runtime::Runtime,
     args: &Args,
     data: &[(String, Vec<u8>)],
     database: &str,
     [products, categories, dlq]: [&str; 3],
-) -> Result<()> {
+) -> Result<SinkRun> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -157,6 +200,7 @@ fn sink(
     let metric = shelf_benches::metric_sum;
     let stored_prefix = format!("shelf_sink_records_total{{topic=\"{products}\"");
     let mut last_print = Instant::now();
+    let mut first_stored: Option<(Instant, f64)> = None;
     let (commands, final_metrics) = loop {
         std::thread::sleep(Duration::from_millis(250));
         let fetched = rt.block_on(async { reqwest::get(&metrics_url).await?.text().await });
@@ -164,6 +208,9 @@ fn sink(
             continue;
         };
         let done = metric(&text, &stored_prefix);
+        if done > 0.0 && first_stored.is_none() {
+            first_stored = Some((Instant::now(), done));
+        }
         if last_print.elapsed() > Duration::from_secs(5) {
             println!(
                 "  {done} / {} events stored after {:.0}s",
@@ -182,6 +229,12 @@ fn sink(
         );
     };
     let secs = started.elapsed().as_secs_f64();
+    let products_per_s = match first_stored {
+        Some((at, done)) if at.elapsed().as_secs_f64() > 0.0 => {
+            (data.len() as f64 - done) / at.elapsed().as_secs_f64()
+        }
+        _ => data.len() as f64 / secs,
+    };
     let cpu = service.cpu_seconds()?;
     let peak = service.peak_rss_mib()?;
     service.stop()?;
@@ -199,6 +252,8 @@ fn sink(
         cpu / millions,
         peak
     );
+    println!("  steady rate: {products_per_s:.0} events stored per second");
+    let mut store_cpu_per_m = None;
     if let (Some(pid), Some(before)) = (ferretdb, ferretdb_cpu_before) {
         let used = shelf_benches::cpu_seconds(pid)? - before;
         println!(
@@ -206,12 +261,16 @@ fn sink(
             100.0 * used / secs,
             used / millions
         );
+        store_cpu_per_m = Some(used / millions);
     }
     println!("\n  store work by kind:");
     for line in shelf_benches::store_usage_table(&final_metrics, data.len() as f64).lines() {
         println!("  {line}");
     }
-    Ok(())
+    Ok(SinkRun {
+        products_per_s,
+        store_cpu_per_m,
+    })
 }
 
 /// One record at a time, the obvious way: find the old state, retract it
