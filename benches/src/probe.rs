@@ -48,8 +48,41 @@ impl Latencies {
 #[derive(Debug, Default)]
 pub struct ProbeReport {
     pub sent: usize,
-    pub visible: Latencies,
-    pub counted: Latencies,
+    /// Each probe: when it was sent (s after the first), and its latencies.
+    pub probes: Vec<ProbeTimes>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeTimes {
+    pub sent_at: f64,
+    pub visible: Option<f64>,
+    pub counted: Option<f64>,
+}
+
+impl ProbeReport {
+    /// Latencies to visible and to counted of the probes sent at or after
+    /// `from` seconds (0: all; later: the steady state, past the start-up
+    /// of the services' first transactions and batches).
+    pub fn latencies(&self, from: f64) -> (Latencies, Latencies) {
+        let after = self.probes.iter().filter(|p| p.sent_at >= from);
+        (
+            Latencies::from(after.clone().filter_map(|p| p.visible).collect()),
+            Latencies::from(after.filter_map(|p| p.counted).collect()),
+        )
+    }
+
+    /// The `n` slowest probes to become visible: (probe, sent at, latency).
+    pub fn slowest(&self, n: usize) -> Vec<(usize, f64, f64)> {
+        let mut slowest: Vec<(usize, f64, f64)> = self
+            .probes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, p.sent_at, p.visible?)))
+            .collect();
+        slowest.sort_by(|a, b| b.2.total_cmp(&a.2));
+        slowest.truncate(n);
+        slowest
+    }
 }
 
 struct Probe {
@@ -97,7 +130,8 @@ async fn run(config: ProbeConfig, stop: Arc<AtomicBool>) -> Result<ProbeReport> 
         .await?
         .database(&database);
     let mut probes: Vec<Probe> = Vec::new();
-    let mut next_send = Instant::now();
+    let first = Instant::now();
+    let mut next_send = first;
     let mut settle_until: Option<Instant> = None;
     loop {
         let now = Instant::now();
@@ -117,8 +151,14 @@ async fn run(config: ProbeConfig, stop: Arc<AtomicBool>) -> Result<ProbeReport> 
     }
     Ok(ProbeReport {
         sent: probes.len(),
-        visible: Latencies::from(probes.iter().filter_map(|p| p.visible).collect()),
-        counted: Latencies::from(probes.iter().filter_map(|p| p.counted).collect()),
+        probes: probes
+            .iter()
+            .map(|p| ProbeTimes {
+                sent_at: (p.acked - first).as_secs_f64(),
+                visible: p.visible,
+                counted: p.counted,
+            })
+            .collect(),
     })
 }
 

@@ -7,12 +7,6 @@ use shelf::transform::TransformCommand;
 use shelf::{doctor, logging};
 use shelf_config::Platform;
 
-// Every service allocates a few small objects per record (JSON values,
-// BSON documents, Kafka messages); glibc's allocator spent 45 % of the
-// sink's CPU on them in a profile (docs/benchmarks.md), mimalloc a fraction.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// shelfstream: a streaming ETL from CSV to MongoDB through Kafka and WASM
 /// transforms.
 #[derive(Debug, Parser)]

@@ -33,7 +33,10 @@ pub enum Error {
 /// in `skip` (their values are still checked).
 pub fn document(json: &[u8], skip: &[&str]) -> Result<RawDocumentBuf, Error> {
     let mut state = State::default();
-    let mut out = RawDocumentBuf::new();
+    // About the JSON's size: appends then never grow the buffer.
+    let mut empty = Vec::with_capacity(json.len() * 5 / 4 + 64);
+    empty.extend([5, 0, 0, 0, 0]);
+    let mut out = RawDocumentBuf::from_bytes(empty).unwrap_or_default();
     let mut de = serde_json::Deserializer::from_slice(json);
     let top = TopSeed {
         state: &mut state,

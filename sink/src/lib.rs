@@ -24,6 +24,7 @@ pub mod reject;
 pub mod rename;
 pub mod run;
 pub mod store;
+mod stored_document;
 
 pub use config::SinkArgs;
 pub use rebuild::{rebuild, RebuildArgs, Rebuilt};

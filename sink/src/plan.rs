@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use bson::{rawdoc, Bson, Document, RawBson, RawDocumentBuf};
+use bson::{Bson, Document, RawDocumentBuf};
 
 use crate::figures::{Contribution, Partial};
 use shelf_contract::{Position, Reject, RejectReason};
@@ -74,15 +74,18 @@ pub struct Plan {
 
 /// Applies `records` (in offset order within each partition) to
 /// `partials`, the state of the partitions this instance owns, and says
-/// what to write. `stored` holds the products' states before the batch.
+/// what to write: [`Plan::partials`] are the new versions of the partials
+/// the batch changed (the others are left as they are, not copied).
+/// `stored` holds the products' states before the batch.
 pub fn plan(
-    partials: &mut HashMap<PartialKey, Partial>,
+    partials: &HashMap<PartialKey, Partial>,
     records: Vec<ProductRecord<'_>>,
     stored: &HashMap<String, StoredProduct>,
     names: &HashMap<i64, String>,
     topic: &str,
 ) -> Plan {
     let mut plan = Plan::default();
+    let mut changed: HashMap<PartialKey, Partial> = HashMap::new();
     let mut touched: Vec<PartialKey> = Vec::new();
     let mut batch_end: HashMap<i32, i64> = HashMap::new();
     // Each product's state as the batch goes; `Some` event once changed.
@@ -118,9 +121,12 @@ pub fn plan(
         }
         let mut apply = |c: &Contribution, sign: i64| {
             let key = (r.partition, c.category_id);
-            let partial = partials
-                .entry(key)
-                .or_insert_with(|| Partial::new(key.0, key.1, names.get(&key.1).cloned()));
+            let partial = changed.entry(key).or_insert_with(|| {
+                partials
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| Partial::new(key.0, key.1, names.get(&key.1).cloned()))
+            });
             // At or below the partial's offset: an earlier attempt at this
             // batch already counted it there.
             if r.offset > partial.applied_offset {
@@ -142,17 +148,14 @@ pub fn plan(
     }
 
     for key in &touched {
-        if let (Some(p), Some(end)) = (partials.get_mut(key), batch_end.get(&key.0)) {
+        if let (Some(p), Some(end)) = (changed.get_mut(key), batch_end.get(&key.0)) {
             p.applied_offset = p.applied_offset.max(*end);
         }
     }
-    plan.renames = renamed_partials(partials, names, &mut touched);
+    plan.renames = renamed_partials(partials, &mut changed, names, &mut touched);
     touched.sort_unstable();
     touched.dedup();
-    plan.partials = touched
-        .iter()
-        .filter_map(|k| partials.get(k).cloned())
-        .collect();
+    plan.partials = touched.iter().filter_map(|k| changed.remove(k)).collect();
     plan.products = latest
         .into_iter()
         .filter_map(|(asin, (state, event))| Some(product_document(asin, state, event?, names)))
@@ -190,23 +193,38 @@ fn admit(
 /// Partials whose products carry another name than the one now known:
 /// records the new name (the partial is touched, so written) and says
 /// which partitions' products must be renamed, and how many at most.
+/// `changed` holds the batch's new versions of `partials`.
 fn renamed_partials(
-    partials: &mut HashMap<PartialKey, Partial>,
+    partials: &HashMap<PartialKey, Partial>,
+    changed: &mut HashMap<PartialKey, Partial>,
     names: &HashMap<i64, String>,
     touched: &mut Vec<PartialKey>,
 ) -> Vec<RenameStart> {
+    let stale = |key: &PartialKey, partial: &Partial| {
+        names
+            .get(&key.1)
+            .is_some_and(|name| partial.named.as_ref() != Some(name))
+    };
+    // Copied only when their name changes, which is rare.
+    let unchanged: Vec<PartialKey> = partials
+        .iter()
+        .filter(|(k, p)| !changed.contains_key(k) && stale(k, p))
+        .map(|(k, _)| *k)
+        .collect();
+    for key in unchanged {
+        if let Some(p) = partials.get(&key) {
+            changed.insert(key, p.clone());
+        }
+    }
     let mut renames: HashMap<i32, i64> = HashMap::new();
-    for (key, partial) in partials.iter_mut() {
-        let Some(name) = names.get(&key.1) else {
-            continue;
-        };
-        if partial.named.as_ref() == Some(name) {
+    for (key, partial) in changed.iter_mut() {
+        if !stale(key, partial) {
             continue;
         }
         if partial.figures.products > 0 {
             *renames.entry(key.0).or_default() += partial.figures.products;
         }
-        partial.named = Some(name.clone());
+        partial.named = names.get(&key.1).cloned();
         touched.push(*key);
     }
     let mut renames: Vec<RenameStart> = renames
@@ -220,39 +238,21 @@ fn renamed_partials(
     renames
 }
 
-/// The stored document: `_id`, the event's fields, the category's name
-/// and where the event was read. Put together from the encoded parts, as
-/// the fields are most of the bytes.
+/// The stored document of a product's new state.
 fn product_document(
     asin: String,
     state: StoredProduct,
     event: ProductEvent,
     names: &HashMap<i64, String>,
 ) -> RawDocumentBuf {
-    let category_id = event.contribution.category_id;
-    let head = rawdoc! { "_id": asin };
-    let tail = rawdoc! {
-        "category_name": names.get(&category_id).map_or(RawBson::Null, |n| RawBson::String(n.clone())),
-        "_src": { "partition": state.partition, "offset": state.offset },
-    };
-    // A document is its length, its elements and a NUL.
-    let parts = [&head, &event.fields, &tail];
-    let mut bytes = vec![0; 4];
-    for part in parts {
-        let b = part.as_bytes();
-        bytes.extend_from_slice(&b[4..b.len() - 1]);
-    }
-    bytes.push(0);
-    let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
-    bytes[..4].copy_from_slice(&len.to_le_bytes());
-    RawDocumentBuf::from_bytes(bytes).unwrap_or_else(|_| {
-        // Not reached (the parts are whole documents); element by element.
-        let mut d = RawDocumentBuf::new();
-        for (key, value) in parts.iter().flat_map(|p| p.iter().flatten()) {
-            d.append_ref(key, value);
-        }
-        d
-    })
+    let name = names.get(&event.contribution.category_id);
+    crate::stored_document::product(
+        &asin,
+        &event.fields,
+        name.map(String::as_str),
+        state.partition,
+        state.offset,
+    )
 }
 
 /// The state of a stored product document, as [`plan`] needs it.
@@ -307,8 +307,7 @@ mod tests {
             })
             .collect();
         // A restarted instance starts from what is stored.
-        let mut partials = db.partials.clone();
-        let plan = plan(&mut partials, records, &db.products, &db.names, "t");
+        let plan = plan(&db.partials, records, &db.products, &db.names, "t");
         for p in plan.partials {
             db.partials.insert((p.partition, p.category_id), p);
         }
@@ -389,7 +388,14 @@ mod tests {
         db.names.insert(1, "Kettles".into());
         db.names.insert(3, "Nothing stored yet".into());
         let mut partials = db.partials.clone();
-        let plan = plan(&mut partials, Vec::new(), &db.products, &db.names, "t");
+        let mut plan_and_adopt = |names: &HashMap<i64, String>| {
+            let plan = plan(&partials, Vec::new(), &db.products, names, "t");
+            for p in &plan.partials {
+                partials.insert((p.partition, p.category_id), p.clone());
+            }
+            plan
+        };
+        let plan = plan_and_adopt(&db.names);
         assert_eq!(
             plan.renames,
             vec![RenameStart {
@@ -400,17 +406,17 @@ mod tests {
         assert_eq!(plan.partials.len(), 1);
         assert_eq!(plan.partials[0].named.as_deref(), Some("Kettles"));
         // The name is recorded: nothing more to start.
-        let plan = super::plan(&mut partials, Vec::new(), &db.products, &db.names, "t");
+        let plan = plan_and_adopt(&db.names);
         assert!(plan.renames.is_empty() && plan.partials.is_empty());
         // A new name for it starts another.
         db.names.insert(1, "Kettles & Jugs".into());
-        let plan = super::plan(&mut partials, Vec::new(), &db.products, &db.names, "t");
+        let plan = plan_and_adopt(&db.names);
         assert_eq!(plan.renames.len(), 1);
     }
 
     #[test]
     fn refused_and_misrouted_records_become_rejects() {
-        let mut partials = HashMap::new();
+        let partials = HashMap::new();
         let stored = HashMap::from([(
             "A".to_owned(),
             StoredProduct {
@@ -435,7 +441,7 @@ mod tests {
                 event: parse(&a),
             },
         ];
-        let plan = plan(&mut partials, records, &stored, &HashMap::new(), "t");
+        let plan = plan(&partials, records, &stored, &HashMap::new(), "t");
         let reasons: Vec<&str> = plan
             .rejects
             .iter()

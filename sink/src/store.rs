@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::time::Duration;
 
-use bson::{doc, Bson, Document, RawArrayBuf, RawDocumentBuf};
+use bson::{doc, Bson, Document, RawDocumentBuf};
 use futures::TryStreamExt;
 use mongodb::options::{ClientOptions, FindOptions};
 use mongodb::{Client, Database, IndexModel};
@@ -19,7 +19,10 @@ use shelf_contract::collections;
 use crate::metrics::StoreUsage;
 use crate::partition_state::{self, PartitionState, StateError};
 
+mod command;
 mod slices;
+
+pub use command::Encode;
 
 /// One write command carries at most this many bytes of statements (the
 /// limit is 16 MiB) ...
@@ -416,28 +419,26 @@ impl Store {
         items: impl IntoIterator<Item = impl Encode>,
         max_statements: usize,
     ) -> Result<(), StoreError> {
-        let mut chunk = RawArrayBuf::new();
-        let (mut bytes, mut statements) = (0, 0);
+        let mut chunk = Vec::new();
+        let mut bytes = 0;
         for item in items {
             let raw = item.encode().map_err(|e| StoreError::Encode {
                 collection: collection.to_owned(),
                 message: e.to_string(),
             })?;
             let size = raw.as_bytes().len();
-            if statements > 0 && (bytes + size > MAX_COMMAND_BYTES || statements == max_statements)
+            if !chunk.is_empty()
+                && (bytes + size > MAX_COMMAND_BYTES || chunk.len() == max_statements)
             {
                 let full = std::mem::take(&mut chunk);
-                self.send(collection, command, field, full, statements)
-                    .await?;
-                (bytes, statements) = (0, 0);
+                self.send(collection, command, field, full).await?;
+                bytes = 0;
             }
             bytes += size;
-            statements += 1;
             chunk.push(raw);
         }
-        if statements > 0 {
-            self.send(collection, command, field, chunk, statements)
-                .await?;
+        if !chunk.is_empty() {
+            self.send(collection, command, field, chunk).await?;
         }
         Ok(())
     }
@@ -447,14 +448,12 @@ impl Store {
         collection: &str,
         command: &'static str,
         field: &str,
-        items: RawArrayBuf,
-        statements: usize,
+        items: Vec<RawDocumentBuf>,
     ) -> Result<(), StoreError> {
+        let statements = items.len();
         self.usage.record(command, collection, statements);
-        let mut body = RawDocumentBuf::new();
-        body.append(command, collection);
-        body.append(field, items);
-        body.append("ordered", true);
+        let body = command::body(command, collection, field, &items);
+        drop(items);
         let reply = self
             .timed_as(
                 command,
@@ -464,23 +463,6 @@ impl Store {
             .await?;
         tracing::debug!(command, collection, statements, "write");
         refused(collection, &reply)
-    }
-}
-
-/// A document a write command carries, encoded once.
-pub trait Encode {
-    fn encode(self) -> bson::raw::Result<RawDocumentBuf>;
-}
-
-impl Encode for Document {
-    fn encode(self) -> bson::raw::Result<RawDocumentBuf> {
-        RawDocumentBuf::from_document(&self)
-    }
-}
-
-impl Encode for RawDocumentBuf {
-    fn encode(self) -> bson::raw::Result<RawDocumentBuf> {
-        Ok(self)
     }
 }
 

@@ -250,7 +250,7 @@ async fn a_new_module_version_takes_over_mid_stream() {
             )
             .await
             .unwrap();
-            // ...then v2 of price-bucket, deployed while the rest flows in.
+            // ...then v2 of the chain's module, deployed while the rest flows in.
             let registry = shelf_transform::registry::Registry::new(
                 &shelf_tests::kafka(&p),
                 &p.topics.transforms,
@@ -258,8 +258,8 @@ async fn a_new_module_version_takes_over_mid_stream() {
             tokio::task::spawn_blocking(move || {
                 shelf_transform::deploy::deploy(
                     &registry,
-                    "price-bucket",
-                    &wasm_path("shelf_price_bucket"),
+                    "clean-price-bucket",
+                    &wasm_path("shelf_clean_price_bucket"),
                     [("width".to_owned(), "10".to_owned())].into(),
                 )
                 .unwrap()
@@ -328,8 +328,8 @@ async fn a_refused_deploy_replaces_nothing() {
     let (err, after) = tokio::task::spawn_blocking(move || {
         let err = deploy::deploy(
             &registry,
-            "price-bucket",
-            &wasm_path("shelf_price_bucket"),
+            "clean-price-bucket",
+            &wasm_path("shelf_clean_price_bucket"),
             [("width".to_owned(), "-3".to_owned())].into(),
         )
         .unwrap_err();
@@ -338,7 +338,7 @@ async fn a_refused_deploy_replaces_nothing() {
     .await
     .unwrap();
     assert!(err.contains("refused") && err.contains("width"), "{err}");
-    let kept = &after.modules["price-bucket"];
+    let kept = &after.modules["clean-price-bucket"];
     assert_eq!(kept.version, 1);
     assert_eq!(kept.params["width"], "5");
 }

@@ -26,21 +26,33 @@ impl Sink {
     }
 
     /// The documents of these partitions: each holds every partial of its
-    /// partition (from `partials`, the state after the batch) and its
-    /// rename sweep, one `seq` past the stored one.
+    /// partition (the instance's, with `changed` over them: the state after
+    /// the batch) and its rename sweep, one `seq` past the stored one.
     pub(super) fn partition_states(
         &self,
-        partials: &HashMap<PartialKey, Partial>,
+        changed: &[Partial],
         partitions: HashSet<i32>,
         sweeps: &HashMap<i32, Sweep>,
     ) -> Vec<PartitionState> {
+        let changed: HashMap<PartialKey, &Partial> = changed
+            .iter()
+            .map(|p| ((p.partition, p.category_id), p))
+            .collect();
         let mut states: Vec<PartitionState> = partitions
             .into_iter()
             .map(|partition| {
-                let mut of_partition: Vec<Partial> = partials
+                let mut of_partition: Vec<Partial> = self
+                    .partials
                     .iter()
-                    .filter(|(k, _)| k.0 == partition)
-                    .map(|(_, p)| p.clone())
+                    .filter(|(k, _)| k.0 == partition && !changed.contains_key(k))
+                    .map(|(_, p)| p)
+                    .chain(
+                        changed
+                            .iter()
+                            .filter(|(k, _)| k.0 == partition)
+                            .map(|(_, p)| *p),
+                    )
+                    .cloned()
                     .collect();
                 of_partition.sort_by_key(|p| p.category_id);
                 PartitionState {

@@ -61,7 +61,7 @@ impl Sink {
 
     /// Writes the state of these partitions with their sweeps' progress.
     fn save_sweeps(&mut self, partitions: HashSet<i32>) -> Result<(), SinkError> {
-        let states = self.partition_states(&self.partials, partitions, &self.sweeps);
+        let states = self.partition_states(&[], partitions, &self.sweeps);
         self.block_on(merge::write_states(&self.store, &self.stored_seq, &states))?;
         for s in &states {
             self.stored_seq.insert(s.partition, s.seq);

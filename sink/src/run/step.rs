@@ -42,9 +42,8 @@ impl Sink {
             .values()
             .filter_map(plan::stored_product)
             .collect();
-        let mut partials = self.partials.clone();
         let plan = plan::plan(
-            &mut partials,
+            &self.partials,
             products,
             &stored,
             &self.names,
@@ -56,7 +55,7 @@ impl Sink {
             crate::rename::restart(&mut sweeps, r.partition, r.products);
         }
         let touched: HashSet<i32> = plan.partials.iter().map(|p| p.partition).collect();
-        let states = self.partition_states(&partials, touched, &sweeps);
+        let states = self.partition_states(&plan.partials, touched, &sweeps);
         let written = Written {
             states: &states,
             products: plan.products,
@@ -66,10 +65,10 @@ impl Sink {
         };
         self.block_on(written.write(&self.store, &self.stored_seq))?;
 
-        self.adopt(states, partials, sweeps, &plan.renames);
         if plan.applied > 0 || !plan.partials.is_empty() {
             self.dirty = true;
         }
+        self.adopt(states, plan.partials, sweeps, &plan.renames);
         let counts = Counts {
             applied: plan.applied,
             skipped: plan.skipped,
@@ -82,14 +81,16 @@ impl Sink {
     fn adopt(
         &mut self,
         states: Vec<PartitionState>,
-        partials: HashMap<PartialKey, Partial>,
+        changed: Vec<Partial>,
         sweeps: HashMap<i32, Sweep>,
         renames: &[plan::RenameStart],
     ) {
         for s in &states {
             self.stored_seq.insert(s.partition, s.seq);
         }
-        self.partials = partials;
+        for p in changed {
+            self.partials.insert((p.partition, p.category_id), p);
+        }
         if !renames.is_empty() {
             self.sweeps = sweeps;
             self.sweeps_saved = Instant::now();

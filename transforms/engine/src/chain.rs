@@ -165,8 +165,7 @@ impl Chain {
         let mut outcomes = Vec::new();
         for module in &self.modules {
             let fail = |e: CallError| (module.name().to_owned(), e);
-            let mut live = module.start(engine).map_err(fail)?;
-            let outputs = live.call(records).map_err(fail)?;
+            let outputs = module.call(engine, records).map_err(fail)?;
             records = Vec::with_capacity(outputs.len());
             for r in outputs {
                 let index = usize::try_from(r.preamble.offset_delta())
@@ -189,8 +188,9 @@ impl Chain {
         }
         outcomes.extend(records.into_iter().map(|r| Outcome::Output {
             input: base + r.preamble.offset_delta() as usize,
-            key: r.key.map(|k| k.as_ref().to_vec()),
-            value: r.value.as_ref().to_vec(),
+            // Without a copy where the buffer is the record's alone.
+            key: r.key.map(|k| k.into_vec()),
+            value: r.value.into_vec(),
         }));
         Ok(outcomes)
     }

@@ -36,8 +36,10 @@ const MAX_THREADS: usize = 4;
 /// Instances alive at once: one per module and thread of a running chain,
 /// plus the loads that check a deploy.
 const POOL_SLOTS: u32 = 64;
-/// Memory a slot keeps mapped after use (beyond it, pages go back to the OS).
-const KEEP_RESIDENT: usize = 16 << 20;
+/// Memory a slot keeps mapped after use (beyond it, pages go back to the
+/// OS). Small since instances serve many calls: a new one is rare, and
+/// every slot one has used keeps this much resident.
+const KEEP_RESIDENT: usize = 1 << 20;
 
 /// Set to `1` to write a perf map of the compiled modules (see
 /// docs/benchmarks.md, "Profiling").

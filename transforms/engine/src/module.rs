@@ -1,6 +1,7 @@
 //! One SmartModule: loading (compile + ABI check + init check) and calling.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use fluvio_smartmodule::dataplane::core::{Decoder, Encoder};
@@ -56,6 +57,14 @@ pub(crate) struct HostState {
     output: Option<(i32, i32)>,
 }
 
+/// An instance is used again while its linear memory stays below this
+/// (and a quarter of the memory limit). The fluvio-smartmodule ABI leaves
+/// each call's output allocated in the guest (the host only copies it
+/// out), so an instance grows by its outputs and is replaced once past
+/// this; meanwhile, calls skip instantiation, `init`, and the pool's reset
+/// of the memory.
+const REUSE_BELOW: usize = 16 << 20;
+
 /// A compiled, checked module with its parameters, ready to instantiate.
 pub struct Module {
     name: String,
@@ -63,6 +72,8 @@ pub struct Module {
     params: SmartModuleExtraParams,
     has_init: bool,
     pre: InstancePre<HostState>,
+    /// Instances between calls, at most one per engine thread.
+    idle: Mutex<Vec<Live>>,
 }
 
 impl std::fmt::Debug for Module {
@@ -143,6 +154,7 @@ impl Engine {
             params: SmartModuleExtraParams::new(params, None),
             has_init: has("init"),
             pre,
+            idle: Mutex::new(Vec::new()),
         };
         // Instantiating runs init and checks every export's signature.
         module.start(self).map_err(|e| match e {
@@ -162,9 +174,51 @@ impl Module {
         self.kind
     }
 
-    /// A fresh instance with init done. Dropped after the call, and its
-    /// memory with it.
-    pub(crate) fn start<'e>(&self, engine: &'e Engine) -> Result<Live<'e>, CallError> {
+    /// Instances kept between calls (at most one per engine thread).
+    pub fn idle_instances(&self) -> usize {
+        self.idle.lock().map_or(0, |idle| idle.len())
+    }
+
+    /// Runs the transform over `records` in an idle instance, or a new one.
+    /// An instance that failed in any way is dropped, never used again, and
+    /// a failure in a used instance is tried again in a fresh one, which
+    /// decides: only what fails in a fresh instance is an error, as when
+    /// every call had its own.
+    pub(crate) fn call(
+        &self,
+        engine: &Engine,
+        records: Vec<Record>,
+    ) -> Result<Vec<Record>, CallError> {
+        let input = encode_input(records)?;
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        if let Some(mut live) = idle {
+            if let Ok(outputs) = live.call(&input) {
+                self.keep(live, engine);
+                return Ok(outputs);
+            }
+        }
+        let mut live = self.start(engine)?;
+        let outputs = live.call(&input)?;
+        self.keep(live, engine);
+        Ok(outputs)
+    }
+
+    /// Keeps an instance for the next call while it is small: below
+    /// [`REUSE_BELOW`] and a quarter of the memory limit, so that a call
+    /// has about the room a fresh instance would.
+    fn keep(&self, live: Live, engine: &Engine) {
+        let limit = REUSE_BELOW.min(engine.config.memory_limit / 4);
+        if live.memory.data_size(&live.store) >= limit {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < engine.config.threads {
+            idle.push(live);
+        }
+    }
+
+    /// A fresh instance with init done.
+    pub(crate) fn start(&self, engine: &Engine) -> Result<Live, CallError> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(engine.config.memory_limit)
             .trap_on_grow_failure(true)
@@ -194,11 +248,12 @@ impl Module {
             .get_typed_func::<(i32, i32, i32), i32>(&mut store, self.kind.export_name())
             .map_err(abi)?;
         let mut live = Live {
-            engine,
             store,
             memory,
             alloc,
             transform,
+            deadline_ticks: engine.deadline_ticks(),
+            call_timeout: timeout,
         };
         if self.has_init {
             live.init(&instance, &self.params)?;
@@ -207,16 +262,17 @@ impl Module {
     }
 }
 
-/// An instance of a module, alive for one call.
-pub(crate) struct Live<'e> {
-    engine: &'e Engine,
+/// An instance of a module, with init done.
+pub(crate) struct Live {
     store: Store<HostState>,
     memory: Memory,
     alloc: TypedFunc<i32, i32>,
     transform: TransformFn,
+    deadline_ticks: u64,
+    call_timeout: Duration,
 }
 
-impl Live<'_> {
+impl Live {
     fn init(
         &mut self,
         instance: &Instance,
@@ -241,12 +297,10 @@ impl Live<'_> {
     }
 
     /// Runs the transform over `records` (one batch).
-    pub(crate) fn call(&mut self, records: Vec<Record>) -> Result<Vec<Record>, CallError> {
-        let input = SmartModuleInput::try_from_records(records, VERSION)
-            .map_err(|e| CallError::Abi(e.to_string()))?;
-        let input = encode(&input)?;
-        let (ptr, len) = self.write(&input)?;
-        self.store.set_epoch_deadline(self.engine.deadline_ticks());
+    /// Runs the transform over one batch, encoded by [`encode_input`].
+    pub(crate) fn call(&mut self, input: &[u8]) -> Result<Vec<Record>, CallError> {
+        let (ptr, len) = self.write(input)?;
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let transform = self.transform.clone();
         let status = self.guard(|store| transform.call(store, (ptr, len, i32::from(VERSION))))?;
         if status < 0 {
@@ -263,7 +317,7 @@ impl Live<'_> {
         &mut self,
         f: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, CallError> {
-        f(&mut self.store).map_err(|e| classify(e, self.engine.config.call_timeout))
+        f(&mut self.store).map_err(|e| classify(e, self.call_timeout))
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(i32, i32), CallError> {
@@ -296,6 +350,13 @@ impl Live<'_> {
             .map_err(|e| CallError::Abi(format!("output outside memory: {e}")))?;
         Ok(buf)
     }
+}
+
+/// A batch as a module's transform reads it.
+pub(crate) fn encode_input(records: Vec<Record>) -> Result<Vec<u8>, CallError> {
+    let input = SmartModuleInput::try_from_records(records, VERSION)
+        .map_err(|e| CallError::Abi(e.to_string()))?;
+    encode(&input)
 }
 
 fn encode<E: Encoder>(value: &E) -> Result<Vec<u8>, CallError> {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use shelf_engine::{Chain, Engine, EngineConfig, Outcome};
 use shelf_rules::{clean_bytes, derive, BucketParams, RejectReason};
 
-use common::{load, standard_chain};
+use common::{both_chains, load, standard_chain};
 
 /// What the native functions say about one raw record.
 fn native(raw: &[u8], params: BucketParams) -> Result<Vec<u8>, RejectReason> {
@@ -53,7 +53,12 @@ fn with(field: &str, v: Value) -> Vec<u8> {
 #[test]
 fn every_rule_and_reject_reason_matches_native() {
     let engine = Engine::new(EngineConfig::default()).unwrap();
-    let chain = standard_chain(&engine, &[]);
+    for (name, chain) in both_chains(&engine, &[]) {
+        every_rule_through(name, &chain, &engine);
+    }
+}
+
+fn every_rule_through(name: &str, chain: &Chain, engine: &Engine) {
     let raws = vec![
         row().to_string().into_bytes(),
         with("asin", json!(" b014tmv5ye ")),
@@ -74,12 +79,12 @@ fn every_rule_and_reject_reason_matches_native() {
         b"not json at all".to_vec(),
         b"[1,2]".to_vec(),
     ];
-    let got = through(&chain, &engine, &raws);
+    let got = through(chain, engine, &raws);
     for (raw, got) in raws.iter().zip(&got) {
         assert_eq!(
             got,
             &native(raw, BucketParams::default()),
-            "{}",
+            "{name}: {}",
             String::from_utf8_lossy(raw)
         );
     }
@@ -106,30 +111,34 @@ fn every_rule_and_reject_reason_matches_native() {
 #[test]
 fn bucket_parameters_are_applied_and_checked() {
     let engine = Engine::new(EngineConfig::default()).unwrap();
-    let chain = standard_chain(&engine, &[("width", "10"), ("cap", "100")]);
-    let got = through(
-        &chain,
-        &engine,
-        &[with("price", json!(139.99)), with("price", json!(99.99))],
-    );
-    let labels: Vec<Value> = got
-        .iter()
-        .map(|g| {
-            serde_json::from_slice::<Value>(g.as_ref().unwrap()).unwrap()["price_bucket"].clone()
-        })
-        .collect();
-    assert_eq!(labels, [json!("100+"), json!("90-100")]);
+    for (name, chain) in both_chains(&engine, &[("width", "10"), ("cap", "100")]) {
+        let got = through(
+            &chain,
+            &engine,
+            &[with("price", json!(139.99)), with("price", json!(99.99))],
+        );
+        let labels: Vec<Value> = got
+            .iter()
+            .map(|g| {
+                serde_json::from_slice::<Value>(g.as_ref().unwrap()).unwrap()["price_bucket"]
+                    .clone()
+            })
+            .collect();
+        assert_eq!(labels, [json!("100+"), json!("90-100")], "{name}");
+    }
 
-    let bad = engine.load(
-        "price-bucket",
-        &common::wasm("shelf_price_bucket"),
-        [("width".to_owned(), "0".to_owned())].into(),
-    );
-    let err = bad.unwrap_err().to_string();
-    assert!(
-        err.contains("init failed") && err.contains("width"),
-        "{err}"
-    );
+    for module in ["shelf_price_bucket", "shelf_clean_price_bucket"] {
+        let bad = engine.load(
+            module,
+            &common::wasm(module),
+            [("width".to_owned(), "0".to_owned())].into(),
+        );
+        let err = bad.unwrap_err().to_string();
+        assert!(
+            err.contains("init failed") && err.contains("width"),
+            "{module}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -182,16 +191,20 @@ proptest! {
     #[test]
     fn wasm_chain_agrees_with_native(records in prop::collection::vec(arb_record(), 1..200)) {
         thread_local! {
-            static SETUP: (Engine, Chain) = {
+            static SETUP: (Engine, [(&'static str, Chain); 2]) = {
                 let engine = Engine::new(EngineConfig::default()).unwrap();
-                let chain = standard_chain(&engine, &[]);
-                (engine, chain)
+                let chains = both_chains(&engine, &[]);
+                (engine, chains)
             };
         }
         let raws: Vec<Vec<u8>> = records.iter().map(|r| r.to_string().into_bytes()).collect();
-        let got = SETUP.with(|(engine, chain)| through(chain, engine, &raws));
-        for (raw, got) in raws.iter().zip(&got) {
-            prop_assert_eq!(got, &native(raw, BucketParams::default()));
+        let got = SETUP.with(|(engine, chains)| {
+            chains.iter().map(|(_, chain)| through(chain, engine, &raws)).collect::<Vec<_>>()
+        });
+        for got in got {
+            for (raw, got) in raws.iter().zip(&got) {
+                prop_assert_eq!(got, &native(raw, BucketParams::default()));
+            }
         }
     }
 }
@@ -208,7 +221,7 @@ fn discounts_through_wasm_equal_integer_arithmetic() {
     // Every cent pair with a list price up to $3.00 (exact ties such as
     // 0.39 against 2.40 = 83.75 % among them), plus larger prices.
     let engine = Engine::new(EngineConfig::default()).unwrap();
-    let chain = standard_chain(&engine, &[]);
+    let chain = common::fused_chain(&engine, &[]);
     let mut pairs: Vec<(u64, u64)> = (2..=300u64)
         .flat_map(|lp| (1..lp).map(move |p| (p, lp)))
         .collect();

@@ -94,8 +94,10 @@ fn endless_allocation_hits_the_memory_limit() {
 #[test]
 fn memory_is_given_back_between_batches() {
     // 400 batches of 1000 records through a chain whose instances would
-    // leak every input and output under fluvio-smartengine: with a fresh
-    // instance per call, a memory limit of 16 MiB is never reached.
+    // leak every input and output under fluvio-smartengine: instances are
+    // replaced before they reach a quarter of the limit, and a call that
+    // fails in a used one is tried in a fresh one, so a memory limit of
+    // 16 MiB is never what fails a record.
     let engine = Engine::new(EngineConfig {
         memory_limit: 16 << 20,
         ..EngineConfig::default()
@@ -112,4 +114,37 @@ fn memory_is_given_back_between_batches() {
             out.first()
         );
     }
+}
+
+/// Calls reuse instances (at most one per thread is kept), and an instance
+/// that failed is not among them: every call after a trap still succeeds.
+#[test]
+fn instances_are_reused_but_never_after_a_failure() {
+    let engine = Engine::new(EngineConfig {
+        threads: 1,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let module = common::load(&engine, "shelf_chaos", &[]);
+    let chain = Chain::new(vec![module.clone()]);
+    assert_eq!(module.idle_instances(), 0);
+    let ok: Vec<(Option<&[u8]>, &[u8])> = vec![(None, b"{}")];
+    for _ in 0..3 {
+        assert!(matches!(
+            chain.run(&engine, &ok)[..],
+            [Outcome::Output { .. }]
+        ));
+        assert_eq!(module.idle_instances(), 1);
+    }
+    let poisoned: Vec<(Option<&[u8]>, &[u8])> = vec![(None, b"PANIC")];
+    assert!(matches!(
+        chain.run(&engine, &poisoned)[..],
+        [Outcome::Reject { .. }]
+    ));
+    // The instance that trapped was dropped, the idle one kept.
+    assert!(module.idle_instances() <= 1);
+    assert!(matches!(
+        chain.run(&engine, &ok)[..],
+        [Outcome::Output { .. }]
+    ));
 }

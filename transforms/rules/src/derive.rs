@@ -31,6 +31,16 @@ impl std::fmt::Display for ParamError {
 impl std::error::Error for ParamError {}
 
 impl BucketParams {
+    /// Reads `width` and `cap` from a module's parameters, looked up by
+    /// name.
+    pub fn from_named<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self, ParamError> {
+        let given: Vec<(&str, &str)> = ["width", "cap"]
+            .into_iter()
+            .filter_map(|name| get(name).map(|v| (name, v)))
+            .collect();
+        Self::from_params(given)
+    }
+
     /// Reads `width` and `cap` from string parameters (defaults for those
     /// not given), refusing values that would make meaningless buckets.
     pub fn from_params<'a>(

@@ -23,6 +23,10 @@ pub struct DefaultChain {
     pub wasm_dir: PathBuf,
     #[serde(rename = "module")]
     pub modules: Vec<ChainModule>,
+    /// Deployed with the chain's modules but not in the chain, for
+    /// chains of the user's own.
+    #[serde(rename = "also", default)]
+    pub also: Vec<ChainModule>,
 }
 
 /// One module of the chain.
@@ -58,30 +62,18 @@ impl DefaultChain {
 
     /// The module files, in chain order, under `wasm_dir`.
     pub fn wasm_files(&self, wasm_dir: &Path) -> Vec<(String, PathBuf)> {
-        self.modules
-            .iter()
-            .map(|m| (m.name.clone(), wasm_dir.join(&m.wasm)))
-            .collect()
+        files(&self.modules, wasm_dir)
     }
 
     /// Each module's parameters: the file's, with `overrides` on top for
     /// every module that takes parameters.
     pub fn params(&self, overrides: &BTreeMap<String, String>) -> Vec<BTreeMap<String, String>> {
-        self.modules
-            .iter()
-            .map(|m| match &m.params {
-                None => BTreeMap::new(),
-                Some(p) => {
-                    let mut p = p.clone();
-                    p.extend(overrides.clone());
-                    p
-                }
-            })
-            .collect()
+        params(&self.modules, overrides)
     }
 
     /// Deploys every module (each as its next version) from `wasm_dir`,
-    /// then the chain between `topics`.
+    /// the chain's and the `also` ones, then the chain between `topics`.
+    /// Returns the chain's modules and the chain.
     pub fn deploy(
         &self,
         registry: &Registry,
@@ -97,6 +89,12 @@ impl DefaultChain {
         {
             modules.push(deploy::deploy(registry, &name, &path, params)?);
         }
+        for ((name, path), params) in files(&self.also, wasm_dir)
+            .into_iter()
+            .zip(params(&self.also, overrides))
+        {
+            deploy::deploy(registry, &name, &path, params)?;
+        }
         let chain = deploy::chain(
             registry,
             &self.name,
@@ -109,19 +107,46 @@ impl DefaultChain {
     }
 }
 
+fn files(modules: &[ChainModule], wasm_dir: &Path) -> Vec<(String, PathBuf)> {
+    modules
+        .iter()
+        .map(|m| (m.name.clone(), wasm_dir.join(&m.wasm)))
+        .collect()
+}
+
+fn params(
+    modules: &[ChainModule],
+    overrides: &BTreeMap<String, String>,
+) -> Vec<BTreeMap<String, String>> {
+    modules
+        .iter()
+        .map(|m| match &m.params {
+            None => BTreeMap::new(),
+            Some(p) => {
+                let mut p = p.clone();
+                p.extend(overrides.clone());
+                p
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_shipped_file_parses_into_clean_then_price_bucket() {
+    fn the_shipped_file_parses_into_the_fused_module_and_its_two_steps() {
         let chain = DefaultChain::builtin().unwrap();
         assert_eq!(chain.name, "default");
         let names: Vec<&str> = chain.modules.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["clean", "price-bucket"]);
+        assert_eq!(names, ["clean-price-bucket"]);
+        let also: Vec<&str> = chain.also.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(also, ["clean", "price-bucket"]);
         let overrides = BTreeMap::from([("width".to_owned(), "10".to_owned())]);
-        let params = chain.params(&overrides);
-        assert!(params[0].is_empty(), "clean takes no parameters");
-        assert_eq!(params[1]["width"], "10");
+        assert_eq!(chain.params(&overrides)[0]["width"], "10");
+        let also = params(&chain.also, &overrides);
+        assert!(also[0].is_empty(), "clean takes no parameters");
+        assert_eq!(also[1]["width"], "10");
     }
 }

@@ -35,9 +35,23 @@ pub fn load(engine: &Engine, file: &str, params: &[(&str, &str)]) -> Arc<Module>
     Arc::new(engine.load(file, &wasm(file), params).unwrap())
 }
 
+/// `clean` then `price-bucket`, two modules.
 pub fn standard_chain(engine: &Engine, params: &[(&str, &str)]) -> Chain {
     Chain::new(vec![
         load(engine, "shelf_clean", &[]),
         load(engine, "shelf_price_bucket", params),
     ])
+}
+
+/// The default chain's one module, which must do what the two do.
+pub fn fused_chain(engine: &Engine, params: &[(&str, &str)]) -> Chain {
+    Chain::new(vec![load(engine, "shelf_clean_price_bucket", params)])
+}
+
+/// Both forms of the standard chain, named.
+pub fn both_chains(engine: &Engine, params: &[(&str, &str)]) -> [(&'static str, Chain); 2] {
+    [
+        ("clean > price-bucket", standard_chain(engine, params)),
+        ("clean-price-bucket", fused_chain(engine, params)),
+    ]
 }

@@ -13,11 +13,7 @@ static PARAMS: OnceLock<BucketParams> = OnceLock::new();
 
 #[smartmodule(init)]
 fn init(params: SmartModuleExtraParams) -> Result<()> {
-    let given: Vec<(&str, &str)> = ["width", "cap"]
-        .into_iter()
-        .filter_map(|name| params.get(name).map(|v| (name, v.as_str())))
-        .collect();
-    let parsed = BucketParams::from_params(given)?;
+    let parsed = BucketParams::from_named(|name| params.get(name).map(String::as_str))?;
     // A second init in the same instance keeps the first parameters.
     let _ = PARAMS.set(parsed);
     Ok(())
