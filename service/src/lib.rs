@@ -2,6 +2,7 @@
 //! `/healthz` and `/readyz` on a status port, waiting for SIGTERM, and
 //! restarting its loop with backoff ([`supervise`]).
 
+pub mod memory;
 mod supervise;
 
 pub use supervise::{sleep_unless_stopping, supervise, Backoff};

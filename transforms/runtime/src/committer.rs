@@ -152,6 +152,10 @@ fn commit_loop(
                 generation.fetch_add(1, Ordering::AcqRel);
             }
         }
+        // The batch's records and outputs, allocated on the chain's
+        // threads, are freed here; their pages go back at once.
+        drop(prepared);
+        shelf_service::memory::release_free_heap();
     }
     Ok(())
 }
