@@ -11,6 +11,7 @@
 //! - [`run`] is the loop: consume, plan, write, commit, merge.
 
 pub mod aggregates;
+mod bson_bytes;
 pub mod categories;
 pub mod config;
 pub mod figures;

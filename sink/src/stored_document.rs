@@ -8,12 +8,7 @@
 
 use bson::RawDocumentBuf;
 
-const DOUBLE_NUL: usize = 2;
-const STRING: u8 = 0x02;
-const DOCUMENT: u8 = 0x03;
-const NULL: u8 = 0x0A;
-const INT32: u8 = 0x10;
-const INT64: u8 = 0x12;
+use crate::bson_bytes::{cstring, end, start, string, DOCUMENT, INT32, INT64, NULL};
 
 /// The document stored for a product.
 pub fn product(
@@ -26,8 +21,8 @@ pub fn product(
     let field_bytes = fields.as_bytes();
     let elements = &field_bytes[4..field_bytes.len() - 1];
     let name_len = category_name.map_or(0, str::len);
-    let mut b = Vec::with_capacity(96 + asin.len() + elements.len() + name_len + DOUBLE_NUL);
-    b.extend([0; 4]);
+    let mut b = Vec::with_capacity(96 + asin.len() + elements.len() + name_len);
+    let doc = start(&mut b);
     string(&mut b, "_id", asin);
     b.extend_from_slice(elements);
     match category_name {
@@ -39,20 +34,15 @@ pub fn product(
     }
     b.push(DOCUMENT);
     cstring(&mut b, "_src");
-    let src = b.len();
-    b.extend([0; 4]);
+    let src = start(&mut b);
     b.push(INT32);
     cstring(&mut b, "partition");
     b.extend(partition.to_le_bytes());
     b.push(INT64);
     cstring(&mut b, "offset");
     b.extend(offset.to_le_bytes());
-    b.push(0);
-    let src_len = len_i32(b.len() - src);
-    b[src..src + 4].copy_from_slice(&src_len);
-    b.push(0);
-    let total = len_i32(b.len());
-    b[..4].copy_from_slice(&total);
+    end(&mut b, src);
+    end(&mut b, doc);
     RawDocumentBuf::from_bytes(b).unwrap_or_else(|_| {
         // Not reached (the parts are well formed); the same, the slow way.
         let mut d = RawDocumentBuf::new();
@@ -70,26 +60,6 @@ pub fn product(
         );
         d
     })
-}
-
-/// A string element. Keys here are constants without NUL; a value may hold
-/// one (BSON strings carry their length).
-fn string(b: &mut Vec<u8>, key: &str, value: &str) {
-    b.push(STRING);
-    cstring(b, key);
-    b.extend(len_i32(value.len() + 1));
-    b.extend_from_slice(value.as_bytes());
-    b.push(0);
-}
-
-fn cstring(b: &mut Vec<u8>, s: &str) {
-    b.extend_from_slice(s.as_bytes());
-    b.push(0);
-}
-
-/// A length as BSON writes it; a product document is at most 16 MiB.
-fn len_i32(n: usize) -> [u8; 4] {
-    i32::try_from(n).unwrap_or(i32::MAX).to_le_bytes()
 }
 
 #[cfg(test)]

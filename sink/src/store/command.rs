@@ -8,6 +8,8 @@
 
 use bson::{Document, RawDocumentBuf};
 
+use crate::bson_bytes::{cstring, end, start, string, ARRAY, BOOLEAN, DOCUMENT};
+
 /// A document a write command carries, encoded once.
 pub trait Encode {
     fn encode(self) -> bson::raw::Result<RawDocumentBuf>;
@@ -25,12 +27,6 @@ impl Encode for RawDocumentBuf {
     }
 }
 
-/// BSON element types used here.
-const STRING: u8 = 0x02;
-const DOCUMENT: u8 = 0x03;
-const ARRAY: u8 = 0x04;
-const BOOLEAN: u8 = 0x08;
-
 /// The command's body, statements in order.
 pub fn body(
     command: &str,
@@ -41,29 +37,21 @@ pub fn body(
     let items_bytes: usize = items.iter().map(|d| d.as_bytes().len() + 8).sum();
     let mut b =
         Vec::with_capacity(64 + command.len() + collection.len() + field.len() + items_bytes);
-    b.extend([0; 4]);
-    b.push(STRING);
-    cstring(&mut b, command);
-    b.extend(len_i32(collection.len() + 1));
-    cstring(&mut b, collection);
+    let doc = start(&mut b);
+    string(&mut b, command, collection);
     b.push(ARRAY);
     cstring(&mut b, field);
-    let array_start = b.len();
-    b.extend([0; 4]);
+    let array = start(&mut b);
     for (i, item) in items.iter().enumerate() {
         b.push(DOCUMENT);
         cstring(&mut b, &i.to_string());
         b.extend_from_slice(item.as_bytes());
     }
-    b.push(0);
-    let array_len = len_i32(b.len() - array_start);
-    b[array_start..array_start + 4].copy_from_slice(&array_len);
+    end(&mut b, array);
     b.push(BOOLEAN);
     cstring(&mut b, "ordered");
     b.push(1);
-    b.push(0);
-    let total = len_i32(b.len());
-    b[..4].copy_from_slice(&total);
+    end(&mut b, doc);
     RawDocumentBuf::from_bytes(b).unwrap_or_else(|_| {
         // Not reached (the parts are well formed); the same, the slow way.
         let mut array = bson::RawArrayBuf::new();
@@ -76,17 +64,6 @@ pub fn body(
         d.append("ordered", true);
         d
     })
-}
-
-fn cstring(b: &mut Vec<u8>, s: &str) {
-    b.extend_from_slice(s.as_bytes());
-    b.push(0);
-}
-
-/// A length as BSON writes it. Commands stay far below 2 GiB (16 MiB
-/// documents, `MAX_COMMAND_BYTES` a command).
-fn len_i32(n: usize) -> [u8; 4] {
-    i32::try_from(n).unwrap_or(i32::MAX).to_le_bytes()
 }
 
 #[cfg(test)]
