@@ -85,6 +85,7 @@ pub async fn run(platform: &Platform, args: DemoArgs) -> Result<bool> {
         restart: true,
         quiet: false,
         // The gateway is in this process: compressing would only cost CPU.
+        observed_at: None,
         compression: shelf_client::Compression::None,
     })
     .await?;

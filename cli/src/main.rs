@@ -56,8 +56,17 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum DatasetCommand {
-    /// Write products.csv and categories.csv.
-    Generate(shelf_dataset::GenerateArgs),
+    /// Write products.csv and categories.csv, or with --days one products
+    /// file per day (products-YYYY-MM-DD.csv, with observed_at).
+    Generate(GenerateCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct GenerateCommand {
+    #[command(flatten)]
+    args: shelf_dataset::GenerateArgs,
+    #[command(flatten)]
+    days: shelf_dataset::days::DaysArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,7 +214,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             shelf::dashboard::run(&cli.platform, args).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dataset(DatasetCommand::Generate(args)) => {
+        Command::Dataset(DatasetCommand::Generate(GenerateCommand { args, days }))
+            if days.days > 0 =>
+        {
+            let summary = shelf_dataset::days::generate_days(&args, &days)?;
+            println!(
+                "{}: {} daily files ({} … {}), {} observations of {} products, {} price changes, {} category moves, {} gone; {} categories",
+                args.out.display(),
+                summary.files.len(),
+                summary.files.first().map(|f| f.display().to_string()).unwrap_or_default(),
+                summary.files.last().map(|f| f.display().to_string()).unwrap_or_default(),
+                summary.observations,
+                summary.products,
+                summary.price_changes,
+                summary.moves,
+                summary.gone,
+                summary.categories,
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dataset(DatasetCommand::Generate(GenerateCommand { args, .. })) => {
             let summary = shelf_dataset::generate(&args)?;
             println!(
                 "{}: {} products, {} categories, {} faulty rows {:?}, {} unparseable lines",

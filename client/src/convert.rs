@@ -16,8 +16,10 @@ const NUMERIC: [&str; 6] = [
     "boughtInLastMonth",
 ];
 
-pub fn product(header: &[String], cells: &[String]) -> Value {
-    let mut object = Map::with_capacity(header.len());
+/// A products row as JSON; `stamp`, when given, is its `observed_at` (the
+/// file has no time column: `--observed-at`).
+pub fn product(header: &[String], cells: &[String], stamp: Option<&str>) -> Value {
+    let mut object = Map::with_capacity(header.len() + 1);
     for (name, cell) in header.iter().zip(cells) {
         let value = if name == "isBestSeller" {
             flag(cell)
@@ -29,6 +31,12 @@ pub fn product(header: &[String], cells: &[String]) -> Value {
             Value::String(cell.clone())
         };
         object.insert(name.clone(), value);
+    }
+    if let Some(at) = stamp {
+        object.insert(
+            shelf_contract::fields::product::OBSERVED_AT.into(),
+            Value::String(at.to_owned()),
+        );
     }
     Value::Object(object)
 }
@@ -84,6 +92,7 @@ mod tests {
         let v = product(
             &header(),
             &cells("B0ABCDEFGH|A, \"30\"\" TV\"|u|p|4.5|12|19.99|0.0|7|True|100"),
+            None,
         );
         assert_eq!(v["stars"], json!(4.5));
         assert_eq!(v["reviews"], json!(12));
@@ -99,6 +108,7 @@ mod tests {
         let v = product(
             &header(),
             &cells("B0ABCDEFGH|t|||five||$12|inf|books|Maybe|-3"),
+            None,
         );
         assert_eq!(v["imgUrl"], Value::Null);
         assert_eq!(v["stars"], json!("five"));
@@ -108,5 +118,23 @@ mod tests {
         assert_eq!(v["category_id"], json!("books"));
         assert_eq!(v["isBestSeller"], json!("Maybe"));
         assert_eq!(v["boughtInLastMonth"], json!(-3));
+    }
+
+    #[test]
+    fn a_time_column_stays_text_and_a_stamp_is_added() {
+        let mut with_time = header();
+        with_time.push("observed_at".into());
+        let v = product(
+            &with_time,
+            &cells("B0ABCDEFGH|t|||4||1|0|7|False|0|2023-09-01"),
+            None,
+        );
+        assert_eq!(v["observed_at"], json!("2023-09-01"));
+        let v = product(
+            &header(),
+            &cells("B0ABCDEFGH|t|||4||1|0|7|False|0"),
+            Some("2023-09-02"),
+        );
+        assert_eq!(v["observed_at"], json!("2023-09-02"));
     }
 }

@@ -35,6 +35,7 @@ use send::{Batch, Sender};
 
 pub use send::Compression;
 pub use shelf_contract::columns::{CATEGORIES as CATEGORY_COLUMNS, PRODUCTS as PRODUCT_COLUMNS};
+use shelf_contract::fields::product as field;
 use shelf_contract::wire::RecordKind;
 
 /// Flags of `shelf stream`.
@@ -74,6 +75,12 @@ pub struct StreamArgs {
     /// Ignore an earlier run's checkpoint and stream everything again.
     #[arg(long)]
     pub restart: bool,
+    /// The observation time of every row of a products file without an
+    /// `observed_at` (or `date`) column: a date (`2023-09-01`, a daily
+    /// snapshot) or a date-time with an offset. Without it and without
+    /// such a column, a row's time is when the gateway received it.
+    #[arg(long, env = "SHELF_STREAM_OBSERVED_AT")]
+    pub observed_at: Option<String>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -148,7 +155,17 @@ pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
     std::fs::create_dir_all(&args.state_dir).map_err(state)?;
     let mut inputs: Vec<&Path> = args.categories.iter().map(PathBuf::as_path).collect();
     inputs.push(&args.products);
-    let name = checkpoint::name_for(&inputs, &args.gateway);
+    if let Some(at) = &args.observed_at {
+        shelf_contract::time::parse_observed_at(at).map_err(|e| StreamError::Input {
+            file: args.products.display().to_string(),
+            message: format!("--observed-at `{at}` {e}"),
+        })?;
+    }
+    // The same file stamped with another time is another stream.
+    let name = match &args.observed_at {
+        Some(at) => checkpoint::name_for(&inputs, &format!("{}#{at}", args.gateway)),
+        None => checkpoint::name_for(&inputs, &args.gateway),
+    };
     let checkpoint_path = args.state_dir.join(format!("{name}.json"));
     let rejects_file = args.state_dir.join(format!("{name}.rejects.tsv"));
     let mut checkpoint = if args.restart {
@@ -240,7 +257,23 @@ async fn stream_file(
         return Ok(counts);
     }
     let resume_after = checkpoint.done_through.get(&key).copied().unwrap_or(0);
-    let mut rows = Rows::open(path, kind.columns()).map_err(&input)?;
+    let time_columns = [field::OBSERVED_AT, field::DATE];
+    let optional: &[&str] = match kind {
+        Kind::Product => &time_columns,
+        Kind::Category => &[],
+    };
+    let rows = Rows::open(path, kind.columns(), optional).map_err(&input)?;
+    let has_time = rows
+        .header
+        .iter()
+        .any(|h| time_columns.contains(&h.as_str()));
+    if has_time && args.observed_at.is_some() {
+        return Err(input(
+            "has an observed_at or date column; --observed-at stamps files without one".into(),
+        ));
+    }
+    let stamp = args.observed_at.as_deref().filter(|_| !has_time);
+    let mut rows = rows;
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let progress = progress_bar(args.quiet, total, &file);
 
@@ -273,7 +306,7 @@ async fn stream_file(
         match row {
             Ok(r) => {
                 batch.records.push(match kind {
-                    Kind::Product => convert::product(&rows.header, &r.cells),
+                    Kind::Product => convert::product(&rows.header, &r.cells, stamp),
                     Kind::Category => convert::category(&r.cells),
                 });
                 batch.lines.push(r.line);

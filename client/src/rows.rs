@@ -34,8 +34,9 @@ pub struct Rows {
 
 impl Rows {
     /// Opens `path` and reads its header; `expected` are the columns it
-    /// must have, in order.
-    pub fn open(path: &Path, expected: &[&str]) -> Result<Self, String> {
+    /// must have, in order, and `optional` columns it may have besides,
+    /// anywhere.
+    pub fn open(path: &Path, expected: &[&str], optional: &[&str]) -> Result<Self, String> {
         let file = File::open(path).map_err(|e| e.to_string())?;
         // Opened apart: a cloned handle would share (and move) the offset.
         let raw = File::open(path).map_err(|e| e.to_string())?;
@@ -49,11 +50,42 @@ impl Rows {
             .iter()
             .map(|h| h.trim_start_matches('\u{feff}').trim().to_owned())
             .collect();
-        if header != expected {
+        let required: Vec<&str> = header
+            .iter()
+            .map(String::as_str)
+            .filter(|h| !optional.contains(h))
+            .collect();
+        if required != expected {
+            let missing: Vec<&str> = expected
+                .iter()
+                .filter(|c| !header.iter().any(|h| h == *c))
+                .copied()
+                .collect();
+            let unknown: Vec<&str> = required
+                .iter()
+                .filter(|h| !expected.contains(h))
+                .copied()
+                .collect();
+            let mut why = Vec::new();
+            if !missing.is_empty() {
+                why.push(format!("missing {}", missing.join(", ")));
+            }
+            if !unknown.is_empty() {
+                why.push(format!("unknown {}", unknown.join(", ")));
+            }
+            if why.is_empty() {
+                why.push("the columns are in another order".into());
+            }
             return Err(format!(
-                "line 1: the header is `{}`, expected `{}`",
+                "line 1: the header is `{}`, expected `{}`{} ({})",
                 header.join(","),
-                expected.join(",")
+                expected.join(","),
+                if optional.is_empty() {
+                    String::new()
+                } else {
+                    format!(" and optionally {}", optional.join(", "))
+                },
+                why.join("; ")
             ));
         }
         Ok(Self {
@@ -203,7 +235,7 @@ mod tests {
     fn read(name: &str, text: &str) -> Vec<Result<Row, Unparseable>> {
         let path = std::env::temp_dir().join(format!("shelf-rows-{}-{name}", std::process::id()));
         std::fs::write(&path, text).unwrap();
-        let mut rows = Rows::open(&path, &["a", "b", "c"]).unwrap();
+        let mut rows = Rows::open(&path, &["a", "b", "c"], &[]).unwrap();
         let mut out = Vec::new();
         while let Some(r) = rows.next_row() {
             out.push(r.unwrap());

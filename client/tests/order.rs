@@ -81,6 +81,7 @@ async fn a_later_version_is_accepted_after_an_earlier_one_that_was_retried() {
         state_dir: dir.join("state"),
         restart: true,
         quiet: true,
+        observed_at: None,
         compression: shelf_client::Compression::Gzip,
     })
     .await

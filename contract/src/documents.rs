@@ -28,6 +28,44 @@ pub struct CategoryStats {
     pub buckets: BTreeMap<String, i64>,
 }
 
+/// A `category_daily` document: a category's figures at the end of a UTC
+/// day, had every observation arrived in `(observed_at, topic order)`, and
+/// that day's price changes of products then in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryDaily {
+    /// `{category_id}:{YYYY-MM-DD}`.
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub category_id: i64,
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub category_name: Option<String>,
+    pub products: i64,
+    pub priced: i64,
+    pub price_sum: f64,
+    pub avg_price: Option<f64>,
+    pub bestsellers: i64,
+    pub rated: i64,
+    pub stars_sum: f64,
+    pub avg_stars: Option<f64>,
+    pub bought_last_month: i64,
+    pub buckets: BTreeMap<String, i64>,
+    /// The day's price changes (`price_changes` documents) in the category.
+    pub changes: i64,
+    /// Those with `change_pct` < 0 and > 0.
+    pub drops: i64,
+    pub rises: i64,
+    /// The mean of the day's non-null `change_pct` (`None` when none).
+    pub avg_change_pct: Option<f64>,
+}
+
+impl CategoryDaily {
+    /// The `_id` of a category's day.
+    pub fn id_of(category_id: i64, day: &str) -> String {
+        format!("{category_id}:{day}")
+    }
+}
+
 /// A `price_buckets` document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PriceBucket {

@@ -22,6 +22,30 @@ pub mod product {
     pub const PRICE_BUCKET_LO: &str = "price_bucket_lo";
     /// Set by the sink from the categories stream.
     pub const CATEGORY_NAME: &str = "category_name";
+    /// When the product was observed: on the wire, the input's value
+    /// (`time::parse_observed_at`), written by `clean` as UTC text; in
+    /// `products`, a date.
+    pub const OBSERVED_AT: &str = "observed_at";
+    /// An older feed's observation time, `DD/MM/YYYY HH:MM` (UTC).
+    pub const DATE: &str = "date";
+    /// Set by the sink: the UTC day of `observed_at`, `YYYY-MM-DD`.
+    pub const DAY: &str = "day";
+    /// Set by the sink: the earliest and latest observation of the asin.
+    pub const FIRST_SEEN: &str = "first_seen";
+    pub const LAST_SEEN: &str = "last_seen";
+    /// Set by the sink: the asin's versions whose price or list price
+    /// differs from the version before (its `price_changes` documents).
+    pub const PRICE_CHANGE_COUNT: &str = "price_change_count";
+}
+
+/// A `price_changes` document (besides [`product::ASIN`],
+/// [`product::OBSERVED_AT`], [`product::DAY`], [`product::CATEGORY_ID`],
+/// [`product::PRICE`] and [`product::LIST_PRICE`] of the new version).
+pub mod price_change {
+    pub const PREV_PRICE: &str = "prev_price";
+    pub const PREV_LIST_PRICE: &str = "prev_listPrice";
+    pub const PREV_OBSERVED_AT: &str = "prev_observed_at";
+    pub const CHANGE_PCT: &str = "change_pct";
 }
 
 /// A category record (`ingest-category`) and `categories` document.

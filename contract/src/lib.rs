@@ -14,7 +14,8 @@
 //! - [`reject`]: every reason a record is rejected, and the reject;
 //! - [`dead_letter`] and [`envelope`]: how a reject travels;
 //! - [`fields`], [`topics`], [`collections`], [`columns`]: names;
-//! - [`documents`]: the aggregate and reject documents analysts read.
+//! - [`documents`]: the aggregate and reject documents analysts read;
+//! - [`time`]: observation times, their accepted forms and UTC days.
 
 pub mod dead_letter;
 pub mod documents;
@@ -23,6 +24,7 @@ pub mod fields;
 mod names;
 mod position;
 pub mod reject;
+pub mod time;
 pub mod wire;
 
 pub use names::{collections, columns, topics};

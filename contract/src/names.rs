@@ -22,8 +22,15 @@ pub mod collections {
     pub const CATEGORY_STATS: &str = "category_stats";
     pub const PRICE_BUCKETS: &str = "price_buckets";
     pub const REJECTS: &str = "rejects";
+    /// One document per product version whose price or list price changed.
+    pub const PRICE_CHANGES: &str = "price_changes";
+    /// One document per category and UTC day: the end-of-day figures.
+    pub const CATEGORY_DAILY: &str = "category_daily";
     /// The sink's own state: per-partition partial figures (not for analysts).
     pub const SINK_PARTIALS: &str = "sink_partials";
+    /// The sink's own state: per-partition, per-day changes of the daily
+    /// figures (not for analysts).
+    pub const SINK_DAILY: &str = "sink_daily";
 }
 
 /// Columns of the input CSVs, in order (the contract's input section).

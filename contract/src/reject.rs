@@ -15,6 +15,9 @@ pub enum RejectReason {
     InvalidCount,
     InvalidFlag,
     InvalidCategory,
+    /// `observed_at` (or an older feed's `date`) is not a time the
+    /// contract accepts, or its year is outside 1990–2100.
+    InvalidObservedAt,
     /// Not a record the stage can read at all: not a JSON object, or (at
     /// the sink) a product the figures cannot count or an unreadable dead
     /// letter or category.
@@ -31,7 +34,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, in the contract's order.
-    pub const ALL: [RejectReason; 11] = [
+    pub const ALL: [RejectReason; 12] = [
         RejectReason::InvalidAsin,
         RejectReason::MissingTitle,
         RejectReason::InvalidPrice,
@@ -39,6 +42,7 @@ impl RejectReason {
         RejectReason::InvalidCount,
         RejectReason::InvalidFlag,
         RejectReason::InvalidCategory,
+        RejectReason::InvalidObservedAt,
         RejectReason::InvalidRecord,
         RejectReason::TransformError,
         RejectReason::UnstorableDocument,
@@ -55,6 +59,7 @@ impl RejectReason {
             RejectReason::InvalidCount => "invalid_count",
             RejectReason::InvalidFlag => "invalid_flag",
             RejectReason::InvalidCategory => "invalid_category",
+            RejectReason::InvalidObservedAt => "invalid_observed_at",
             RejectReason::InvalidRecord => "invalid_record",
             RejectReason::TransformError => "transform_error",
             RejectReason::UnstorableDocument => "unstorable_document",

@@ -7,7 +7,9 @@
 //! - [`text`]: asins, titles and category names.
 //! - [`dirty`]: rows that the transforms reject, and lines no CSV reader
 //!   can parse.
+//! - [`days`]: daily snapshots of a drifting catalogue (`--days`).
 
+pub mod days;
 pub mod dirty;
 pub mod shape;
 pub mod text;
@@ -63,6 +65,8 @@ pub enum DatasetError {
     DirtyRate(f64),
     #[error("--updates must be between 0 and 1, not {0}")]
     UpdateRate(f64),
+    #[error("{0}")]
+    Start(String),
     #[error("{0}: no header line")]
     NoHeader(PathBuf),
 }
@@ -94,25 +98,10 @@ pub fn generate(args: &GenerateArgs) -> Result<Summary, DatasetError> {
     std::fs::create_dir_all(&args.out).map_err(io(&args.out))?;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let categories = shape::Categories::new(&mut rng);
-    let mut summary = Summary::default();
-
-    let path = args.out.join("categories.csv");
-    let mut w = csv::Writer::from_path(&path).map_err(|error| DatasetError::Csv {
-        path: path.clone(),
-        error,
-    })?;
-    let csv_err = |path: &Path| {
-        let path = path.to_owned();
-        move |error| DatasetError::Csv { path, error }
+    let mut summary = Summary {
+        categories: write_categories(&args.out, &categories)?,
+        ..Summary::default()
     };
-    w.write_record(["id", "category_name"])
-        .map_err(csv_err(&path))?;
-    for c in &categories.list {
-        w.write_record([c.id.to_string(), c.name.clone()])
-            .map_err(csv_err(&path))?;
-        summary.categories += 1;
-    }
-    w.flush().map_err(io(&path))?;
 
     let path = args.out.join("products.csv");
     let file = File::create(&path).map_err(io(&path))?;
@@ -155,6 +144,26 @@ pub fn generate(args: &GenerateArgs) -> Result<Summary, DatasetError> {
     }
     out.flush().map_err(io(&path))?;
     Ok(summary)
+}
+
+/// Writes `categories.csv` in `out`; returns how many.
+fn write_categories(out: &Path, categories: &shape::Categories) -> Result<u64, DatasetError> {
+    let path = out.join("categories.csv");
+    let csv_err = |error| DatasetError::Csv {
+        path: path.clone(),
+        error,
+    };
+    let mut w = csv::Writer::from_path(&path).map_err(csv_err)?;
+    w.write_record(["id", "category_name"]).map_err(csv_err)?;
+    for c in &categories.list {
+        w.write_record([c.id.to_string(), c.name.clone()])
+            .map_err(csv_err)?;
+    }
+    w.flush().map_err(|error| DatasetError::Io {
+        path: path.clone(),
+        error,
+    })?;
+    Ok(categories.list.len() as u64)
 }
 
 /// Writes `to`, a products file with `from`'s header and no rows: with a
@@ -333,12 +342,13 @@ mod tests {
         let mut reader = shelf_client::rows::Rows::open(
             &dir.join("products.csv"),
             &shelf_client::PRODUCT_COLUMNS,
+            &[],
         )
         .unwrap();
         while let Some(row) = reader.next_row() {
             match row.unwrap() {
                 Ok(r) => {
-                    let record = shelf_client::convert::product(&header, &r.cells);
+                    let record = shelf_client::convert::product(&header, &r.cells, None);
                     if let Err(reject) = shelf_rules::clean(&record) {
                         *rejected.entry(reject.reason.as_str()).or_default() += 1;
                     }

@@ -9,6 +9,7 @@
 //! writes them from scratch. Adding an aggregate is one new module here
 //! plus a line in [`all`].
 
+mod category_daily;
 mod category_stats;
 mod price_buckets;
 mod sync;
@@ -17,10 +18,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use bson::{doc, Document};
 
+pub use category_daily::CategoryDailyAggregate;
 pub use category_stats::CategoryStatsAggregate;
 pub use price_buckets::PriceBucketsAggregate;
 pub use sync::Aggregates;
 
+use crate::daily::{DailyPartial, DayChanges};
 use crate::figures::{Figures, Partial};
 
 /// One aggregate collection, a pure function of the merged figures: any
@@ -45,6 +48,7 @@ pub fn all() -> Vec<Box<dyn Aggregate>> {
     vec![
         Box::new(CategoryStatsAggregate),
         Box::new(PriceBucketsAggregate),
+        Box::new(CategoryDailyAggregate),
     ]
 }
 
@@ -55,6 +59,17 @@ pub struct Merged<'a> {
     /// Categories with at least one product, by id.
     pub categories: BTreeMap<i64, Figures>,
     pub names: &'a HashMap<i64, String>,
+    /// Per category and day, the daily entries of every partition summed.
+    pub daily: BTreeMap<i64, BTreeMap<i64, DaySums>>,
+}
+
+/// A category's day, summed over the partitions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DaySums {
+    /// How the end-of-day figures differ from the day before's.
+    pub figures: Figures,
+    pub observed: i64,
+    pub changes: DayChanges,
 }
 
 impl<'a> Merged<'a> {
@@ -68,7 +83,30 @@ impl<'a> Merged<'a> {
             categories.entry(p.category_id).or_default().add(&p.figures);
         }
         categories.retain(|_, f| f.products != 0);
-        Self { categories, names }
+        Self {
+            categories,
+            names,
+            daily: BTreeMap::new(),
+        }
+    }
+
+    /// Adds the daily entries of every partition, each with its day.
+    pub fn with_daily<'p>(
+        mut self,
+        entries: impl IntoIterator<Item = (i64, &'p DailyPartial)>,
+    ) -> Self {
+        for (day, p) in entries {
+            let sums = self
+                .daily
+                .entry(p.category_id)
+                .or_default()
+                .entry(day)
+                .or_default();
+            sums.figures.add(&p.figures);
+            sums.observed += p.observed;
+            sums.changes.add(&p.changes);
+        }
+        self
     }
 }
 

@@ -6,6 +6,7 @@ pub const STRING: u8 = 0x02;
 pub const DOCUMENT: u8 = 0x03;
 pub const ARRAY: u8 = 0x04;
 pub const BOOLEAN: u8 = 0x08;
+pub const DATETIME: u8 = 0x09;
 pub const NULL: u8 = 0x0A;
 pub const INT32: u8 = 0x10;
 pub const INT64: u8 = 0x12;

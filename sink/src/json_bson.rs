@@ -31,7 +31,19 @@ pub enum Error {
 
 /// The JSON object `json` as a BSON document, without the top-level keys
 /// in `skip` (their values are still checked).
+#[cfg(test)]
 pub fn document(json: &[u8], skip: &[&str]) -> Result<RawDocumentBuf, Error> {
+    document_capturing(json, skip, None).map(|(d, _)| d)
+}
+
+/// [`document`], also giving the text of the top-level key `capture` (a
+/// key in `skip`), when it is a string.
+pub fn document_capturing(
+    json: &[u8],
+    skip: &[&str],
+    capture: Option<&str>,
+) -> Result<(RawDocumentBuf, Option<String>), Error> {
+    let mut captured = None;
     let mut state = State::default();
     // About the JSON's size: appends then never grow the buffer.
     let mut empty = Vec::with_capacity(json.len() * 5 / 4 + 64);
@@ -42,6 +54,7 @@ pub fn document(json: &[u8], skip: &[&str]) -> Result<RawDocumentBuf, Error> {
         state: &mut state,
         out: &mut out,
         skip,
+        capture: capture.map(|key| (key, &mut captured)),
     };
     match top.deserialize(&mut de) {
         Ok(()) => de.end().map_err(Error::Json)?,
@@ -50,14 +63,17 @@ pub fn document(json: &[u8], skip: &[&str]) -> Result<RawDocumentBuf, Error> {
             return Err(Error::NotAnObject);
         }
         // The fallback parses the whole input again, errors included.
-        Err(_) if state.duplicate => return via_trees(json, skip),
+        Err(_) if state.duplicate => return via_trees(json, skip, capture),
         Err(e) => return Err(Error::Json(e)),
     }
     if let Some(key) = state.refused {
         return Err(Error::Key(key));
     }
-    Ok(out)
+    Ok((out, captured))
 }
+
+/// A top-level key whose string value is kept apart.
+type Capture<'c> = Option<(&'c str, &'c mut Option<String>)>;
 
 #[derive(Default)]
 struct State {
@@ -100,6 +116,8 @@ impl State {
 enum Target<'t> {
     Field(&'t mut RawDocumentBuf, &'t str),
     Item(&'t mut RawArrayBuf),
+    /// Kept apart when a string.
+    Captured(&'t mut Option<String>),
     /// Read and checked, not kept.
     Nowhere,
 }
@@ -112,6 +130,11 @@ impl Target<'_> {
         match self {
             Target::Field(doc, key) => doc.append_ref(key, value),
             Target::Item(array) => array.push(value.to_raw_bson()),
+            Target::Captured(slot) => {
+                if let RawBsonRef::String(text) = value {
+                    *slot = Some(text.to_owned());
+                }
+            }
             Target::Nowhere => {}
         }
     }
@@ -121,6 +144,7 @@ struct TopSeed<'s> {
     state: &'s mut State,
     out: &'s mut RawDocumentBuf,
     skip: &'s [&'s str],
+    capture: Capture<'s>,
 }
 
 impl<'de> DeserializeSeed<'de> for TopSeed<'_> {
@@ -136,7 +160,7 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        fields(self.state, self.out, self.skip, map)
+        fields(self.state, self.out, self.skip, self.capture, map)
     }
     // Anything else is not an object; read it to the end all the same,
     // so that invalid JSON is still reported as such.
@@ -176,6 +200,7 @@ fn fields<'de, A: MapAccess<'de>>(
     state: &mut State,
     out: &mut RawDocumentBuf,
     skip: &[&str],
+    mut capture: Capture<'_>,
     mut map: A,
 ) -> Result<(), A::Error> {
     let mut seen = SeenKeys::default();
@@ -186,7 +211,9 @@ fn fields<'de, A: MapAccess<'de>>(
             return Err(de::Error::custom("duplicate key"));
         }
         state.check(&key);
-        let target = if skip.contains(&key.as_ref()) || !state.writing() {
+        let target = if let Some((_, slot)) = capture.as_mut().filter(|(k, _)| *k == key) {
+            Target::Captured(slot)
+        } else if skip.contains(&key.as_ref()) || !state.writing() {
             Target::Nowhere
         } else {
             Target::Field(&mut *out, &key)
@@ -292,7 +319,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         let mut doc = RawDocumentBuf::new();
-        fields(self.state, &mut doc, &[], map)?;
+        fields(self.state, &mut doc, &[], None, map)?;
         self.target.put(self.state, RawBsonRef::Document(&doc));
         Ok(())
     }
@@ -316,7 +343,11 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
 
 /// What [`document`] gives, through `serde_json::Value` and
 /// `bson::Document`: slower, and the last of duplicate keys wins.
-pub fn via_trees(json: &[u8], skip: &[&str]) -> Result<RawDocumentBuf, Error> {
+pub fn via_trees(
+    json: &[u8],
+    skip: &[&str],
+    capture: Option<&str>,
+) -> Result<(RawDocumentBuf, Option<String>), Error> {
     let value: serde_json::Value = serde_json::from_slice(json).map_err(Error::Json)?;
     if !value.is_object() {
         return Err(Error::NotAnObject);
@@ -329,10 +360,16 @@ pub fn via_trees(json: &[u8], skip: &[&str]) -> Result<RawDocumentBuf, Error> {
     let bson::Bson::Document(mut doc) = to_bson(value) else {
         return Err(Error::NotAnObject);
     };
+    let captured = match capture.and_then(|key| doc.remove(key)) {
+        Some(bson::Bson::String(text)) => Some(text),
+        _ => None,
+    };
     for key in skip {
         doc.remove(*key);
     }
-    RawDocumentBuf::from_document(&doc).map_err(|e| Error::Key(e.to_string()))
+    RawDocumentBuf::from_document(&doc)
+        .map(|d| (d, captured))
+        .map_err(|e| Error::Key(e.to_string()))
 }
 
 fn check_keys(value: &serde_json::Value, state: &mut State) {

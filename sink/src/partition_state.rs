@@ -28,8 +28,9 @@ use bson::{doc, Bson, Document};
 ///
 /// 1: one document per partition and category (`category_id`, no
 /// `layout`). 2: one per partition; the documents of the first sinks with
-/// it have no `layout` field.
-pub const LAYOUT: i32 = 2;
+/// it have no `layout` field. 3: observation time: products carry their
+/// versions (`_hist`), the daily figures are in `sink_daily`.
+pub const LAYOUT: i32 = 3;
 
 use crate::figures::Partial;
 use crate::rename::Sweep;

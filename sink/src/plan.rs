@@ -14,24 +14,34 @@
 //!    offset, and changes nothing at all if the product already holds it
 //!    or a later event.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bson::{Bson, Document, RawDocumentBuf};
 
+use crate::daily::{DailyPartial, DayKey};
 use crate::figures::{Contribution, Partial};
+use crate::history::{History, Version};
 use shelf_contract::{Position, Reject, RejectReason};
 
 use crate::product::ProductEvent;
-use crate::reject;
+use crate::stored_document::{self, Times};
+use crate::{price_changes, reject};
 
 /// Key of a partial: (partition, category id).
 pub type PartialKey = (i32, i64);
+
+/// The daily state of the partitions an instance owns: per (partition,
+/// day), each category's entry.
+pub type DailyPartials = HashMap<DayKey, BTreeMap<i64, DailyPartial>>;
 
 /// A product record of the batch, parsed.
 #[derive(Debug)]
 pub struct ProductRecord<'a> {
     pub partition: i32,
     pub offset: i64,
+    /// The Kafka record's timestamp: when the gateway received the input,
+    /// the observation time of a record without `observed_at`.
+    pub timestamp: Option<i64>,
     pub value: &'a [u8],
     pub event: Result<ProductEvent, Reject>,
 }
@@ -40,9 +50,10 @@ pub struct ProductRecord<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredProduct {
     pub partition: i32,
+    /// The last offset applied to it (not necessarily the current
+    /// version's: an older version may have arrived since).
     pub offset: i64,
-    /// `None` when the stored fields cannot be counted (written by hand?).
-    pub contribution: Option<Contribution>,
+    pub history: History,
 }
 
 /// A partition whose stored products may carry a category name that is
@@ -61,9 +72,15 @@ pub struct Plan {
     /// 1. The partials the batch changed (written with each partition's
     ///    rename sweep, started for these partitions).
     pub partials: Vec<Partial>,
-    /// 2. The products' new states (full documents, by `_id`).
+    /// 2. The daily entries it changed, by (partition, day).
+    pub daily: Vec<(DayKey, DailyPartial)>,
+    /// 3. Price changes by `_id`: the document, or `None` to delete.
+    pub price_changes: Vec<(String, Option<Document>)>,
+    /// 4. The products' new states: full documents where the current
+    ///    version changed, else `$set`s of the times and history.
     pub products: Vec<RawDocumentBuf>,
-    /// 3. Rejects (idempotent by `_id`; any time).
+    pub product_times: Vec<Document>,
+    /// 5. Rejects (idempotent by `_id`; any time).
     pub rejects: Vec<Document>,
     /// Partitions whose stored products need a category's new name.
     pub renames: Vec<RenameStart>,
@@ -72,24 +89,95 @@ pub struct Plan {
     pub skipped: u64,
 }
 
+/// A product as the batch leaves it.
+struct Latest {
+    state: StoredProduct,
+    /// The event of the current version, when the batch changed it.
+    current: Option<ProductEvent>,
+}
+
+/// The partials and daily entries as the batch changes them.
+struct Working<'s> {
+    partials: &'s HashMap<PartialKey, Partial>,
+    daily: &'s DailyPartials,
+    names: &'s HashMap<i64, String>,
+    changed: HashMap<PartialKey, Partial>,
+    touched: Vec<PartialKey>,
+    changed_daily: HashMap<(i32, i64, i64), DailyPartial>,
+    touched_daily: Vec<(i32, i64, i64)>,
+}
+
+impl Working<'_> {
+    /// Adds or retracts a product in its partial, unless an earlier attempt
+    /// at this batch already did (the record is at or below the partial's
+    /// offset).
+    fn count(&mut self, partition: i32, offset: i64, c: &Contribution, sign: i64) {
+        let key = (partition, c.category_id);
+        let (partials, names) = (self.partials, self.names);
+        let partial = self.changed.entry(key).or_insert_with(|| {
+            partials
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| Partial::new(key.0, key.1, names.get(&key.1).cloned()))
+        });
+        if offset > partial.applied_offset {
+            partial.figures.apply(c, sign);
+            self.touched.push(key);
+        }
+    }
+
+    /// A category's day, to change, unless an earlier attempt at this
+    /// batch already changed it for this record.
+    fn day(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        day: i64,
+        category: i64,
+    ) -> Option<&mut DailyPartial> {
+        let key = (partition, day, category);
+        let daily = self.daily;
+        let entry = self.changed_daily.entry(key).or_insert_with(|| {
+            daily
+                .get(&(partition, day))
+                .and_then(|m| m.get(&category))
+                .cloned()
+                .unwrap_or_else(|| DailyPartial::new(category))
+        });
+        (offset > entry.applied_offset).then(|| {
+            self.touched_daily.push(key);
+            entry
+        })
+    }
+}
+
 /// Applies `records` (in offset order within each partition) to
-/// `partials`, the state of the partitions this instance owns, and says
-/// what to write: [`Plan::partials`] are the new versions of the partials
-/// the batch changed (the others are left as they are, not copied).
-/// `stored` holds the products' states before the batch.
+/// `partials` and `daily`, the state of the partitions this instance owns,
+/// and says what to write: [`Plan::partials`] and [`Plan::daily`] are the
+/// new versions of the entries the batch changed (the others are left as
+/// they are, not copied). `stored` holds the products' states before the
+/// batch.
 pub fn plan(
     partials: &HashMap<PartialKey, Partial>,
+    daily: &DailyPartials,
     records: Vec<ProductRecord<'_>>,
     stored: &HashMap<String, StoredProduct>,
     names: &HashMap<i64, String>,
     topic: &str,
 ) -> Plan {
     let mut plan = Plan::default();
-    let mut changed: HashMap<PartialKey, Partial> = HashMap::new();
-    let mut touched: Vec<PartialKey> = Vec::new();
+    let mut w = Working {
+        partials,
+        daily,
+        names,
+        changed: HashMap::new(),
+        touched: Vec::new(),
+        changed_daily: HashMap::new(),
+        touched_daily: Vec::new(),
+    };
     let mut batch_end: HashMap<i32, i64> = HashMap::new();
-    // Each product's state as the batch goes; `Some` event once changed.
-    let mut latest: HashMap<String, (StoredProduct, Option<ProductEvent>)> = HashMap::new();
+    let mut latest: HashMap<String, Latest> = HashMap::new();
+    let mut changes: HashMap<String, Option<Document>> = HashMap::new();
 
     for r in records {
         let end = batch_end.entry(r.partition).or_insert(r.offset);
@@ -105,9 +193,9 @@ pub fn plan(
         };
         let current = latest
             .get(&event.asin)
-            .map(|(s, _)| s.clone())
-            .or_else(|| stored.get(&event.asin).cloned());
-        match admit(&event.asin, current.as_ref(), r.partition, r.offset, topic) {
+            .map(|l| &l.state)
+            .or_else(|| stored.get(&event.asin));
+        match admit(&event.asin, current, r.partition, r.offset, topic) {
             Ok(true) => {}
             Ok(false) => {
                 plan.skipped += 1;
@@ -119,47 +207,122 @@ pub fn plan(
                 continue;
             }
         }
-        let mut apply = |c: &Contribution, sign: i64| {
-            let key = (r.partition, c.category_id);
-            let partial = changed.entry(key).or_insert_with(|| {
-                partials
-                    .get(&key)
-                    .cloned()
-                    .unwrap_or_else(|| Partial::new(key.0, key.1, names.get(&key.1).cloned()))
-            });
-            // At or below the partial's offset: an earlier attempt at this
-            // batch already counted it there.
-            if r.offset > partial.applied_offset {
-                partial.figures.apply(c, sign);
-                touched.push(key);
-            }
+        let Some(at) = event.observed_at.or(r.timestamp) else {
+            let refusal = Reject::new(
+                RejectReason::InvalidObservedAt,
+                "no field `observed_at` and no record timestamp to stand in",
+            );
+            plan.rejects
+                .push(reject::from_refusal(refusal, r.value, read_at()));
+            continue;
         };
-        if let Some(old) = current.as_ref().and_then(|c| c.contribution.as_ref()) {
-            apply(old, -1);
-        }
-        apply(&event.contribution, 1);
-        plan.applied += 1;
-        let state = StoredProduct {
-            partition: r.partition,
+        let asin = event.asin.clone();
+        let mut product = latest.remove(&asin).unwrap_or_else(|| Latest {
+            state: stored.get(&asin).cloned().unwrap_or(StoredProduct {
+                partition: r.partition,
+                offset: -1,
+                history: History::default(),
+            }),
+            current: None,
+        });
+        let version = Version {
+            at,
             offset: r.offset,
-            contribution: Some(event.contribution.clone()),
+            contribution: event.contribution.clone(),
+            list_micros: event.list_micros,
         };
-        latest.insert(event.asin.clone(), (state, Some(event)));
+        let (day, category) = (version.day(), version.contribution.category_id);
+        let fx = product.state.history.insert(version);
+        let (p, o) = (r.partition, r.offset);
+        if !fx.repeated {
+            if let Some(d) = w.day(p, o, day, category) {
+                d.observed += 1;
+            }
+        }
+        for (day, c, sign) in &fx.daily {
+            if let Some(d) = w.day(p, o, *day, c.category_id) {
+                d.figures.apply(c, *sign);
+            }
+        }
+        for (change, sign) in fx
+            .changes_removed
+            .iter()
+            .map(|c| (c, -1))
+            .chain(fx.changes_added.iter().map(|c| (c, 1)))
+        {
+            let new = &change.new;
+            if let Some(d) = w.day(p, o, new.day(), new.contribution.category_id) {
+                d.changes.apply(change.pct_tenths(), sign);
+            }
+            let id = price_changes::id(&asin, new);
+            let document = (sign > 0).then(|| price_changes::document(&asin, change));
+            changes.insert(id, document);
+        }
+        if fx.becomes_current && !fx.repeated {
+            if let Some(old) = &fx.replaces {
+                w.count(p, o, &old.contribution, -1);
+            }
+            w.count(p, o, &event.contribution, 1);
+        }
+        product.state.partition = p;
+        product.state.offset = o;
+        if fx.becomes_current {
+            product.current = Some(event);
+        }
+        plan.applied += 1;
+        latest.insert(asin, product);
     }
 
-    for key in &touched {
-        if let (Some(p), Some(end)) = (changed.get_mut(key), batch_end.get(&key.0)) {
+    for key in &w.touched {
+        if let (Some(p), Some(end)) = (w.changed.get_mut(key), batch_end.get(&key.0)) {
             p.applied_offset = p.applied_offset.max(*end);
         }
     }
-    plan.renames = renamed_partials(partials, &mut changed, names, &mut touched);
-    touched.sort_unstable();
-    touched.dedup();
-    plan.partials = touched.iter().filter_map(|k| changed.remove(k)).collect();
-    plan.products = latest
-        .into_iter()
-        .filter_map(|(asin, (state, event))| Some(product_document(asin, state, event?, names)))
+    for key in &w.touched_daily {
+        if let (Some(d), Some(end)) = (w.changed_daily.get_mut(key), batch_end.get(&key.0)) {
+            d.applied_offset = d.applied_offset.max(*end);
+        }
+    }
+    plan.renames = renamed_partials(partials, &mut w.changed, names, &mut w.touched);
+    w.touched.sort_unstable();
+    w.touched.dedup();
+    plan.partials = w
+        .touched
+        .iter()
+        .filter_map(|k| w.changed.remove(k))
         .collect();
+    w.touched_daily.sort_unstable();
+    w.touched_daily.dedup();
+    plan.daily = w
+        .touched_daily
+        .iter()
+        .filter_map(|k| Some(((k.0, k.1), w.changed_daily.remove(k)?)))
+        .collect();
+    plan.price_changes = changes.into_iter().collect();
+    for (asin, product) in latest {
+        let Some(times) = Times::of(&product.state.history) else {
+            continue;
+        };
+        let StoredProduct {
+            partition, offset, ..
+        } = product.state;
+        match product.current {
+            Some(event) => {
+                let name = names.get(&event.contribution.category_id);
+                plan.products.push(stored_document::product(
+                    &asin,
+                    &event.fields,
+                    name.map(String::as_str),
+                    &times,
+                    partition,
+                    offset,
+                ));
+            }
+            None => plan.product_times.push(stored_document::times_update(
+                &asin, &times, partition, offset,
+            )),
+        }
+    }
     plan
 }
 
@@ -238,23 +401,6 @@ fn renamed_partials(
     renames
 }
 
-/// The stored document of a product's new state.
-fn product_document(
-    asin: String,
-    state: StoredProduct,
-    event: ProductEvent,
-    names: &HashMap<i64, String>,
-) -> RawDocumentBuf {
-    let name = names.get(&event.contribution.category_id);
-    crate::stored_document::product(
-        &asin,
-        &event.fields,
-        name.map(String::as_str),
-        state.partition,
-        state.offset,
-    )
-}
-
 /// The state of a stored product document, as [`plan`] needs it.
 pub fn stored_product(d: &Document) -> Option<(String, StoredProduct)> {
     let asin = d.get_str("_id").ok()?.to_owned();
@@ -266,194 +412,37 @@ pub fn stored_product(d: &Document) -> Option<(String, StoredProduct)> {
     };
     let partition = i32::try_from(int("partition")?).ok()?;
     let offset = int("offset")?;
+    let history = match d.get_str(stored_document::HISTORY) {
+        Ok(text) => History::from_text(text).ok()?,
+        // Written before histories (or by hand): its one version, if it
+        // can be counted, observed when it says or at the epoch.
+        Err(_) => History {
+            versions: crate::product::contribution(d)
+                .ok()
+                .map(|contribution| Version {
+                    at: d
+                        .get_datetime(shelf_contract::fields::product::OBSERVED_AT)
+                        .map_or(0, |t| t.timestamp_millis()),
+                    offset,
+                    list_micros: d
+                        .get(shelf_contract::fields::product::LIST_PRICE)
+                        .and_then(Bson::as_f64)
+                        .and_then(crate::figures::to_micros),
+                    contribution,
+                })
+                .into_iter()
+                .collect(),
+        },
+    };
     Some((
         asin,
         StoredProduct {
             partition,
             offset,
-            contribution: crate::product::contribution(d).ok(),
+            history,
         },
     ))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::aggregates::{CategoryStatsAggregate, Merged};
-    use crate::product::parse;
-
-    fn value(asin: &str, category: i64, price: f64) -> Vec<u8> {
-        let lo = (price / 5.0).floor() as i64 * 5;
-        format!(
-            r#"{{"asin":"{asin}","title":"t","price":{price},"category_id":{category},"isBestSeller":false,
-            "boughtInLastMonth":0,"price_bucket":"{lo}-{}","price_bucket_lo":{lo}}}"#,
-            lo + 5
-        )
-        .into_bytes()
-    }
-
-    /// Runs `values` (partition 0, offsets from `first`) through a plan and
-    /// "stores" its writes into `db` the way the sink would, optionally
-    /// crashing after the partials are written.
-    fn run(db: &mut Db, first: i64, values: &[Vec<u8>], crash_before_products: bool) {
-        let records = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| ProductRecord {
-                partition: 0,
-                offset: first + i as i64,
-                value: v,
-                event: parse(v),
-            })
-            .collect();
-        // A restarted instance starts from what is stored.
-        let plan = plan(&db.partials, records, &db.products, &db.names, "t");
-        for p in plan.partials {
-            db.partials.insert((p.partition, p.category_id), p);
-        }
-        if crash_before_products {
-            return;
-        }
-        for d in plan.products {
-            let (asin, state) = stored_product(&d.to_document().unwrap()).unwrap();
-            db.products.insert(asin, state);
-        }
-    }
-
-    #[derive(Default)]
-    struct Db {
-        partials: HashMap<PartialKey, Partial>,
-        products: HashMap<String, StoredProduct>,
-        names: HashMap<i64, String>,
-    }
-
-    fn totals(db: &Db) -> Vec<(i64, i64, f64)> {
-        let stats = CategoryStatsAggregate::stats(&Merged::of(db.partials.values(), &db.names));
-        stats
-            .iter()
-            .map(|s| (s.id, s.products, s.price_sum))
-            .collect()
-    }
-
-    #[test]
-    fn a_later_event_moves_the_product_between_categories() {
-        let mut db = Db::default();
-        run(
-            &mut db,
-            0,
-            &[value("A", 1, 10.0), value("B", 1, 20.0)],
-            false,
-        );
-        run(&mut db, 2, &[value("A", 2, 12.0)], false);
-        assert_eq!(totals(&db), vec![(1, 1, 20.0), (2, 1, 12.0)]);
-    }
-
-    #[test]
-    fn replaying_a_batch_after_any_crash_changes_nothing() {
-        let batch = [
-            value("A", 1, 10.0),
-            value("A", 2, 11.0),
-            value("B", 2, 5.0),
-            value("A", 3, 12.0),
-        ];
-        let mut clean = Db::default();
-        run(&mut clean, 0, &[value("A", 1, 1.0)], false);
-        run(&mut clean, 1, &batch, false);
-        let expected = totals(&clean);
-        assert_eq!(expected, vec![(2, 1, 5.0), (3, 1, 12.0)]);
-
-        // Crash after the partials, then replay the same records, whole or
-        // from the middle (a new batch boundary), any number of times.
-        for split in 0..batch.len() {
-            let mut db = Db::default();
-            run(&mut db, 0, &[value("A", 1, 1.0)], false);
-            run(&mut db, 1, &batch, true);
-            run(&mut db, 1, &batch[..split], true);
-            run(&mut db, 1, &batch, false);
-            run(&mut db, 1, &batch, false);
-            assert_eq!(totals(&db), expected, "split at {split}");
-        }
-    }
-
-    #[test]
-    fn a_late_category_starts_a_rename_of_its_partition() {
-        let mut db = Db::default();
-        run(
-            &mut db,
-            0,
-            &[value("A", 1, 10.0), value("B", 1, 11.0), value("C", 2, 1.0)],
-            false,
-        );
-        assert_eq!(db.partials[&(0, 1)].named, None);
-        db.names.insert(1, "Kettles".into());
-        db.names.insert(3, "Nothing stored yet".into());
-        let mut partials = db.partials.clone();
-        let mut plan_and_adopt = |names: &HashMap<i64, String>| {
-            let plan = plan(&partials, Vec::new(), &db.products, names, "t");
-            for p in &plan.partials {
-                partials.insert((p.partition, p.category_id), p.clone());
-            }
-            plan
-        };
-        let plan = plan_and_adopt(&db.names);
-        assert_eq!(
-            plan.renames,
-            vec![RenameStart {
-                partition: 0,
-                products: 2
-            }]
-        );
-        assert_eq!(plan.partials.len(), 1);
-        assert_eq!(plan.partials[0].named.as_deref(), Some("Kettles"));
-        // The name is recorded: nothing more to start.
-        let plan = plan_and_adopt(&db.names);
-        assert!(plan.renames.is_empty() && plan.partials.is_empty());
-        // A new name for it starts another.
-        db.names.insert(1, "Kettles & Jugs".into());
-        let plan = plan_and_adopt(&db.names);
-        assert_eq!(plan.renames.len(), 1);
-    }
-
-    #[test]
-    fn refused_and_misrouted_records_become_rejects() {
-        let partials = HashMap::new();
-        let stored = HashMap::from([(
-            "A".to_owned(),
-            StoredProduct {
-                partition: 5,
-                offset: 0,
-                contribution: None,
-            },
-        )]);
-        let bad = br#"{"asin":"B","x.y":1}"#.to_vec();
-        let a = value("A", 1, 1.0);
-        let records = vec![
-            ProductRecord {
-                partition: 0,
-                offset: 0,
-                value: &bad,
-                event: parse(&bad),
-            },
-            ProductRecord {
-                partition: 0,
-                offset: 1,
-                value: &a,
-                event: parse(&a),
-            },
-        ];
-        let plan = plan(&partials, records, &stored, &HashMap::new(), "t");
-        let reasons: Vec<&str> = plan
-            .rejects
-            .iter()
-            .map(|d| d.get_str("reason").unwrap())
-            .collect();
-        assert_eq!(
-            reasons,
-            [
-                RejectReason::UnstorableDocument.as_str(),
-                RejectReason::PartitionConflict.as_str()
-            ]
-        );
-        assert!(plan.products.is_empty() && plan.partials.is_empty());
-    }
-}
+mod tests;

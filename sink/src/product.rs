@@ -25,25 +25,54 @@ fn unstorable(detail: impl Into<String>) -> Reject {
     Reject::new(RejectReason::UnstorableDocument, detail)
 }
 
-/// A product event ready to store: its fields as BSON (without `_id` and
-/// `category_name`, which the sink owns) and what it adds to the figures.
+/// A product event ready to store: its fields as BSON (without the
+/// fields the sink owns, [`SINK_OWNED`]), what it adds to the figures, and
+/// what its history keeps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProductEvent {
     pub asin: String,
     pub fields: RawDocumentBuf,
     pub contribution: Contribution,
+    pub list_micros: Option<i128>,
+    /// Its `observed_at`; `None`: the record's timestamp stands in.
+    pub observed_at: Option<i64>,
 }
+
+/// Fields of a stored product that the sink writes, whatever a record
+/// says: `_id` is the asin, the name comes from the categories stream,
+/// the times and the history from the versions, `_src` is where the last
+/// version was read.
+pub const SINK_OWNED: [&str; 9] = [
+    "_id",
+    field::CATEGORY_NAME,
+    field::OBSERVED_AT,
+    field::DAY,
+    field::FIRST_SEEN,
+    field::LAST_SEEN,
+    field::PRICE_CHANGE_COUNT,
+    crate::stored_document::HISTORY,
+    "_src",
+];
 
 /// Parses and checks one `product-clean` value.
 pub fn parse(value: &[u8]) -> Result<ProductEvent, Reject> {
-    // The sink owns these: `_id` is the asin, the name comes from the
-    // categories stream.
-    let owned = ["_id", field::CATEGORY_NAME];
-    let fields = json_bson::document(value, &owned).map_err(|e| match e {
-        json_bson::Error::Json(e) => invalid(format!("not valid JSON: {e}")),
-        json_bson::Error::NotAnObject => invalid("the record is not a JSON object"),
-        json_bson::Error::Key(detail) => unstorable(detail),
-    })?;
+    let (fields, observed_at) =
+        json_bson::document_capturing(value, &SINK_OWNED, Some(field::OBSERVED_AT)).map_err(
+            |e| match e {
+                json_bson::Error::Json(e) => invalid(format!("not valid JSON: {e}")),
+                json_bson::Error::NotAnObject => invalid("the record is not a JSON object"),
+                json_bson::Error::Key(detail) => unstorable(detail),
+            },
+        )?;
+    let observed_at = match observed_at {
+        None => None,
+        Some(text) => Some(shelf_contract::time::parse_observed_at(&text).map_err(|e| {
+            Reject::new(
+                RejectReason::InvalidObservedAt,
+                format!("field `observed_at`: \"{text}\" {e}"),
+            )
+        })?),
+    };
     let asin = match fields.get(field::ASIN) {
         Ok(Some(RawBsonRef::String(s))) if !s.is_empty() => s.to_owned(),
         _ => return Err(invalid("field `asin`: missing or not a string")),
@@ -55,10 +84,16 @@ pub fn parse(value: &[u8]) -> Result<ProductEvent, Reject> {
             "the document is {size} bytes, over MongoDB's 16 MiB limit"
         )));
     }
+    let list_micros = match fields.get(field::LIST_PRICE) {
+        Ok(Some(v)) => number(Scalar::from(v)).and_then(to_micros),
+        _ => None,
+    };
     Ok(ProductEvent {
         asin,
         fields,
         contribution,
+        list_micros,
+        observed_at,
     })
 }
 

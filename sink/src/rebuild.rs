@@ -167,7 +167,8 @@ struct Sums {
 impl Sums {
     /// The fields a product's figures and name are read from.
     fn projection() -> Document {
-        let mut p = doc! { "_src": 1, product::CATEGORY_NAME: 1 };
+        let mut p =
+            doc! { "_src": 1, product::CATEGORY_NAME: 1, crate::stored_document::HISTORY: 1 };
         for f in crate::product::COUNTED_FIELDS {
             p.insert(f, 1);
         }
@@ -180,7 +181,7 @@ impl Sums {
             self.rebuilt.uncounted += 1;
             return;
         };
-        let Some(c) = stored.contribution else {
+        let Some(c) = stored.history.current().map(|v| v.contribution.clone()) else {
             self.rebuilt.uncounted += 1;
             return;
         };

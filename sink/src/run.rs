@@ -31,12 +31,12 @@ use consumer::GroupEvents;
 use shelf_service::{sleep_unless_stopping, Backoff};
 use wait::block_on_until;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bson::{doc, Document, RawDocumentBuf};
+use bson::{doc, Bson, Document, RawDocumentBuf};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientContext, Message, TopicPartitionList};
@@ -48,10 +48,11 @@ use tokio::runtime::Handle;
 use crate::aggregates::{Aggregates, Merged};
 use crate::categories::{CategoryReader, CategoryRecord};
 use crate::config::SinkArgs;
+use crate::daily::{self, DailyPartial, DailyState, DayKey};
 use crate::figures::Partial;
 use crate::metrics::{Metrics, PartitionLabels};
 use crate::partition_state::{self, PartitionState};
-use crate::plan::{self, PartialKey, ProductRecord};
+use crate::plan::{self, DailyPartials, PartialKey, ProductRecord};
 use crate::product;
 use crate::reject;
 use crate::rename::Sweep;
@@ -137,6 +138,10 @@ struct Sink {
     /// written to the store (absent: no document): a write expects to find
     /// it there still.
     stored_seq: HashMap<i32, i64>,
+    /// The daily entries of the owned partitions, and each day document's
+    /// `seq` as `stored_seq`.
+    daily: DailyPartials,
+    daily_seq: HashMap<DayKey, i64>,
     loaded: HashSet<i32>,
     /// Owned partitions whose partials must be read before the next batch.
     to_load: HashSet<i32>,
@@ -195,6 +200,8 @@ impl Sink {
             pending_categories,
             partials: HashMap::new(),
             stored_seq: HashMap::new(),
+            daily: HashMap::new(),
+            daily_seq: HashMap::new(),
             loaded: HashSet::new(),
             to_load: HashSet::new(),
             topic_partitions: Vec::new(),

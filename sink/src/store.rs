@@ -16,6 +16,7 @@ use mongodb::{Client, Database, IndexModel};
 use serde::de::DeserializeOwned;
 use shelf_contract::collections;
 
+use crate::daily::DailyState;
 use crate::metrics::StoreUsage;
 use crate::partition_state::{self, PartitionState, StateError};
 
@@ -193,14 +194,23 @@ impl Store {
     }
 
     /// `products` indexed on `category_id` (a category drill-down) and on
-    /// each of `extra`. Only missing ones are created: FerretDB v1.24 drops
+    /// each of `extra`; the time collections on their days. Only missing ones are created: FerretDB v1.24 drops
     /// the connection when asked to create indexes that exist. Each index costs every insert: on FerretDB
     /// with SQLite, three more (price, price_bucket, isBestSeller) took a
     /// fifth of the pipeline's throughput, so they are the user's choice.
     async fn ensure_indexes(&self, extra: &[String]) -> Result<(), StoreError> {
+        // The day's movers and a product's history are one indexed query
+        // each; the daily figures of a day too.
+        let time = [
+            (collections::PRICE_CHANGES, "day"),
+            (collections::PRICE_CHANGES, "asin"),
+            (collections::CATEGORY_DAILY, "day"),
+            (collections::SINK_DAILY, "partition"),
+        ];
         let wanted = std::iter::once(PRODUCTS_INDEX)
             .chain(extra.iter().map(String::as_str))
-            .map(|field| (collections::PRODUCTS, field));
+            .map(|field| (collections::PRODUCTS, field))
+            .chain(time);
         for (collection, field) in wanted {
             let c = self.db.collection::<Document>(collection);
             let existing = match c.list_index_names().await {
@@ -274,6 +284,23 @@ impl Store {
         Ok(docs
             .iter()
             .map(PartitionState::from_document)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The stored daily entries of these partitions, every day.
+    pub async fn daily_states(&self, partitions: &[i32]) -> Result<Vec<DailyState>, StoreError> {
+        if partitions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let docs: Vec<Document> = self
+            .find(
+                collections::SINK_DAILY,
+                doc! { "partition": { "$in": partitions } },
+            )
+            .await?;
+        Ok(docs
+            .iter()
+            .map(DailyState::from_document)
             .collect::<Result<_, _>>()?)
     }
 

@@ -1,27 +1,74 @@
 //! A product's stored document, written as BSON bytes in one buffer of
 //! the right size: `_id` (the asin), the event's fields (already BSON, see
-//! `json_bson`), `category_name` and `_src` (where the event was read).
+//! `json_bson`), `category_name`, the times and history ([`Times`]) and
+//! `_src` (where the last version was read).
 //!
 //! The fields are most of the bytes and are copied once; building the
 //! small parts as documents of their own and joining them cost a tenth of
 //! the sink's CPU in a profile (docs/benchmarks.md).
 
-use bson::RawDocumentBuf;
+use bson::{doc, DateTime, Document, RawDocumentBuf};
+use shelf_contract::fields::product as field;
+use shelf_contract::time::{day_number, format_day};
 
-use crate::bson_bytes::{cstring, end, start, string, DOCUMENT, INT32, INT64, NULL};
+use crate::bson_bytes::{cstring, end, start, string, DATETIME, DOCUMENT, INT32, INT64, NULL};
+use crate::history::History;
+
+/// The stored product's history: its versions as compact text
+/// ([`History::to_text`]), not for analysts.
+pub const HISTORY: &str = "_hist";
+
+/// What a product's versions say about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Times {
+    /// The current version's.
+    pub observed_at: i64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub price_change_count: i64,
+    pub history: String,
+}
+
+impl Times {
+    /// `None` for an empty history.
+    pub fn of(history: &History) -> Option<Self> {
+        Some(Self {
+            observed_at: history.current()?.at,
+            first_seen: history.first_seen()?,
+            last_seen: history.last_seen()?,
+            price_change_count: history.price_change_count(),
+            history: history.to_text(),
+        })
+    }
+}
+
+/// The fields a version that is not the newest changes: `$set` over the
+/// stored document.
+pub fn times_update(asin: &str, times: &Times, partition: i32, offset: i64) -> Document {
+    doc! {
+        "_id": asin,
+        field::FIRST_SEEN: DateTime::from_millis(times.first_seen),
+        field::LAST_SEEN: DateTime::from_millis(times.last_seen),
+        field::PRICE_CHANGE_COUNT: times.price_change_count,
+        HISTORY: &times.history,
+        "_src": { "partition": partition, "offset": offset },
+    }
+}
 
 /// The document stored for a product.
 pub fn product(
     asin: &str,
     fields: &RawDocumentBuf,
     category_name: Option<&str>,
+    times: &Times,
     partition: i32,
     offset: i64,
 ) -> RawDocumentBuf {
     let field_bytes = fields.as_bytes();
     let elements = &field_bytes[4..field_bytes.len() - 1];
     let name_len = category_name.map_or(0, str::len);
-    let mut b = Vec::with_capacity(96 + asin.len() + elements.len() + name_len);
+    let mut b =
+        Vec::with_capacity(224 + asin.len() + elements.len() + name_len + times.history.len());
     let doc = start(&mut b);
     string(&mut b, "_id", asin);
     b.extend_from_slice(elements);
@@ -32,6 +79,23 @@ pub fn product(
             cstring(&mut b, "category_name");
         }
     }
+    let date = |b: &mut Vec<u8>, key: &str, ms: i64| {
+        b.push(DATETIME);
+        cstring(b, key);
+        b.extend(ms.to_le_bytes());
+    };
+    date(&mut b, field::OBSERVED_AT, times.observed_at);
+    string(
+        &mut b,
+        field::DAY,
+        &format_day(day_number(times.observed_at)),
+    );
+    date(&mut b, field::FIRST_SEEN, times.first_seen);
+    date(&mut b, field::LAST_SEEN, times.last_seen);
+    b.push(INT64);
+    cstring(&mut b, field::PRICE_CHANGE_COUNT);
+    b.extend(times.price_change_count.to_le_bytes());
+    string(&mut b, HISTORY, &times.history);
     b.push(DOCUMENT);
     cstring(&mut b, "_src");
     let src = start(&mut b);
@@ -54,6 +118,7 @@ pub fn product(
             Some(name) => d.append("category_name", name),
             None => d.append("category_name", bson::RawBson::Null),
         }
+        append_times(&mut d, times);
         d.append(
             "_src",
             bson::rawdoc! { "partition": partition, "offset": offset },
@@ -62,11 +127,31 @@ pub fn product(
     })
 }
 
+/// The times, element by element (the slow way).
+fn append_times(d: &mut RawDocumentBuf, times: &Times) {
+    d.append(field::OBSERVED_AT, DateTime::from_millis(times.observed_at));
+    d.append(field::DAY, format_day(day_number(times.observed_at)));
+    d.append(field::FIRST_SEEN, DateTime::from_millis(times.first_seen));
+    d.append(field::LAST_SEEN, DateTime::from_millis(times.last_seen));
+    d.append(field::PRICE_CHANGE_COUNT, times.price_change_count);
+    d.append(HISTORY, times.history.as_str());
+}
+
 #[cfg(test)]
 mod tests {
     use bson::{rawdoc, RawBson};
 
     use super::*;
+
+    fn times() -> Times {
+        Times {
+            observed_at: 1_693_549_800_250,
+            first_seen: 1_693_526_400_000,
+            last_seen: 1_693_549_800_250,
+            price_change_count: 2,
+            history: "[[1]]".into(),
+        }
+    }
 
     #[test]
     fn equals_the_document_built_element_by_element() {
@@ -81,11 +166,13 @@ mod tests {
                 "category_name",
                 name.map_or(RawBson::Null, |n| RawBson::String(n.to_owned())),
             );
+            append_times(&mut want, &times());
             want.append("_src", rawdoc! { "partition": partition, "offset": offset });
-            let got = product("B01", &fields, name, partition, offset);
+            let got = product("B01", &fields, name, &times(), partition, offset);
             assert_eq!(got.as_bytes(), want.as_bytes());
         }
-        let empty = product("B02", &RawDocumentBuf::new(), None, 1, 2);
+        let empty = product("B02", &RawDocumentBuf::new(), None, &times(), 1, 2);
         assert_eq!(empty.get_str("_id").unwrap(), "B02");
+        assert_eq!(empty.get_str("day").unwrap(), "2023-09-01");
     }
 }

@@ -11,6 +11,7 @@ pub mod kafka;
 pub mod pipeline;
 pub mod sink;
 pub mod transform;
+pub mod trends;
 
 use std::time::{Duration, Instant};
 

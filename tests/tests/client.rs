@@ -52,6 +52,7 @@ fn args(dir: &Path, url: &str) -> StreamArgs {
         state_dir: dir.join("state"),
         restart: false,
         quiet: true,
+        observed_at: None,
         compression: Compression::Gzip,
     }
 }
@@ -128,6 +129,7 @@ async fn bodies_sent_uncompressed_arrive_the_same() {
     let (gw, url) = gateway(&p).await;
     let (dir, summary) = dataset(600, 0.05);
     let report = shelf_client::stream(&StreamArgs {
+        observed_at: None,
         compression: Compression::None,
         ..args(&dir, &url)
     })

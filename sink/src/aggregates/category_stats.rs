@@ -50,10 +50,16 @@ impl Aggregate for CategoryStatsAggregate {
         Self::stats(merged).iter().map(to_document).collect()
     }
 
-    /// The bucket map is updated entry by entry: FerretDB v1 would skip a
-    /// `$set` of the whole map when only its keys changed (one product
-    /// moving from "5-10" to "10-15").
     fn update(&self, new: &Document, old: Option<&Document>) -> Document {
+        bucket_wise(new, old)
+    }
+}
+
+/// The update of a document with a `buckets` map, entry by entry: FerretDB
+/// v1 would skip a `$set` of the whole map when only its keys changed (one
+/// product moving from "5-10" to "10-15").
+pub(super) fn bucket_wise(new: &Document, old: Option<&Document>) -> Document {
+    {
         let (Some(old), Ok(new_buckets)) = (old, new.get_document("buckets")) else {
             return set_all(new);
         };

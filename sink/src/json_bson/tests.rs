@@ -4,10 +4,14 @@ use super::*;
 
 /// The direct path and the trees give the same bytes, or the same error.
 fn same(json: &str, skip: &[&str]) {
-    let direct = document(json.as_bytes(), skip);
-    let trees = via_trees(json.as_bytes(), skip);
+    let capture = Some("observed_at");
+    let direct = document_capturing(json.as_bytes(), skip, capture);
+    let trees = via_trees(json.as_bytes(), skip, capture);
     match (&direct, &trees) {
-        (Ok(a), Ok(b)) => assert_eq!(a.as_bytes(), b.as_bytes(), "{json}"),
+        (Ok((a, at_a)), Ok((b, at_b))) => {
+            assert_eq!(a.as_bytes(), b.as_bytes(), "{json}");
+            assert_eq!(at_a, at_b, "{json}");
+        }
         (Err(Error::Json(_)), Err(Error::Json(_)))
         | (Err(Error::NotAnObject), Err(Error::NotAnObject)) => {}
         (Err(Error::Key(a)), Err(Error::Key(b))) => assert_eq!(a, b, "{json}"),
@@ -24,6 +28,8 @@ fn documents_equal_the_trees() {
         r#"{"nested":{"a":[1,"x",{"b":null},[true,2.5]],"c":{}},"arr":[]}"#,
         r#"{"esc\"aped\u00e9":"line\nbreak \ud83d\ude00","_id":"dropped","category_name":"too"}"#,
         r#"{"a":1,"a":2,"b":{"c":1,"c":[3]}}"#,
+        r#"{"observed_at":"2023-09-01T00:00:00Z","n":{"observed_at":"kept"}}"#,
+        r#"{"observed_at":17,"x":1}"#,
     ] {
         same(json, &["_id", "category_name"]);
     }
@@ -103,4 +109,19 @@ proptest! {
         let object = serde_json::Value::Object(fields.into_iter().collect());
         same(&object.to_string(), &["_id"]);
     }
+}
+
+#[test]
+fn the_captured_key_is_kept_apart_at_the_top_only() {
+    let json = br#"{"asin":"B01","observed_at":"2023-09-01","n":{"observed_at":"x"}}"#;
+    let (doc, at) = document_capturing(json, &[], Some("observed_at")).unwrap();
+    assert_eq!(at.as_deref(), Some("2023-09-01"));
+    assert!(doc.get("observed_at").unwrap().is_none());
+    assert_eq!(
+        doc.get_document("n")
+            .unwrap()
+            .get_str("observed_at")
+            .unwrap(),
+        "x"
+    );
 }

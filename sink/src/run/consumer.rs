@@ -127,6 +127,8 @@ impl Sink {
                 self.to_load.remove(p);
                 self.partials.retain(|k, _| k.0 != *p);
                 self.stored_seq.remove(p);
+                self.daily.retain(|k, _| k.0 != *p);
+                self.daily_seq.retain(|k, _| k.0 != *p);
                 self.sweeps.remove(p);
             }
         }
@@ -173,6 +175,8 @@ impl Sink {
     pub(super) fn forget_and_rewind(&mut self) -> Result<(), SinkError> {
         self.partials.clear();
         self.stored_seq.clear();
+        self.daily.clear();
+        self.daily_seq.clear();
         self.sweeps.clear();
         self.aggregates.forget();
         self.to_load.extend(self.loaded.drain());

@@ -10,7 +10,17 @@ impl Sink {
             return Ok(());
         }
         let wanted: Vec<i32> = self.to_load.iter().copied().collect();
-        let loaded = self.block_on(self.store.partition_states(&wanted))?;
+        let (loaded, daily) = self.block_on(async {
+            let states = self.store.partition_states(&wanted).await?;
+            Ok((states, self.store.daily_states(&wanted).await?))
+        })?;
+        for day in daily {
+            self.daily_seq.insert((day.partition, day.day), day.seq);
+            let entries = self.daily.entry((day.partition, day.day)).or_default();
+            for p in day.partials {
+                entries.insert(p.category_id, p);
+            }
+        }
         for state in loaded {
             self.stored_seq.insert(state.partition, state.seq);
             if let Some(sweep) = state.sweep {
@@ -67,6 +77,32 @@ impl Sink {
         states
     }
 
+    /// The `sink_daily` documents of the days `changed` touched: each with
+    /// every category's entry of its partition and day (`changed` over
+    /// the instance's), one `seq` past the stored one.
+    pub(super) fn daily_states(&self, changed: &[(DayKey, DailyPartial)]) -> Vec<DailyState> {
+        let mut days: BTreeMap<DayKey, BTreeMap<i64, &DailyPartial>> = BTreeMap::new();
+        for (key, p) in changed {
+            days.entry(*key).or_default().insert(p.category_id, p);
+        }
+        days.into_iter()
+            .map(|(key, overlay)| {
+                let mut entries: BTreeMap<i64, &DailyPartial> = self
+                    .daily
+                    .get(&key)
+                    .map(|m| m.iter().map(|(c, p)| (*c, p)).collect())
+                    .unwrap_or_default();
+                entries.extend(overlay);
+                DailyState {
+                    partition: key.0,
+                    day: key.1,
+                    seq: self.daily_seq.get(&key).map_or(0, |s| s + 1),
+                    partials: entries.into_values().cloned().collect(),
+                }
+            })
+            .collect()
+    }
+
     /// Brings `category_stats` and `price_buckets` up to the merge of all
     /// partials (this instance's from memory, the other partitions' read
     /// from the store): after a change, at most every merge interval; on
@@ -92,13 +128,25 @@ impl Sink {
         let store = &self.store;
         let names = &self.names;
         let own = &self.partials;
+        let own_daily = &self.daily;
         let aggregates = &mut self.aggregates;
         let changes = block_on_until(&self.handle, &self.shutdown, async {
+            let others_daily = store.daily_states(&others).await?;
             let others = store.partition_states(&others).await?;
             let merged = Merged::of(
                 own.values()
                     .chain(others.iter().flat_map(|s| s.partials.iter())),
                 names,
+            )
+            .with_daily(
+                own_daily
+                    .iter()
+                    .flat_map(|((_, day), m)| m.values().map(move |p| (*day, p)))
+                    .chain(
+                        others_daily
+                            .iter()
+                            .flat_map(|s| s.partials.iter().map(move |p| (s.day, p))),
+                    ),
             );
             aggregates.sync(store, &merged, verify).await
         });
@@ -139,6 +187,26 @@ pub(super) async fn write_states(
         .upsert(
             collections::SINK_PARTIALS,
             states.iter().map(PartitionState::to_document).collect(),
+            None,
+            Some(&guard),
+        )
+        .await
+}
+
+/// Writes day documents, each guarded by its `seq` as [`write_states`].
+pub(super) async fn write_daily(
+    store: &Store,
+    daily_seq: &HashMap<DayKey, i64>,
+    states: &[DailyState],
+) -> Result<(), StoreError> {
+    let guard = |id: &str| match daily::key_of(id).and_then(|k| daily_seq.get(&k)) {
+        Some(seq) => doc! { "seq": seq },
+        None => doc! { "seq": { "$exists": false } },
+    };
+    store
+        .upsert(
+            collections::SINK_DAILY,
+            states.iter().map(DailyState::to_document).collect(),
             None,
             Some(&guard),
         )

@@ -44,6 +44,7 @@ impl Sink {
             .collect();
         let plan = plan::plan(
             &self.partials,
+            &self.daily,
             products,
             &stored,
             &self.names,
@@ -56,17 +57,30 @@ impl Sink {
         }
         let touched: HashSet<i32> = plan.partials.iter().map(|p| p.partition).collect();
         let states = self.partition_states(&plan.partials, touched, &sweeps);
+        let days = self.daily_states(&plan.daily);
         let written = Written {
             states: &states,
+            days: &days,
+            price_changes: plan.price_changes,
             products: plan.products,
+            product_times: plan.product_times,
             stored_docs: &stored_docs,
             stored: &stored,
             rejects,
         };
-        self.block_on(written.write(&self.store, &self.stored_seq))?;
+        self.block_on(written.write(&self.store, &self.stored_seq, &self.daily_seq))?;
 
         if plan.applied > 0 || !plan.partials.is_empty() {
             self.dirty = true;
+        }
+        for day in &days {
+            self.daily_seq.insert((day.partition, day.day), day.seq);
+        }
+        for (key, entry) in plan.daily {
+            self.daily
+                .entry(key)
+                .or_default()
+                .insert(entry.category_id, entry);
         }
         self.adopt(states, plan.partials, sweeps, &plan.renames);
         let counts = Counts {
@@ -144,6 +158,7 @@ impl Sink {
                 read.products.push(ProductRecord {
                     partition: m.partition(),
                     offset: m.offset(),
+                    timestamp: m.timestamp().to_millis(),
                     value,
                     event: product::parse(value),
                 });
@@ -218,16 +233,45 @@ impl Sink {
 /// A batch's writes, in the order the plan's rules need.
 struct Written<'a> {
     states: &'a [PartitionState],
+    days: &'a [DailyState],
+    price_changes: Vec<(String, Option<Document>)>,
     products: Vec<RawDocumentBuf>,
+    product_times: Vec<Document>,
     stored_docs: &'a HashMap<String, Document>,
     stored: &'a HashMap<String, plan::StoredProduct>,
     rejects: Vec<Document>,
 }
 
 impl Written<'_> {
-    async fn write(self, store: &Store, stored_seq: &HashMap<i32, i64>) -> Result<(), StoreError> {
-        // Partials before the products whose old state they retract.
+    async fn write(
+        self,
+        store: &Store,
+        stored_seq: &HashMap<i32, i64>,
+        daily_seq: &HashMap<DayKey, i64>,
+    ) -> Result<(), StoreError> {
+        // Partials, days and price changes before the products whose old
+        // state they were computed from: once a product is written, a
+        // replay skips its record.
         merge::write_states(store, stored_seq, self.states).await?;
+        merge::write_daily(store, daily_seq, self.days).await?;
+        let (changed, gone): (Vec<_>, Vec<_>) = self
+            .price_changes
+            .into_iter()
+            .partition(|(_, d)| d.is_some());
+        store
+            .upsert(
+                collections::PRICE_CHANGES,
+                changed.into_iter().filter_map(|(_, d)| d).collect(),
+                None,
+                None,
+            )
+            .await?;
+        store
+            .delete_ids(
+                collections::PRICE_CHANGES,
+                gone.into_iter().map(|(id, _)| Bson::String(id)).collect(),
+            )
+            .await?;
         // Products not stored before are inserted: an insert is guarded by
         // `_id` uniqueness alone, and much cheaper on FerretDB.
         let stored_docs = self.stored_docs;
@@ -256,6 +300,16 @@ impl Written<'_> {
                 collections::PRODUCTS,
                 stored_before,
                 Some(stored_docs),
+                Some(&guard),
+            )
+            .await?;
+        // An older version: the current fields stay, the times and history
+        // change.
+        store
+            .upsert(
+                collections::PRODUCTS,
+                self.product_times,
+                None,
                 Some(&guard),
             )
             .await?;

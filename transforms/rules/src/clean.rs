@@ -32,6 +32,12 @@ pub struct CleanProduct {
     pub is_best_seller: bool,
     #[serde(rename = "boughtInLastMonth")]
     pub bought_in_last_month: u64,
+    /// When the product was observed, as UTC text
+    /// (`shelf_contract::time::format_utc`); absent when the record has no
+    /// time, and the time the gateway received it stands in (the Kafka
+    /// record's timestamp, which the runtime carries over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<String>,
 }
 
 /// Cleans a raw record given as JSON bytes.
@@ -65,6 +71,7 @@ pub fn clean(raw: &Value) -> Result<CleanProduct, Reject> {
     let bought_in_last_month = count(obj, "boughtInLastMonth")?;
     let is_best_seller = flag(obj, "isBestSeller")?;
     let category_id = category(obj)?;
+    let observed_at = observed_at(obj)?;
     Ok(CleanProduct {
         asin,
         title,
@@ -77,7 +84,30 @@ pub fn clean(raw: &Value) -> Result<CleanProduct, Reject> {
         category_id,
         is_best_seller,
         bought_in_last_month,
+        observed_at,
     })
+}
+
+/// `observed_at`, else an older feed's `date`, as UTC text; `None` when
+/// the record has neither (blank counts as absent).
+fn observed_at(obj: &Map<String, Value>) -> Result<Option<String>, Reject> {
+    use shelf_contract::fields::product::{DATE, OBSERVED_AT};
+    use shelf_contract::time::{format_utc, parse_feed_date, parse_observed_at};
+    type Parse = fn(&str) -> Result<i64, shelf_contract::time::TimeError>;
+    let given = |name| obj.get(name).filter(|v| !is_blank(Some(v)));
+    let (field, v, parse): (&str, &Value, Parse) = match (given(OBSERVED_AT), given(DATE)) {
+        (Some(v), _) => (OBSERVED_AT, v, parse_observed_at),
+        (None, Some(v)) => (DATE, v, parse_feed_date),
+        (None, None) => return Ok(None),
+    };
+    let bad = |why: &str| reject(RejectReason::InvalidObservedAt, field, Some(v), why);
+    let Value::String(text) = v else {
+        return Err(bad("is not a text"));
+    };
+    match parse(text) {
+        Ok(ms) => Ok(Some(format_utc(ms))),
+        Err(e) => Err(bad(&e.to_string())),
+    }
 }
 
 fn asin(obj: &Map<String, Value>) -> Result<String, Reject> {

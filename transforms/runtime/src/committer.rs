@@ -173,8 +173,14 @@ fn transact(
     let (mut outputs, mut rejects): (u64, HashMap<&'static str, u64>) = (0, HashMap::new());
     for outcome in &prepared.outcomes {
         match outcome {
-            Outcome::Output { key, value, .. } => {
+            Outcome::Output { input, key, value } => {
                 let mut record = BaseRecord::to(&prepared.output).payload(value.as_slice());
+                // The input's timestamp (when the gateway received it) goes
+                // on: it is the observation time of a record without one,
+                // and a replay must give the same.
+                if let Some(ms) = prepared.batch[*input].timestamp().to_millis() {
+                    record = record.timestamp(ms);
+                }
                 if let Some(k) = key.as_deref() {
                     record = record.key(k);
                 }

@@ -251,7 +251,10 @@ impl<'a> Runtime<'a> {
             .group
             .clone()
             .unwrap_or_else(|| format!("shelf-transform-{}", args.chain));
-        let member = format!("shelf-transform-{}-{}", args.chain, args.instance);
+        // The group names the pipeline, so two pipelines on one cluster
+        // (other topics, other groups) never fence each other's
+        // transactions; the default is `shelf-transform-<chain>-<instance>`.
+        let member = format!("{group}-{}", args.instance);
         let consumer: BaseConsumer = kafka
             .group_member(&group, &member)
             .set("max.poll.interval.ms", "300000")

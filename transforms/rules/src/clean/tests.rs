@@ -234,10 +234,61 @@ fn category_rules() {
 }
 
 #[test]
+fn observation_time_rules() {
+    let at = |v: &Value| clean(v).unwrap().observed_at;
+    assert_eq!(at(&base()), None, "no time: the gateway's stands in");
+    assert_eq!(
+        at(&with("observed_at", json!("2023-09-01"))).as_deref(),
+        Some("2023-09-01T00:00:00Z")
+    );
+    assert_eq!(
+        at(&with("observed_at", json!("2023-09-01T08:30:00+02:00"))).as_deref(),
+        Some("2023-09-01T06:30:00Z")
+    );
+    assert_eq!(
+        at(&with("date", json!("31/12/2023 00:00"))).as_deref(),
+        Some("2023-12-31T00:00:00Z")
+    );
+    // `observed_at` wins over `date`; blank counts as absent.
+    let mut v = with("observed_at", json!("2023-09-02"));
+    v["date"] = json!("31/12/2023 00:00");
+    assert_eq!(at(&v).as_deref(), Some("2023-09-02T00:00:00Z"));
+    let mut v = with("observed_at", json!(" "));
+    v["date"] = json!("31/12/2023 00:00");
+    assert_eq!(at(&v).as_deref(), Some("2023-12-31T00:00:00Z"));
+    assert_eq!(at(&with("observed_at", Value::Null)), None);
+
+    for (field, bad) in [
+        ("observed_at", json!("yesterday")),
+        ("observed_at", json!("1989-12-31")),
+        ("observed_at", json!("2101-01-01T00:00:00Z")),
+        ("observed_at", json!("2023-02-30")),
+        ("observed_at", json!(1693526400)),
+        ("date", json!("2023-09-01")),
+    ] {
+        let r = clean(&with(field, bad.clone())).unwrap_err();
+        assert_eq!(r.reason, RejectReason::InvalidObservedAt, "{bad}");
+        assert!(
+            r.detail.starts_with(&format!("field `{field}`")),
+            "{}",
+            r.detail
+        );
+    }
+    let r = clean(&with("observed_at", json!("1989-12-31"))).unwrap_err();
+    assert!(
+        r.detail.contains("1989") && r.detail.contains("1990"),
+        "{}",
+        r.detail
+    );
+}
+
+#[test]
 fn first_violation_in_contract_order_wins() {
     let mut v = base();
     v["price"] = json!(-1);
     v["stars"] = json!(9);
+    v["observed_at"] = json!("never");
+    assert_eq!(reason(&v), RejectReason::InvalidPrice);
     v["category_id"] = json!(0);
     assert_eq!(reason(&v), RejectReason::InvalidPrice);
     v["title"] = json!("");

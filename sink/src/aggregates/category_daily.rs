@@ -1,0 +1,159 @@
+//! `category_daily`: per category and UTC day, from the category's first
+//! observation to the latest observed day, the figures `category_stats`
+//! would have held at the end of that day had every observation arrived in
+//! observation order, and the day's price changes (the contract's
+//! [`CategoryDaily`]).
+//!
+//! Computed from the summed daily entries: each day's figures are the
+//! running sum of the days' changes up to it.
+
+use bson::Document;
+use shelf_contract::collections;
+use shelf_contract::documents::CategoryDaily;
+use shelf_contract::time::format_day;
+
+use super::category_stats::bucket_wise;
+use super::{to_document, Aggregate, DaySums, Merged};
+use crate::figures::{from_micros, Figures};
+
+#[derive(Debug, Clone, Copy)]
+pub struct CategoryDailyAggregate;
+
+impl CategoryDailyAggregate {
+    /// The typed documents (what [`Aggregate::documents`] encodes).
+    pub fn days(merged: &Merged<'_>) -> Vec<CategoryDaily> {
+        let observed_days = |days: &std::collections::BTreeMap<i64, DaySums>| {
+            days.iter()
+                .filter(|(_, s)| s.observed > 0)
+                .map(|(d, _)| *d)
+                .collect::<Vec<_>>()
+        };
+        let Some(last) = merged
+            .daily
+            .values()
+            .filter_map(|days| observed_days(days).last().copied())
+            .max()
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (&category, days) in &merged.daily {
+            let Some(&first) = observed_days(days).first() else {
+                continue;
+            };
+            let mut running = Figures::default();
+            for sums in days.range(..first).map(|(_, s)| s) {
+                add(&mut running, &sums.figures);
+            }
+            for day in first..=last {
+                let today = days.get(&day);
+                if let Some(s) = today {
+                    add(&mut running, &s.figures);
+                }
+                let changes = today.map(|s| s.changes.clone()).unwrap_or_default();
+                out.push(document(merged, category, day, &running, &changes));
+            }
+        }
+        out
+    }
+}
+
+/// Adds a day's changes; buckets that empty are left out, as elsewhere.
+fn add(running: &mut Figures, day: &Figures) {
+    running.add(day);
+    running.buckets.retain(|_, n| *n != 0);
+}
+
+fn document(
+    merged: &Merged<'_>,
+    category: i64,
+    day: i64,
+    f: &Figures,
+    changes: &crate::daily::DayChanges,
+) -> CategoryDaily {
+    let day = format_day(day);
+    let price_sum = from_micros(f.price_micros);
+    let stars_sum = from_micros(f.stars_micros);
+    CategoryDaily {
+        id: CategoryDaily::id_of(category, &day),
+        category_id: category,
+        day,
+        category_name: merged.names.get(&category).cloned(),
+        products: f.products,
+        priced: f.priced,
+        price_sum,
+        avg_price: (f.priced > 0).then(|| price_sum / f.priced as f64),
+        bestsellers: f.bestsellers,
+        rated: f.rated,
+        stars_sum,
+        avg_stars: (f.rated > 0).then(|| stars_sum / f.rated as f64),
+        bought_last_month: i64::try_from(f.bought_last_month).unwrap_or(i64::MAX),
+        buckets: f.buckets.clone(),
+        changes: changes.changes,
+        drops: changes.drops,
+        rises: changes.rises,
+        avg_change_pct: (changes.pct_n > 0)
+            .then(|| changes.pct_tenths as f64 / 10.0 / changes.pct_n as f64),
+    }
+}
+
+impl Aggregate for CategoryDailyAggregate {
+    fn collection(&self) -> &'static str {
+        collections::CATEGORY_DAILY
+    }
+
+    fn documents(&self, merged: &Merged<'_>) -> Vec<Document> {
+        Self::days(merged).iter().map(to_document).collect()
+    }
+
+    fn update(&self, new: &Document, old: Option<&Document>) -> Document {
+        bucket_wise(new, old)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::daily::DailyPartial;
+    use crate::figures::tests::product;
+
+    #[test]
+    fn every_day_from_the_first_observation_to_the_last_is_a_running_sum() {
+        // Category 1: a product seen on day 10 at 10, moved to 12 on day 12
+        // in another partition; category 2 first seen on day 11.
+        let mut d10 = DailyPartial::new(1);
+        d10.figures.apply(&product(1, Some(10.0), "10-15"), 1);
+        d10.observed = 1;
+        let mut d12 = DailyPartial::new(1);
+        d12.figures.apply(&product(1, Some(10.0), "10-15"), -1);
+        d12.figures.apply(&product(1, Some(12.0), "10-15"), 1);
+        d12.observed = 1;
+        d12.changes.apply(Some(200), 1);
+        let mut other = DailyPartial::new(2);
+        other.figures.apply(&product(2, None, "unpriced"), 1);
+        other.observed = 1;
+        let names = HashMap::from([(1, "Kettles".to_owned())]);
+        let merged = Merged::of([], &names).with_daily([(10, &d10), (12, &d12), (11, &other)]);
+        let days = CategoryDailyAggregate::days(&merged);
+        let got: Vec<(&str, i64, f64, i64)> = days
+            .iter()
+            .map(|d| (d.id.as_str(), d.products, d.price_sum, d.rises))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("1:1970-01-11", 1, 10.0, 0),
+                ("1:1970-01-12", 1, 10.0, 0),
+                ("1:1970-01-13", 1, 12.0, 1),
+                ("2:1970-01-12", 1, 0.0, 0),
+                ("2:1970-01-13", 1, 0.0, 0),
+            ]
+        );
+        assert_eq!(days[2].avg_change_pct, Some(20.0));
+        assert_eq!(days[0].avg_change_pct, None);
+        assert_eq!(days[0].category_name.as_deref(), Some("Kettles"));
+        assert_eq!(days[1].buckets.get("10-15"), Some(&1));
+    }
+}

@@ -1,0 +1,263 @@
+//! A product's versions in observation order, and what one more version
+//! changes: pure logic, no I/O.
+//!
+//! Versions are ordered by `(observed_at, offset)`: the offset in the
+//! product topic's partition, which all versions of an asin share, breaks
+//! ties in arrival order. A version may arrive late, between two known
+//! ones; [`History::insert`] says what that changes, exactly as if every
+//! version had arrived in order:
+//! - the current state (the greatest version) only when it is the newest;
+//! - the daily figures: version v counts for its category at the end of
+//!   each day from its own day up to (not including) the day of the next
+//!   version, kept as a change `+v` on its day and `-v` on the next one's;
+//! - the price changes: each version against the one before it.
+//!
+//! The history is stored with the product (`_hist`, compact JSON text), so
+//! reading the product for a batch reads its history too.
+
+use serde::{Deserialize, Serialize};
+use shelf_contract::time::day_number;
+
+use crate::figures::{from_micros, Contribution};
+
+/// One observed version, as much as the history needs of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// `observed_at`, ms since the epoch.
+    pub at: i64,
+    /// Offset in the product topic (the tie-break, and its identity).
+    pub offset: i64,
+    pub contribution: Contribution,
+    pub list_micros: Option<i128>,
+}
+
+impl Version {
+    pub fn day(&self) -> i64 {
+        day_number(self.at)
+    }
+
+    /// The same observation sent again (a snapshot replayed): nothing the
+    /// history keeps differs.
+    fn repeats(&self, other: &Version) -> bool {
+        self.at == other.at
+            && self.contribution == other.contribution
+            && self.list_micros == other.list_micros
+    }
+}
+
+/// Whether `new` is a price change against `old`.
+pub fn price_changed(old: &Version, new: &Version) -> bool {
+    old.contribution.price_micros != new.contribution.price_micros
+        || old.list_micros != new.list_micros
+}
+
+/// `100 * (new - old) / old` on whole cents, in tenths of a percent,
+/// rounded half away from zero; `None` when either price is unknown.
+pub fn change_pct_tenths(old: Option<i128>, new: Option<i128>) -> Option<i64> {
+    let (old, new) = (cents(old?), cents(new?));
+    if old == 0 {
+        return None;
+    }
+    let q = 1000 * (new - old);
+    let rounded = (2 * q.abs() + old) / (2 * old);
+    i64::try_from(q.signum() * rounded).ok()
+}
+
+/// Whole cents as the transform computes them (`derive::cents`).
+fn cents(micros: i128) -> i128 {
+    (from_micros(micros) * 100.0).round() as i128
+}
+
+/// A price change: a version and the one before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub prev: Version,
+    pub new: Version,
+}
+
+impl Change {
+    pub fn pct_tenths(&self) -> Option<i64> {
+        change_pct_tenths(
+            self.prev.contribution.price_micros,
+            self.new.contribution.price_micros,
+        )
+    }
+}
+
+/// What inserting one version changes.
+#[derive(Debug, Default, PartialEq)]
+pub struct Effects {
+    /// The same observation again: nothing but the watermark changes.
+    pub repeated: bool,
+    /// The version is the newest: the current state becomes it (the
+    /// figures retract `replaces`, the version before, if any).
+    pub becomes_current: bool,
+    pub replaces: Option<Version>,
+    /// Changes of the daily figures: (day, contribution, +1 or -1).
+    pub daily: Vec<(i64, Contribution, i64)>,
+    /// Price changes that no longer hold, then those that now do.
+    pub changes_removed: Vec<Change>,
+    pub changes_added: Vec<Change>,
+}
+
+/// A product's versions, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub versions: Vec<Version>,
+}
+
+impl History {
+    /// Inserts `v` (whose offset is past every version's) and says what
+    /// that changes.
+    pub fn insert(&mut self, v: Version) -> Effects {
+        let at = self.versions.partition_point(|h| h.at <= v.at);
+        let prev = at.checked_sub(1).map(|i| self.versions[i].clone());
+        let next = self.versions.get(at).cloned();
+        let mut fx = Effects {
+            becomes_current: next.is_none(),
+            ..Effects::default()
+        };
+        if prev.as_ref().is_some_and(|p| p.repeats(&v)) {
+            fx.repeated = true;
+            return fx;
+        }
+        fx.daily.push((v.day(), v.contribution.clone(), 1));
+        if let Some(p) = &prev {
+            fx.daily.push((v.day(), p.contribution.clone(), -1));
+        }
+        if let Some(n) = &next {
+            fx.daily.push((n.day(), v.contribution.clone(), -1));
+            if let Some(p) = &prev {
+                fx.daily.push((n.day(), p.contribution.clone(), 1));
+            }
+        }
+        if let (Some(p), Some(n)) = (&prev, &next) {
+            if price_changed(p, n) {
+                fx.changes_removed.push(Change {
+                    prev: p.clone(),
+                    new: n.clone(),
+                });
+            }
+        }
+        if let Some(p) = &prev {
+            if price_changed(p, &v) {
+                fx.changes_added.push(Change {
+                    prev: p.clone(),
+                    new: v.clone(),
+                });
+            }
+        }
+        if let Some(n) = &next {
+            if price_changed(&v, n) {
+                fx.changes_added.push(Change {
+                    prev: v.clone(),
+                    new: n.clone(),
+                });
+            }
+        }
+        if fx.becomes_current {
+            fx.replaces = prev;
+        }
+        self.versions.insert(at, v);
+        fx
+    }
+
+    pub fn current(&self) -> Option<&Version> {
+        self.versions.last()
+    }
+
+    pub fn first_seen(&self) -> Option<i64> {
+        self.versions.first().map(|v| v.at)
+    }
+
+    pub fn last_seen(&self) -> Option<i64> {
+        self.versions.last().map(|v| v.at)
+    }
+
+    /// Versions whose price or list price differs from the one before.
+    pub fn price_change_count(&self) -> i64 {
+        self.versions
+            .windows(2)
+            .filter(|w| price_changed(&w[0], &w[1]))
+            .count() as i64
+    }
+
+    /// The stored form (`_hist`): one JSON array per version.
+    pub fn to_text(&self) -> String {
+        let rows: Vec<Row> = self.versions.iter().map(Row::from).collect();
+        // Integers, booleans and strings always serialise.
+        serde_json::to_string(&rows).unwrap_or_default()
+    }
+
+    pub fn from_text(text: &str) -> Result<Self, serde_json::Error> {
+        let rows: Vec<Row> = serde_json::from_str(text)?;
+        Ok(Self {
+            versions: rows.into_iter().map(Version::from).collect(),
+        })
+    }
+}
+
+/// A version as stored: `[at, offset, category_id, price, listPrice, stars,
+/// bestseller, bought, bucket, bucket_lo]`, amounts in millionths as text
+/// (they may exceed 2^53).
+#[derive(Serialize, Deserialize)]
+struct Row(
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    bool,
+    String,
+    String,
+    Option<i64>,
+);
+
+fn text(x: Option<i128>) -> Option<String> {
+    x.map(|x| x.to_string())
+}
+
+fn number(x: Option<String>) -> Option<i128> {
+    x.and_then(|x| x.parse().ok())
+}
+
+impl From<&Version> for Row {
+    fn from(v: &Version) -> Self {
+        let c = &v.contribution;
+        Row(
+            v.at,
+            v.offset,
+            c.category_id,
+            text(c.price_micros),
+            text(v.list_micros),
+            text(c.stars_micros),
+            c.bestseller,
+            c.bought_last_month.to_string(),
+            c.bucket.clone(),
+            c.bucket_lo,
+        )
+    }
+}
+
+impl From<Row> for Version {
+    fn from(r: Row) -> Self {
+        Version {
+            at: r.0,
+            offset: r.1,
+            contribution: Contribution {
+                category_id: r.2,
+                price_micros: number(r.3),
+                stars_micros: number(r.5),
+                bestseller: r.6,
+                bought_last_month: r.7.parse().unwrap_or(0),
+                bucket: r.8,
+                bucket_lo: r.9,
+            },
+            list_micros: number(r.4),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
