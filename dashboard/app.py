@@ -15,7 +15,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from store import Settings, Store, StoreDown, metrics, price_order, total
+from store import LEVELS, Settings, Store, StoreDown, metrics, price_order, total
 
 settings = Settings.from_env()
 st.set_page_config(page_title="shelfstream", layout="wide")
@@ -205,7 +205,8 @@ def origin_of(reject: dict) -> str:
 
 def product_lookup() -> None:
     st.subheader("A product")
-    asin = st.text_input("asin", key="asin").strip()
+    # Stored upper-cased, as the gateway keys them.
+    asin = st.text_input("asin", key="asin").strip().upper()
     if not asin:
         return
     try:
@@ -216,6 +217,17 @@ def product_lookup() -> None:
         return
     if product is not None:
         st.success(f"{asin} is stored")
+        product.pop("_hist", None)
+        try:
+            history = store().price_history(asin)
+        except StoreDown as error:
+            down(error)
+            return
+        if history.empty:
+            st.caption("no price change seen")
+        else:
+            st.caption(f"price history: {len(history)} change(s)")
+            st.table(history.set_index("day"))
         st.json(json.loads(json.dumps(product, default=str)))
     elif reject is not None:
         st.warning(f"{asin} was rejected: {reject.get('reason')} ({reject.get('detail')}) at {origin_of(reject)}")
@@ -238,18 +250,76 @@ def rejects() -> None:
     st.table(frame.set_index("stage"))
 
 
+@st.fragment(run_every=settings.refresh_seconds)
+def trends() -> None:
+    try:
+        days = store().days()
+        frame = store().categories()
+    except StoreDown as error:
+        down(error)
+        return
+    if not days:
+        st.info("no daily figures yet")
+        return
+    st.subheader(f"Average price per day ({days[0]} to {days[-1]})")
+    names = dict(zip(frame["category"], frame["category_id"]))
+    chosen = st.multiselect("categories", list(names), default=list(names)[:5], key="trend_categories")
+    try:
+        prices = store().daily_prices([int(names[c]) for c in chosen])
+        mix = store().price_mix()
+    except StoreDown as error:
+        down(error)
+        return
+    if not prices.empty:
+        st.altair_chart(
+            alt.Chart(prices).mark_line(point=True).encode(
+                x=alt.X("day:O", title="day"),
+                y=alt.Y("avg_price:Q", title="average price ($)"),
+                color="category:N",
+                tooltip=["day", "category", alt.Tooltip("avg_price:Q", format="$,.2f")],
+            ),
+            use_container_width=True,
+        )
+    st.subheader("The catalogue's mix of price levels")
+    st.altair_chart(
+        alt.Chart(mix).mark_bar().encode(
+            x=alt.X("day:O", title="day"),
+            y=alt.Y("products:Q", stack="normalize", title="share of products"),
+            color=alt.Color("level:N", sort=LEVELS, scale=alt.Scale(domain=LEVELS), title="price level"),
+            tooltip=["day", "level", alt.Tooltip("products:Q", format=",")],
+        ),
+        use_container_width=True,
+    )
+    day = st.selectbox("movers of the day", list(reversed(days)), key="movers_day")
+    try:
+        drops, rises = store().movers(day)
+    except StoreDown as error:
+        down(error)
+        return
+    left, right = st.columns(2)
+    for column, movers, what in [(left, drops, "drops"), (right, rises, "rises")]:
+        with column:
+            st.caption(f"biggest {what} on {day}")
+            if movers.empty:
+                st.info(f"no {what}")
+            else:
+                st.table(movers.set_index("product"))
+
+
 st.title("shelfstream")
 header()
-views = st.tabs(["Price levels", "Categories", "Look-ups", "Rejects"])
+views = st.tabs(["Price levels", "Categories", "Trends", "Look-ups", "Rejects"])
 with views[0]:
     distribution()
 with views[1]:
     categories()
 with views[2]:
+    trends()
+with views[3]:
     left, right = st.columns(2)
     with left:
         drill_down()
     with right:
         product_lookup()
-with views[3]:
+with views[4]:
     rejects()

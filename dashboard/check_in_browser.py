@@ -114,7 +114,7 @@ def table_rows(driver, heading: str) -> dict[str, list[str]]:
 
 
 def number(cell: str) -> float:
-    return float(cell.replace(",", "").replace("$", ""))
+    return float(cell.replace(",", "").replace("$", "").replace("%", "").strip())
 
 
 def shot(driver, shots: Path, name: str) -> None:
@@ -176,7 +176,9 @@ class Check:
 
     def categories(self) -> None:
         tab(self.driver, "Categories")
-        stats = {d["category_name"]: d for d in self.db.category_stats.find({})}
+        # As the page names them: a category whose name has not arrived by
+        # its id.
+        stats = {d.get("category_name") or f"category {d['_id']}": d for d in self.db.category_stats.find({})}
         # The top categories' figures under the charts.
         rows = until("the categories' figures table", lambda: table_rows(self.driver, "category"))
         for name, cells in rows.items():
@@ -189,12 +191,11 @@ class Check:
                 raise Failed(f"`{name}`: average price {cells[1]} shown, {d['avg_price']} stored")
             if int(number(cells[2])) != d["bestsellers"]:
                 raise Failed(f"`{name}`: {cells[2]} best sellers shown, {d['bestsellers']} stored")
-        biggest = max(stats.values(), key=lambda d: d["products"])
-        if biggest["category_name"] not in rows:
-            raise Failed(f"the biggest category `{biggest['category_name']}` is not among the shown")
+        name, biggest = max(stats.items(), key=lambda item: item[1]["products"])
+        if name not in rows:
+            raise Failed(f"the biggest category `{name}` is not among the shown")
         shot(self.driver, self.shots, "categories")
         # Search narrows the list to matching categories.
-        name = biggest["category_name"]
         type_into(self.driver, "search categories", name)
         matching = sum(1 for n in stats if name.lower() in n.lower())
         until(
@@ -202,6 +203,51 @@ class Check:
             lambda: f"{matching} of {len(stats)} categories" in text(self.driver),
         )
         type_into(self.driver, "search categories", "")
+
+    def trends(self) -> None:
+        tab(self.driver, "Trends")
+        days = sorted(self.db.category_daily.distinct("day"))
+        if len(days) < 2:
+            raise Failed(f"category_daily holds days {days}; the test streams two")
+        until(
+            "the average price per day over every stored day",
+            lambda: f"Average price per day ({days[0]} to {days[-1]})" in text(self.driver),
+        )
+        until("the price-level mix", lambda: "mix of price levels" in text(self.driver))
+        latest = days[-1]
+        drops = list(
+            self.db.price_changes.find({"day": latest, "change_pct": {"$lt": 0}})
+            .sort([("change_pct", 1), ("_id", 1)])
+            .limit(10)
+        )
+        if not drops:
+            raise Failed(f"no price drops stored on {latest}")
+        want = [d["asin"] for d in drops]
+
+        def shown():
+            rows = table_rows(self.driver, "product")
+            if list(rows) != want:
+                return False
+            first = rows[want[0]]
+            return abs(number(first[1]) - drops[0]["prev_price"]) < 0.01 and abs(
+                number(first[2]) - drops[0]["price"]
+            ) < 0.01
+
+        until(f"the biggest drops of {latest} = {want}, with old and new prices", shown)
+        shot(self.driver, self.shots, "trends")
+
+    def price_history(self) -> None:
+        """A product's price history, from the look-up (typed in lower case)."""
+        change = self.db.price_changes.find_one({})
+        asin = change["asin"]
+        n = self.db.price_changes.count_documents({"asin": asin})
+        tab(self.driver, "Look-ups")
+        type_into(self.driver, "asin", asin.lower())
+        until(
+            f"{asin}'s price history ({n} change(s)) after typing it in lower case",
+            lambda: f"{asin} is stored" in text(self.driver) and f"price history: {n} change(s)" in text(self.driver),
+        )
+        shot(self.driver, self.shots, "price-history")
 
     def drill_down(self) -> None:
         tab(self.driver, "Look-ups")
@@ -356,8 +402,10 @@ def main() -> int:
         check.renaming()
         check.price_levels()
         check.categories()
+        check.trends()
         check.drill_down()
         check.product_lookup()
+        check.price_history()
         check.rejects()
         print("figures: every view matches MongoDB", flush=True)
         if args.wait_for_more:

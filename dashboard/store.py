@@ -49,6 +49,28 @@ def price_order(label: str) -> float:
     return float(match.group(1)) if match else float("inf")
 
 
+def money(x: float | None) -> str:
+    return "–" if x is None else f"${x:,.2f}"
+
+
+def percent(x: float | None) -> str:
+    return "–" if x is None else f"{x:+.1f} %"
+
+
+LEVELS = ["under $10", "$10–25", "$25–50", "$50–100", "$100–300", "$300 and more", "unpriced"]
+
+
+def price_level(label: str) -> str:
+    """A bucket label's coarse price level (the catalogue's mix)."""
+    lo = price_order(label)
+    if lo == float("inf"):
+        return LEVELS[-1]
+    for bound, level in zip([10, 25, 50, 100, 300], LEVELS):
+        if lo < bound:
+            return level
+    return LEVELS[-2]
+
+
 class Store:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -144,6 +166,85 @@ class Store:
         """The reject of a record with this asin, when one was rejected."""
         query = {"payload": {"$regex": f'"asin":"{re.escape(asin)}"'}}
         return self._read(lambda: self.db.rejects.find_one(query))
+
+    # Trends: `category_daily` (a document per category and day) and
+    # `price_changes` (indexed on `day` and `asin`).
+
+    def days(self) -> list[str]:
+        """The days with daily figures, oldest first."""
+        return sorted(self._read(lambda: self.db.category_daily.distinct("day")))
+
+    def daily_prices(self, category_ids: list[int]) -> pd.DataFrame:
+        """Average price per day of each of these categories."""
+        docs = self._read(
+            lambda: list(
+                self.db.category_daily.find(
+                    {"category_id": {"$in": category_ids}},
+                    {"day": 1, "category_id": 1, "category_name": 1, "avg_price": 1},
+                )
+            )
+        )
+        rows = [
+            {
+                "day": d["day"],
+                "category": d.get("category_name") or f"category {d['category_id']}",
+                "avg_price": d.get("avg_price"),
+            }
+            for d in docs
+        ]
+        frame = pd.DataFrame(rows, columns=["day", "category", "avg_price"])
+        return frame.sort_values(["category", "day"]).reset_index(drop=True)
+
+    def price_mix(self) -> pd.DataFrame:
+        """Products per price level and day, over every category."""
+        docs = self._read(lambda: list(self.db.category_daily.find({}, {"day": 1, "buckets": 1})))
+        counts: dict[tuple[str, str], int] = {}
+        for d in docs:
+            for label, n in (d.get("buckets") or {}).items():
+                key = (d["day"], price_level(label))
+                counts[key] = counts.get(key, 0) + int(n)
+        rows = [{"day": day, "level": level, "products": n} for (day, level), n in counts.items()]
+        frame = pd.DataFrame(rows, columns=["day", "level", "products"])
+        return frame.sort_values(["day", "level"]).reset_index(drop=True)
+
+    def movers(self, day: str, limit: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The day's biggest drops and rises: through the `day` index."""
+        names = self._read(lambda: {d["_id"]: d.get("name") for d in self.db.categories.find({})})
+
+        def frame(direction: int) -> pd.DataFrame:
+            query = {"day": day, "change_pct": {"$lt": 0} if direction > 0 else {"$gt": 0}}
+            cursor = self.db.price_changes.find(query).sort([("change_pct", direction), ("_id", 1)]).limit(limit)
+            rows = [
+                {
+                    "product": d["asin"],
+                    "category": names.get(d.get("category_id")) or f"category {d.get('category_id')}",
+                    "old price": money(d.get("prev_price")),
+                    "new price": money(d.get("price")),
+                    "change %": percent(d.get("change_pct")),
+                }
+                for d in self._read(lambda: list(cursor))
+            ]
+            return pd.DataFrame(rows, columns=["product", "category", "old price", "new price", "change %"])
+
+        return frame(1), frame(-1)
+
+    def price_history(self, asin: str) -> pd.DataFrame:
+        """A product's price changes, oldest first, through the `asin` index."""
+        docs = self._read(lambda: list(self.db.price_changes.find({"asin": asin}).sort("observed_at", 1)))
+        rows = [
+            {
+                "day": d.get("day"),
+                "old price": money(d.get("prev_price")),
+                "new price": money(d.get("price")),
+                "old list price": money(d.get("prev_listPrice")),
+                "new list price": money(d.get("listPrice")),
+                "change %": percent(d.get("change_pct")),
+            }
+            for d in docs
+        ]
+        return pd.DataFrame(
+            rows, columns=["day", "old price", "new price", "old list price", "new list price", "change %"]
+        )
 
     def rejects_by_reason(self) -> pd.DataFrame:
         counts: dict[tuple[str, str], int] = {}

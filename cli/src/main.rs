@@ -188,6 +188,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let client = mongodb::Client::with_uri_str(&cli.platform.mongo).await?;
             let db = client.database(&cli.platform.database);
             println!("{}\n", shelf_report::charts::load(&db).await?);
+            if let Some(movers) = shelf_report::movers::load(&db).await? {
+                println!("{movers}");
+            }
             println!("Rejects by stage and reason");
             for ((stage, reason), n) in shelf_report::reconcile::rejects(&db).await? {
                 println!("  {n:>8}  {stage:<9} {reason}");

@@ -4,10 +4,12 @@
 //!   category, average price per category) from MongoDB as terminal bars.
 //! - [`drain`]: waiting until the runtime and the sink have consumed
 //!   everything, and counting what each stage produced.
+//! - [`movers`]: the latest day's biggest price drops and rises.
 //! - [`reconcile`]: rows read = unparseable + refused + rejected + stored.
 
 pub mod charts;
 pub mod drain;
+pub mod movers;
 pub mod reconcile;
 
 #[derive(Debug, thiserror::Error)]

@@ -32,6 +32,49 @@ async fn the_dashboard_shows_what_mongodb_holds_and_follows_the_stream() {
     wait_for_store(&db, &want, Duration::from_secs(120))
         .await
         .unwrap();
+    // Two daily snapshots from today on, for the Trends tab and the price
+    // histories.
+    let daily = std::env::temp_dir().join(shelf_tests::unique("shelf-dash-days"));
+    let today = shelf_contract::time::format_day(shelf_contract::time::day_number(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    ));
+    let days = shelf_dataset::days::generate_days(
+        &shelf_dataset::GenerateArgs {
+            rows: 1000,
+            out: daily.clone(),
+            seed: 13,
+            dirty: 0.0,
+            updates: 0.0,
+        },
+        &shelf_dataset::days::DaysArgs {
+            days: 2,
+            start: today,
+        },
+    )
+    .unwrap();
+    for (i, file) in days.files.iter().enumerate() {
+        let state = daily.join(format!("state-{i}"));
+        let client =
+            ClientProcess::stream(file, None, &state, &services.gateway.url(), 500, 0).unwrap();
+        assert!(client
+            .wait(Duration::from_secs(120))
+            .await
+            .unwrap()
+            .success());
+    }
+    shelf_tests::retry_check(Duration::from_secs(120), Duration::from_secs(1), || async {
+        let n = db
+            .collection::<mongodb::bson::Document>("price_changes")
+            .count_documents(mongodb::bson::doc! {})
+            .await?;
+        anyhow::ensure!(n > 0, "no price changes stored yet");
+        Ok(())
+    })
+    .await
+    .unwrap();
 
     let port = closed_port();
     let url = format!("http://127.0.0.1:{port}");
@@ -133,6 +176,8 @@ async fn the_dashboard_shows_what_mongodb_holds_and_follows_the_stream() {
     for view in [
         "price-levels",
         "categories",
+        "trends",
+        "price-history",
         "category-drill-down",
         "product",
         "rejects",

@@ -35,9 +35,15 @@ use watch::Watch;
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// Product rows to generate and stream.
+    /// Product rows to generate and stream (with --days: the first day's
+    /// products; the run then streams every day's rows).
     #[arg(long, default_value_t = 1_426_337)]
     rows: u64,
+    /// Daily snapshots of a drifting catalogue (`shelf dataset generate
+    /// --days`), streamed in day order as one file with `observed_at`
+    /// (0: one snapshot without time).
+    #[arg(long, default_value_t = 0)]
+    days: u32,
     /// Share of faulty rows.
     #[arg(long, default_value_t = 0.01)]
     dirty: f64,
@@ -78,9 +84,9 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
     let root = repo_root();
-    let data = dataset(&root, &args)?;
+    let data = dataset(&root, &mut args)?;
     let names = Names::new(&format!(
         "pbench-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -173,6 +179,9 @@ fn main() -> Result<()> {
         args.rows,
         args.rows as f64 / total
     );
+    if let Err(e) = rt.block_on(store_size(&db)) {
+        println!("store size: not known ({e})");
+    }
     if args.keep {
         println!(
             "kept: database {}, topics {}-*",
@@ -190,11 +199,65 @@ fn main() -> Result<()> {
     .context("dropping the run's database and topics (--keep keeps them)")
 }
 
+/// The run's database on disk, as the store reports it (`dbStats`).
+async fn store_size(db: &mongodb::Database) -> Result<()> {
+    let stats = db
+        .run_command(mongodb::bson::doc! { "dbStats": 1, "scale": 1 })
+        .await?;
+    let size = |k: &str| {
+        stats.get(k).and_then(|v| match v {
+            mongodb::bson::Bson::Int32(i) => Some(f64::from(*i)),
+            mongodb::bson::Bson::Int64(i) => Some(*i as f64),
+            mongodb::bson::Bson::Double(x) => Some(*x),
+            _ => None,
+        })
+    };
+    let mib = |x: Option<f64>| x.map_or("?".to_owned(), |x| format!("{:.0} MiB", x / 1048576.0));
+    println!(
+        "store size: {} data, {} on disk (dbStats dataSize, totalSize or storageSize)",
+        mib(size("dataSize")),
+        mib(size("totalSize").or(size("storageSize")))
+    );
+    Ok(())
+}
+
 /// The data set for these arguments, generated afresh (a second or two
-/// at full size), so it always comes from the current generator.
-fn dataset(root: &Path, args: &Args) -> Result<PathBuf> {
+/// at full size), so it always comes from the current generator. With
+/// `--days`, the days in order in one products file, and `args.rows`
+/// becomes the rows streamed.
+fn dataset(root: &Path, args: &mut Args) -> Result<PathBuf> {
     let dir = root.join(".local/bench-data");
     let started = Instant::now();
+    if args.days > 0 {
+        let days = dir.join("days");
+        let summary = shelf_dataset::days::generate_days(
+            &shelf_dataset::GenerateArgs {
+                rows: args.rows,
+                out: days.clone(),
+                seed: 2023,
+                dirty: 0.0,
+                updates: 0.0,
+            },
+            &shelf_dataset::days::DaysArgs {
+                days: args.days,
+                start: "2023-09-01".into(),
+            },
+        )?;
+        concatenate(&summary.files, &dir.join("products.csv"))?;
+        std::fs::copy(days.join("categories.csv"), dir.join("categories.csv"))?;
+        println!(
+            "generated {} days, {} observations of {} products ({} price changes) into {} in {:.1} s",
+            args.days,
+            summary.observations,
+            summary.products,
+            summary.price_changes,
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+        args.rows = summary.observations;
+        args.dirty = 0.0;
+        return Ok(dir);
+    }
     shelf_dataset::generate(&shelf_dataset::GenerateArgs {
         rows: args.rows,
         out: dir.clone(),
@@ -209,6 +272,25 @@ fn dataset(root: &Path, args: &Args) -> Result<PathBuf> {
         started.elapsed().as_secs_f64()
     );
     Ok(dir)
+}
+
+/// The daily files as one, in day order, with one header.
+fn concatenate(files: &[PathBuf], to: &Path) -> Result<()> {
+    use std::io::{BufRead, BufReader, BufWriter, Write};
+    let mut out = BufWriter::new(std::fs::File::create(to)?);
+    for (i, file) in files.iter().enumerate() {
+        let mut lines = BufReader::new(std::fs::File::open(file)?).split(b'\n');
+        let header = lines.next().transpose()?.unwrap_or_default();
+        if i == 0 {
+            out.write_all(&header)?;
+            out.write_all(b"\n")?;
+        }
+        for line in lines {
+            out.write_all(&line?)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(out.flush()?)
 }
 
 /// A share of the rows between 0 and 0.95 (some rows are faulty, so all of
