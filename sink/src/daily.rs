@@ -13,7 +13,8 @@ use bson::{doc, Bson, Document};
 use serde::{Deserialize, Serialize};
 use shelf_contract::time::{format_day, parse_day};
 
-use crate::figures::Figures;
+use crate::figures::{Contribution, Figures};
+use crate::history::Effects;
 use crate::partition_state::{StateError, LAYOUT};
 
 /// (partition, day): a `sink_daily` document.
@@ -78,6 +79,52 @@ impl DailyPartial {
             applied_offset: -1,
         }
     }
+}
+
+/// One change a version makes to a category's day.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DayChange {
+    /// A version observed that day in the category.
+    Observed,
+    /// A product's contribution to the end-of-day figures, added (1) or
+    /// retracted (-1) from that day on.
+    Figures(Contribution, i64),
+    /// A price change of that day in the category (its `change_pct` in
+    /// tenths), added or retracted.
+    PriceChange(Option<i64>, i64),
+}
+
+impl DailyPartial {
+    pub fn apply(&mut self, change: &DayChange) {
+        match change {
+            DayChange::Observed => self.observed += 1,
+            DayChange::Figures(c, sign) => self.figures.apply(c, *sign),
+            DayChange::PriceChange(pct, sign) => self.changes.apply(*pct, *sign),
+        }
+    }
+}
+
+/// What inserting a version (observed on `day` in `category`) changes in
+/// the daily entries, as (day, category, change).
+pub fn day_changes(day: i64, category: i64, fx: &Effects) -> Vec<(i64, i64, DayChange)> {
+    let mut out = Vec::with_capacity(fx.daily.len() + 3);
+    if fx.repeated {
+        return out;
+    }
+    out.push((day, category, DayChange::Observed));
+    for (d, c, sign) in &fx.daily {
+        out.push((*d, c.category_id, DayChange::Figures(c.clone(), *sign)));
+    }
+    let removed = fx.changes_removed.iter().map(|c| (c, -1));
+    for (change, sign) in removed.chain(fx.changes_added.iter().map(|c| (c, 1))) {
+        let new = &change.new;
+        out.push((
+            new.day(),
+            new.contribution.category_id,
+            DayChange::PriceChange(change.pct_tenths(), sign),
+        ));
+    }
+    out
 }
 
 /// One `sink_daily` document: a partition's day, every category's entry.

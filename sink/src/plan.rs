@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use bson::{Bson, Document, RawDocumentBuf};
 
-use crate::daily::{DailyPartial, DayKey};
+use crate::daily::{day_changes, DailyPartial, DayKey};
 use crate::figures::{Contribution, Partial};
 use crate::history::{History, Version};
 use shelf_contract::{Position, Reject, RejectReason};
@@ -234,14 +234,9 @@ pub fn plan(
         let (day, category) = (version.day(), version.contribution.category_id);
         let fx = product.state.history.insert(version);
         let (p, o) = (r.partition, r.offset);
-        if !fx.repeated {
+        for (day, category, change) in day_changes(day, category, &fx) {
             if let Some(d) = w.day(p, o, day, category) {
-                d.observed += 1;
-            }
-        }
-        for (day, c, sign) in &fx.daily {
-            if let Some(d) = w.day(p, o, *day, c.category_id) {
-                d.figures.apply(c, *sign);
+                d.apply(&change);
             }
         }
         for (change, sign) in fx
@@ -250,11 +245,7 @@ pub fn plan(
             .map(|c| (c, -1))
             .chain(fx.changes_added.iter().map(|c| (c, 1)))
         {
-            let new = &change.new;
-            if let Some(d) = w.day(p, o, new.day(), new.contribution.category_id) {
-                d.changes.apply(change.pct_tenths(), sign);
-            }
-            let id = price_changes::id(&asin, new);
+            let id = price_changes::id(&asin, &change.new);
             let document = (sign > 0).then(|| price_changes::document(&asin, change));
             changes.insert(id, document);
         }

@@ -8,6 +8,9 @@
 //! partition and category its `_src` and `category_id` name), written
 //! fresh, and the aggregates rewritten from them.
 //!
+//! The daily entries (`sink_daily`) are rebuilt the same way, by
+//! replaying each product's stored versions (`_hist`) in observation order.
+//!
 //! Rebuilt partials hold no applied offset (`-1`): they count exactly the
 //! stored products, so a record replayed later is applied if and only if
 //! its product does not hold it yet (the plan's third rule), which is what
@@ -17,7 +20,7 @@
 //! Run it only while no sink of the group runs: a running sink would keep
 //! writing the partials it holds in memory over the rebuilt ones.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use bson::{doc, Bson, Document};
@@ -29,7 +32,9 @@ use shelf_contract::fields::{category, product};
 use shelf_kafka::KafkaClients;
 
 use crate::aggregates::{Aggregates, Merged};
+use crate::daily::{day_changes, DailyPartial, DailyState};
 use crate::figures::Partial;
+use crate::history::History;
 use crate::metrics::StoreUsage;
 use crate::partition_state::PartitionState;
 use crate::plan::{stored_product, PartialKey};
@@ -112,11 +117,17 @@ pub async fn rebuild(platform: &Platform, args: &RebuildArgs) -> Result<Rebuilt,
         }
         tracing::debug!(products = sums.rebuilt.products, "rebuild: slice read");
     }
-    let (states, mut rebuilt) = sums.finish();
+    let (states, days, mut rebuilt) = sums.finish();
     store.drop_all(collections::SINK_PARTIALS).await?;
     let docs: Vec<Document> = states.iter().map(PartitionState::to_document).collect();
     store.insert_new(collections::SINK_PARTIALS, docs).await?;
-    let merged = Merged::of(states.iter().flat_map(|s| s.partials.iter()), &names);
+    store.drop_all(collections::SINK_DAILY).await?;
+    let docs: Vec<Document> = days.iter().map(DailyState::to_document).collect();
+    store.insert_new(collections::SINK_DAILY, docs).await?;
+    let merged = Merged::of(states.iter().flat_map(|s| s.partials.iter()), &names).with_daily(
+        days.iter()
+            .flat_map(|d| d.partials.iter().map(move |p| (d.day, p))),
+    );
     rebuilt.aggregate_changes = Aggregates::default().sync(&store, &merged, true).await?;
     tracing::info!(elapsed = ?started.elapsed(), %rebuilt, "rebuilt");
     Ok(rebuilt)
@@ -159,6 +170,8 @@ async fn category_names(store: &Store) -> Result<HashMap<i64, String>, SinkError
 #[derive(Debug, Default)]
 struct Sums {
     partials: HashMap<PartialKey, Partial>,
+    /// By (partition, day), each category's entry.
+    daily: HashMap<(i32, i64), BTreeMap<i64, DailyPartial>>,
     /// Per partition: products whose name is not their category's known one.
     misnamed: HashMap<i32, i64>,
     rebuilt: Rebuilt,
@@ -193,6 +206,20 @@ impl Sums {
         if known.is_some() && carried != known {
             *self.misnamed.entry(stored.partition).or_default() += 1;
         }
+        // The daily entries: the versions replayed in observation order.
+        let mut replay = History::default();
+        for v in &stored.history.versions {
+            let (day, category) = (v.day(), v.contribution.category_id);
+            let fx = replay.insert(v.clone());
+            for (day, category, change) in day_changes(day, category, &fx) {
+                self.daily
+                    .entry((stored.partition, day))
+                    .or_default()
+                    .entry(category)
+                    .or_insert_with(|| DailyPartial::new(category))
+                    .apply(&change);
+            }
+        }
         let key = (stored.partition, c.category_id);
         self.partials
             .entry(key)
@@ -203,7 +230,7 @@ impl Sums {
 
     /// One state document per partition with products, each with a sweep
     /// where names need fixing.
-    fn finish(self) -> (Vec<PartitionState>, Rebuilt) {
+    fn finish(self) -> (Vec<PartitionState>, Vec<DailyState>, Rebuilt) {
         let mut rebuilt = self.rebuilt;
         let mut by_partition: HashMap<i32, Vec<Partial>> = HashMap::new();
         for (_, p) in self.partials {
@@ -229,7 +256,18 @@ impl Sums {
         rebuilt.partitions = states.len();
         rebuilt.partials = states.iter().map(|s| s.partials.len()).sum();
         rebuilt.to_rename = self.misnamed.values().sum();
-        (states, rebuilt)
+        let mut days: Vec<DailyState> = self
+            .daily
+            .into_iter()
+            .map(|((partition, day), entries)| DailyState {
+                partition,
+                day,
+                seq: 0,
+                partials: entries.into_values().collect(),
+            })
+            .collect();
+        days.sort_by_key(|d| (d.partition, d.day));
+        (states, days, rebuilt)
     }
 }
 
@@ -261,7 +299,7 @@ mod tests {
         sums.add(&stored("B", 0, 1, 20.0, None), &names);
         sums.add(&stored("C", 1, 2, 5.0, None), &names);
         sums.add(&doc! { "_id": "D", "category_id": 1 }, &names);
-        let (states, rebuilt) = sums.finish();
+        let (states, _, rebuilt) = sums.finish();
         assert_eq!((rebuilt.products, rebuilt.uncounted), (4, 1));
         assert_eq!(
             (rebuilt.partitions, rebuilt.partials, rebuilt.to_rename),
@@ -274,5 +312,43 @@ mod tests {
         assert_eq!(p0.partials[0].named.as_deref(), Some("Toys"));
         assert_eq!(p0.sweep.as_ref().map(|s| s.pending), Some(1));
         assert_eq!(states[1].sweep, None, "no known name, nothing to rename");
+    }
+
+    #[test]
+    fn daily_entries_replay_each_products_versions() {
+        use crate::figures::tests::product;
+        use crate::history::Version;
+        let day = 86_400_000;
+        let mut history = History::default();
+        for (at, offset, price) in [(day, 1, 10.0), (2 * day, 4, 12.0)] {
+            let mut contribution = product(1, Some(price), "10-15");
+            contribution.bestseller = false;
+            history.insert(Version {
+                at,
+                offset,
+                contribution,
+                list_micros: None,
+            });
+        }
+        let mut d = stored("A", 0, 1, 12.0, Some("Toys"));
+        d.insert("bestseller", false);
+        d.insert(crate::stored_document::HISTORY, history.to_text());
+        let mut sums = Sums::default();
+        sums.add(&d, &HashMap::new());
+        let (_, days, _) = sums.finish();
+        let got: Vec<(i64, i64, i128, i64, i64)> = days
+            .iter()
+            .map(|s| {
+                let p = &s.partials[0];
+                (
+                    s.day,
+                    p.figures.products,
+                    p.figures.price_micros,
+                    p.observed,
+                    p.changes.rises,
+                )
+            })
+            .collect();
+        assert_eq!(got, [(1, 1, 10_000_000, 1, 0), (2, 0, 2_000_000, 1, 1)]);
     }
 }

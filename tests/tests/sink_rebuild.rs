@@ -25,11 +25,16 @@ fn rebuild(p: &shelf_config::Platform, group: &str, wait_ms: u64) -> Output {
         .expect("run shelf sink rebuild")
 }
 
-/// The aggregates, and each partial's figures and name by (partition,
-/// category): what must not change in a rebuild.
-async fn snapshot(
-    db: &mongodb::Database,
-) -> (Vec<Document>, Vec<Document>, BTreeMap<(i32, i64), String>) {
+/// What must not change in a rebuild: the aggregates (`category_daily`
+/// too), and each partial's figures and name by (partition, category).
+type Snapshot = (
+    Vec<Document>,
+    Vec<Document>,
+    BTreeMap<(i32, i64), String>,
+    Vec<Document>,
+);
+
+async fn snapshot(db: &mongodb::Database) -> Snapshot {
     let mut partials = BTreeMap::new();
     for d in all(db, "sink_partials").await.unwrap() {
         let state = PartitionState::from_document(&d).unwrap();
@@ -52,6 +57,7 @@ async fn snapshot(
         sorted(all(db, "category_stats").await.unwrap()),
         sorted(all(db, "price_buckets").await.unwrap()),
         partials,
+        sorted(all(db, "category_daily").await.unwrap()),
     )
 }
 
@@ -89,7 +95,7 @@ async fn a_store_rebuilt_from_products_equals_the_streamed_one_and_the_sink_resu
     assert!(sink.terminate().success());
 
     let streamed = snapshot(&db).await;
-    assert!(!streamed.2.is_empty() && !streamed.0.is_empty());
+    assert!(!streamed.2.is_empty() && !streamed.0.is_empty() && !streamed.3.is_empty());
     // Lose the saved state and damage the aggregates.
     db.collection::<Document>("sink_partials")
         .delete_many(doc! {})
