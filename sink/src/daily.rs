@@ -147,12 +147,18 @@ pub fn key_of(id: &str) -> Option<DayKey> {
 
 impl DailyState {
     pub fn to_document(&self) -> Document {
-        let text = serde_json::to_string(&self.partials).unwrap_or_default();
+        let partials: Vec<&DailyPartial> = self.partials.iter().collect();
+        Self::document((self.partition, self.day), self.seq, &partials)
+    }
+
+    /// The document of a partition's day, from its parts (not copied).
+    pub fn document(key: DayKey, seq: i64, partials: &[&DailyPartial]) -> Document {
+        let text = serde_json::to_string(partials).unwrap_or_default();
         doc! {
-            "_id": id(self.partition, self.day),
-            "partition": self.partition,
-            "day": format_day(self.day),
-            "seq": self.seq,
+            "_id": id(key.0, key.1),
+            "partition": key.0,
+            "day": format_day(key.1),
+            "seq": seq,
             "daily": text,
             "layout": LAYOUT,
         }

@@ -63,18 +63,29 @@ pub fn partition_of(id: &str) -> Option<i32> {
 
 impl PartitionState {
     pub fn to_document(&self) -> Document {
+        let partials: Vec<&Partial> = self.partials.iter().collect();
+        Self::document(self.partition, self.seq, &partials, self.sweep.as_ref())
+    }
+
+    /// The document of a partition's state, from its parts (not copied).
+    pub fn document(
+        partition: i32,
+        seq: i64,
+        partials: &[&Partial],
+        sweep: Option<&Sweep>,
+    ) -> Document {
         // Integers, strings and maps of them always serialise.
-        let text = serde_json::to_string(&self.partials).unwrap_or_default();
+        let text = serde_json::to_string(partials).unwrap_or_default();
         let mut d = doc! {
-            "_id": id(self.partition),
-            "partition": self.partition,
-            "seq": self.seq,
+            "_id": id(partition),
+            "partition": partition,
+            "seq": seq,
             "partials": text,
             "layout": LAYOUT,
         };
         // Null when none: partition documents are written with `$set`,
         // which would leave a finished sweep's fields in place.
-        match &self.sweep {
+        match sweep {
             Some(sweep) => {
                 d.insert("rename_after", sweep.after.clone());
                 d.insert("rename_pending", sweep.pending);

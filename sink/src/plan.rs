@@ -403,10 +403,12 @@ pub fn stored_product(d: &Document) -> Option<(String, StoredProduct)> {
     };
     let partition = i32::try_from(int("partition")?).ok()?;
     let offset = int("offset")?;
+    let current = int("current").unwrap_or(offset);
     let history = match d.get_str(stored_document::HISTORY) {
         Ok(text) => History::from_text(text).ok()?,
-        // Written before histories (or by hand): its one version, if it
-        // can be counted, observed when it says or at the epoch.
+        // Seen once (no history stored): its one version is the document,
+        // read at `_src`. (Or written by hand, or before observation times:
+        // observed at the epoch then.)
         Err(_) => History {
             versions: crate::product::contribution(d)
                 .ok()
@@ -414,11 +416,8 @@ pub fn stored_product(d: &Document) -> Option<(String, StoredProduct)> {
                     at: d
                         .get_datetime(shelf_contract::fields::product::OBSERVED_AT)
                         .map_or(0, |t| t.timestamp_millis()),
-                    offset,
-                    list_micros: d
-                        .get(shelf_contract::fields::product::LIST_PRICE)
-                        .and_then(Bson::as_f64)
-                        .and_then(crate::figures::to_micros),
+                    offset: current,
+                    list_micros: crate::product::list_micros(d),
                     contribution,
                 })
                 .into_iter()

@@ -97,6 +97,15 @@ pub fn parse(value: &[u8]) -> Result<ProductEvent, Reject> {
     })
 }
 
+/// A stored product's list price in millionths (what its history keeps).
+pub fn list_micros(fields: &Document) -> Option<i128> {
+    fields
+        .get(field::LIST_PRICE)
+        .map(Scalar::from)
+        .and_then(number)
+        .and_then(to_micros)
+}
+
 /// Every field [`contribution`] reads: what a read of stored products for
 /// their figures must project (`shelf sink rebuild`).
 pub const COUNTED_FIELDS: [&str; 7] = [

@@ -180,8 +180,12 @@ struct Sums {
 impl Sums {
     /// The fields a product's figures and name are read from.
     fn projection() -> Document {
-        let mut p =
-            doc! { "_src": 1, product::CATEGORY_NAME: 1, crate::stored_document::HISTORY: 1 };
+        // The history, or for a product seen once what its one version is
+        // read from.
+        let mut p = doc! {
+            "_src": 1, product::CATEGORY_NAME: 1, crate::stored_document::HISTORY: 1,
+            product::OBSERVED_AT: 1, product::LIST_PRICE: 1,
+        };
         for f in crate::product::COUNTED_FIELDS {
             p.insert(f, 1);
         }

@@ -21,12 +21,17 @@ pub const HISTORY: &str = "_hist";
 /// What a product's versions say about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Times {
-    /// The current version's.
+    /// The current version's time, and its offset (kept in `_src.current`:
+    /// without a stored history, a replay must still name the version as
+    /// before).
     pub observed_at: i64,
+    pub current_offset: i64,
     pub first_seen: i64,
     pub last_seen: i64,
     pub price_change_count: i64,
-    pub history: String,
+    /// `None` for a product seen once: its one version is the document
+    /// itself (a first load stores no history).
+    pub history: Option<String>,
 }
 
 impl Times {
@@ -34,10 +39,11 @@ impl Times {
     pub fn of(history: &History) -> Option<Self> {
         Some(Self {
             observed_at: history.current()?.at,
+            current_offset: history.current()?.offset,
             first_seen: history.first_seen()?,
             last_seen: history.last_seen()?,
             price_change_count: history.price_change_count(),
-            history: history.to_text(),
+            history: (history.versions.len() > 1).then(|| history.to_text()),
         })
     }
 }
@@ -50,8 +56,8 @@ pub fn times_update(asin: &str, times: &Times, partition: i32, offset: i64) -> D
         field::FIRST_SEEN: DateTime::from_millis(times.first_seen),
         field::LAST_SEEN: DateTime::from_millis(times.last_seen),
         field::PRICE_CHANGE_COUNT: times.price_change_count,
-        HISTORY: &times.history,
-        "_src": { "partition": partition, "offset": offset },
+        HISTORY: times.history.as_deref().unwrap_or_default(),
+        "_src": { "partition": partition, "offset": offset, "current": times.current_offset },
     }
 }
 
@@ -67,8 +73,8 @@ pub fn product(
     let field_bytes = fields.as_bytes();
     let elements = &field_bytes[4..field_bytes.len() - 1];
     let name_len = category_name.map_or(0, str::len);
-    let mut b =
-        Vec::with_capacity(224 + asin.len() + elements.len() + name_len + times.history.len());
+    let history_len = times.history.as_ref().map_or(0, String::len);
+    let mut b = Vec::with_capacity(224 + asin.len() + elements.len() + name_len + history_len);
     let doc = start(&mut b);
     string(&mut b, "_id", asin);
     b.extend_from_slice(elements);
@@ -95,7 +101,9 @@ pub fn product(
     b.push(INT64);
     cstring(&mut b, field::PRICE_CHANGE_COUNT);
     b.extend(times.price_change_count.to_le_bytes());
-    string(&mut b, HISTORY, &times.history);
+    if let Some(history) = &times.history {
+        string(&mut b, HISTORY, history);
+    }
     b.push(DOCUMENT);
     cstring(&mut b, "_src");
     let src = start(&mut b);
@@ -105,6 +113,9 @@ pub fn product(
     b.push(INT64);
     cstring(&mut b, "offset");
     b.extend(offset.to_le_bytes());
+    b.push(INT64);
+    cstring(&mut b, "current");
+    b.extend(times.current_offset.to_le_bytes());
     end(&mut b, src);
     end(&mut b, doc);
     RawDocumentBuf::from_bytes(b).unwrap_or_else(|_| {
@@ -121,7 +132,7 @@ pub fn product(
         append_times(&mut d, times);
         d.append(
             "_src",
-            bson::rawdoc! { "partition": partition, "offset": offset },
+            bson::rawdoc! { "partition": partition, "offset": offset, "current": times.current_offset },
         );
         d
     })
@@ -134,7 +145,9 @@ fn append_times(d: &mut RawDocumentBuf, times: &Times) {
     d.append(field::FIRST_SEEN, DateTime::from_millis(times.first_seen));
     d.append(field::LAST_SEEN, DateTime::from_millis(times.last_seen));
     d.append(field::PRICE_CHANGE_COUNT, times.price_change_count);
-    d.append(HISTORY, times.history.as_str());
+    if let Some(history) = &times.history {
+        d.append(HISTORY, history.as_str());
+    }
 }
 
 #[cfg(test)]
@@ -146,10 +159,11 @@ mod tests {
     fn times() -> Times {
         Times {
             observed_at: 1_693_549_800_250,
+            current_offset: 9,
             first_seen: 1_693_526_400_000,
             last_seen: 1_693_549_800_250,
             price_change_count: 2,
-            history: "[[1]]".into(),
+            history: Some("[[1]]".into()),
         }
     }
 
@@ -167,10 +181,29 @@ mod tests {
                 name.map_or(RawBson::Null, |n| RawBson::String(n.to_owned())),
             );
             append_times(&mut want, &times());
-            want.append("_src", rawdoc! { "partition": partition, "offset": offset });
+            want.append(
+                "_src",
+                rawdoc! { "partition": partition, "offset": offset, "current": 9_i64 },
+            );
             let got = product("B01", &fields, name, &times(), partition, offset);
             assert_eq!(got.as_bytes(), want.as_bytes());
         }
+        let once = Times {
+            history: None,
+            ..times()
+        };
+        let want = {
+            let mut d = rawdoc! { "_id": "B03", "category_name": RawBson::Null };
+            append_times(&mut d, &once);
+            d.append(
+                "_src",
+                rawdoc! { "partition": 1, "offset": 2_i64, "current": 9_i64 },
+            );
+            d
+        };
+        let got = product("B03", &RawDocumentBuf::new(), None, &once, 1, 2);
+        assert_eq!(got.as_bytes(), want.as_bytes());
+        assert!(got.get(HISTORY).unwrap().is_none());
         let empty = product("B02", &RawDocumentBuf::new(), None, &times(), 1, 2);
         assert_eq!(empty.get_str("_id").unwrap(), "B02");
         assert_eq!(empty.get_str("day").unwrap(), "2023-09-01");

@@ -64,7 +64,7 @@ impl Sink {
         let states = self.partition_states(&[], partitions, &self.sweeps);
         self.block_on(merge::write_states(&self.store, &self.stored_seq, &states))?;
         for s in &states {
-            self.stored_seq.insert(s.partition, s.seq);
+            self.stored_seq.insert(s.key, s.seq);
         }
         self.sweeps_saved = Instant::now();
         Ok(())

@@ -74,7 +74,7 @@ impl Sink {
             self.dirty = true;
         }
         for day in &days {
-            self.daily_seq.insert((day.partition, day.day), day.seq);
+            self.daily_seq.insert(day.key, day.seq);
         }
         for (key, entry) in plan.daily {
             self.daily
@@ -94,13 +94,13 @@ impl Sink {
     /// The batch is stored: what this instance holds follows it.
     fn adopt(
         &mut self,
-        states: Vec<PartitionState>,
+        states: Vec<merge::StateWrite<i32>>,
         changed: Vec<Partial>,
         sweeps: HashMap<i32, Sweep>,
         renames: &[plan::RenameStart],
     ) {
         for s in &states {
-            self.stored_seq.insert(s.partition, s.seq);
+            self.stored_seq.insert(s.key, s.seq);
         }
         for p in changed {
             self.partials.insert((p.partition, p.category_id), p);
@@ -232,8 +232,8 @@ impl Sink {
 
 /// A batch's writes, in the order the plan's rules need.
 struct Written<'a> {
-    states: &'a [PartitionState],
-    days: &'a [DailyState],
+    states: &'a [merge::StateWrite<i32>],
+    days: &'a [merge::StateWrite<DayKey>],
     price_changes: Vec<(String, Option<Document>)>,
     products: Vec<RawDocumentBuf>,
     product_times: Vec<Document>,

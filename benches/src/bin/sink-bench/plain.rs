@@ -17,7 +17,9 @@ pub struct PlainInsert {
 }
 
 /// Inserts `data` (asin, cleaned JSON) as the sink would store each
-/// product's last version: `_id`, the fields, `category_name`, `_src`.
+/// product's last version: `_id`, the fields, `category_name`, the
+/// observation times (`observed_at`, `day`, `first_seen`, `last_seen`,
+/// `price_change_count`), `_src`.
 pub async fn run(
     mongo: &str,
     database: &str,
@@ -37,7 +39,19 @@ pub async fn run(
             "category_name",
             format!("Category {}", d.get_i64("category_id").unwrap_or(0)),
         );
-        d.insert("_src", doc! { "partition": 0, "offset": offset as i64 });
+        let now = mongodb::bson::DateTime::now();
+        d.insert("observed_at", now);
+        d.insert(
+            "day",
+            now.try_to_rfc3339_string()?.get(..10).unwrap_or_default(),
+        );
+        d.insert("first_seen", now);
+        d.insert("last_seen", now);
+        d.insert("price_change_count", 0_i64);
+        d.insert(
+            "_src",
+            doc! { "partition": 0, "offset": offset as i64, "current": offset as i64 },
+        );
         docs.push(d);
     }
     // The order the sink's batches come in: by partition and offset, not by
