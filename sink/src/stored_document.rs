@@ -113,9 +113,13 @@ pub fn product(
     b.push(INT64);
     cstring(&mut b, "offset");
     b.extend(offset.to_le_bytes());
-    b.push(INT64);
-    cstring(&mut b, "current");
-    b.extend(times.current_offset.to_le_bytes());
+    // Only when an older version was applied after the current one: a
+    // field costs FerretDB on every insert.
+    if times.current_offset != offset {
+        b.push(INT64);
+        cstring(&mut b, "current");
+        b.extend(times.current_offset.to_le_bytes());
+    }
     end(&mut b, src);
     end(&mut b, doc);
     RawDocumentBuf::from_bytes(b).unwrap_or_else(|_| {
@@ -130,10 +134,11 @@ pub fn product(
             None => d.append("category_name", bson::RawBson::Null),
         }
         append_times(&mut d, times);
-        d.append(
-            "_src",
-            bson::rawdoc! { "partition": partition, "offset": offset, "current": times.current_offset },
-        );
+        let mut src = bson::rawdoc! { "partition": partition, "offset": offset };
+        if times.current_offset != offset {
+            src.append("current", times.current_offset);
+        }
+        d.append("_src", src);
         d
     })
 }
@@ -204,6 +209,16 @@ mod tests {
         let got = product("B03", &RawDocumentBuf::new(), None, &once, 1, 2);
         assert_eq!(got.as_bytes(), want.as_bytes());
         assert!(got.get(HISTORY).unwrap().is_none());
+        let current = Times {
+            current_offset: 2,
+            ..times()
+        };
+        let src = product("B04", &RawDocumentBuf::new(), None, &current, 1, 2);
+        let src = src.get_document("_src").unwrap();
+        assert!(
+            src.get("current").unwrap().is_none(),
+            "the current version is the last read"
+        );
         let empty = product("B02", &RawDocumentBuf::new(), None, &times(), 1, 2);
         assert_eq!(empty.get_str("_id").unwrap(), "B02");
         assert_eq!(empty.get_str("day").unwrap(), "2023-09-01");

@@ -48,10 +48,7 @@ pub async fn run(
         d.insert("first_seen", now);
         d.insert("last_seen", now);
         d.insert("price_change_count", 0_i64);
-        d.insert(
-            "_src",
-            doc! { "partition": 0, "offset": offset as i64, "current": offset as i64 },
-        );
+        d.insert("_src", doc! { "partition": 0, "offset": offset as i64 });
         docs.push(d);
     }
     // The order the sink's batches come in: by partition and offset, not by
