@@ -35,12 +35,27 @@ pub trait Aggregate: Send + Sync + std::fmt::Debug {
     /// Every document the collection must hold, each with its `_id`.
     fn documents(&self, merged: &Merged<'_>) -> Vec<Document>;
 
+    /// What a periodic verify reads back: every document (`None`, the
+    /// default), or those a filter selects, with the same test in Rust.
+    /// An aggregate whose documents grow with time verifies a bounded
+    /// recent part; the rest is read whole when the instance starts.
+    fn verify_scope(&self, merged: &Merged<'_>) -> Option<VerifyScope> {
+        let _ = merged;
+        None
+    }
+
     /// The update operators that turn the stored `old` (if any) into
     /// `new`. A `$set` of every field by default.
     fn update(&self, new: &Document, old: Option<&Document>) -> Document {
         let _ = old;
         set_all(new)
     }
+}
+
+/// The documents a periodic verify reads back ([`Aggregate::verify_scope`]).
+pub struct VerifyScope {
+    pub filter: Document,
+    pub holds: Box<dyn Fn(&Document) -> bool + Send>,
 }
 
 /// Every aggregate the sink keeps, in the order they are written.

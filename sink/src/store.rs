@@ -321,6 +321,15 @@ impl Store {
         self.find(collection, doc! {}).await
     }
 
+    /// The documents of a collection that `filter` selects.
+    pub async fn find_where(
+        &self,
+        collection: &str,
+        filter: Document,
+    ) -> Result<Vec<Document>, StoreError> {
+        self.find(collection, filter).await
+    }
+
     /// Replaces (or inserts) each document by its `_id`. `previous` holds
     /// the stored versions where fields may have gone away since.
     ///

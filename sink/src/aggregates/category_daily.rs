@@ -7,13 +7,13 @@
 //! Computed from the summed daily entries: each day's figures are the
 //! running sum of the days' changes up to it.
 
-use bson::Document;
+use bson::{doc, Document};
 use shelf_contract::collections;
 use shelf_contract::documents::CategoryDaily;
 use shelf_contract::time::format_day;
 
 use super::category_stats::bucket_wise;
-use super::{to_document, Aggregate, DaySums, Merged};
+use super::{to_document, Aggregate, DaySums, Merged, VerifyScope};
 use crate::figures::{from_micros, Figures};
 
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +109,30 @@ impl Aggregate for CategoryDailyAggregate {
     fn update(&self, new: &Document, old: Option<&Document>) -> Document {
         bucket_wise(new, old)
     }
+
+    /// The last [`VERIFIED_DAYS`] days: the documents grow by a category's
+    /// day every day, and a verify must not grow with them. Older days
+    /// change only with late observations, written when they do.
+    fn verify_scope(&self, merged: &Merged<'_>) -> Option<VerifyScope> {
+        let last = merged
+            .daily
+            .values()
+            .filter_map(|days| days.keys().next_back().copied())
+            .max()?;
+        let from = format_day(last - VERIFIED_DAYS + 1);
+        let holds = {
+            let from = from.clone();
+            move |d: &Document| d.get_str("day").is_ok_and(|day| day >= from.as_str())
+        };
+        Some(VerifyScope {
+            filter: doc! { "day": { "$gte": from } },
+            holds: Box::new(holds),
+        })
+    }
 }
+
+/// Days a periodic verify of `category_daily` reads back.
+const VERIFIED_DAYS: i64 = 7;
 
 #[cfg(test)]
 mod tests {
@@ -155,5 +178,18 @@ mod tests {
         assert_eq!(days[0].avg_change_pct, None);
         assert_eq!(days[0].category_name.as_deref(), Some("Kettles"));
         assert_eq!(days[1].buckets.get("10-15"), Some(&1));
+    }
+
+    #[test]
+    fn a_verify_reads_back_the_last_week_only() {
+        let mut d = DailyPartial::new(1);
+        d.observed = 1;
+        let names = HashMap::new();
+        let merged = Merged::of([], &names).with_daily((19_600..19_630).map(|day| (day, &d)));
+        let scope = CategoryDailyAggregate.verify_scope(&merged).unwrap();
+        let from = format_day(19_623);
+        assert_eq!(scope.filter, doc! { "day": { "$gte": &from } });
+        assert!((scope.holds)(&doc! { "day": &from }));
+        assert!(!(scope.holds)(&doc! { "day": format_day(19_622) }));
     }
 }

@@ -56,7 +56,23 @@ impl Aggregates {
         // been made or not.
         let known = match self.known.take() {
             Some(k) if !verify => k,
-            _ => {
+            Some(mut k) => {
+                // The verify: each aggregate's scope read back, the rest
+                // of what this instance knows kept.
+                for (a, held) in self.list.iter().zip(&mut k) {
+                    match a.verify_scope(merged) {
+                        Some(scope) => {
+                            held.retain(|_, d| !(scope.holds)(d));
+                            held.extend(by_id(
+                                store.find_where(a.collection(), scope.filter).await?,
+                            ));
+                        }
+                        None => *held = by_id(store.all(a.collection()).await?),
+                    }
+                }
+                k
+            }
+            None => {
                 let mut read = Vec::with_capacity(self.list.len());
                 for a in &self.list {
                     read.push(by_id(store.all(a.collection()).await?));

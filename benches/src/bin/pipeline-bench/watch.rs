@@ -2,6 +2,7 @@
 //! client's exit, the runtimes' and the sinks' counters, and the
 //! aggregates holding every stored product.
 
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -167,8 +168,24 @@ impl Watch<'_> {
         let renamed = self.late.as_ref().is_none_or(|l| {
             l.renamed(&sink_text, &self.names.ingest_category, self.args.instances)
         });
-        if handled < outputs || !renamed || (self.rt.block_on(bucketed(self.db))? as f64) < products
-        {
+        if handled < outputs || !renamed {
+            return Ok(None);
+        }
+        // Every product counted: one record per product in a single
+        // snapshot; with daily snapshots many records are versions of one
+        // product, so the aggregates must count what `products` holds.
+        let counted = self.rt.block_on(bucketed(self.db))? as f64;
+        let wanted = if self.args.days > 0 {
+            self.rt.block_on(
+                self.db
+                    .collection::<mongodb::bson::Document>("products")
+                    .count_documents(mongodb::bson::doc! {})
+                    .into_future(),
+            )? as f64
+        } else {
+            products
+        };
+        if counted < wanted {
             return Ok(None);
         }
         let done = Done {
