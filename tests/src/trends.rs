@@ -88,6 +88,23 @@ type Changes = BTreeMap<
     ),
 >;
 
+/// A platform of its own (topics, database) with the four topics and the
+/// standard chain deployed: ready for a pipeline's processes.
+pub async fn pipeline_platform() -> Result<shelf_config::Platform> {
+    let p = crate::platform();
+    let t = &p.topics;
+    let topics = [
+        &t.ingest_product,
+        &t.ingest_category,
+        &t.product_clean,
+        &t.product_dlq,
+    ]
+    .map(String::as_str);
+    crate::create_topics(&p.kafka, &topics, 3).await?;
+    crate::deploy_standard_chain(&p, &[]).await?;
+    Ok(p)
+}
+
 /// What the store must hold after every file was streamed, in any order.
 #[derive(Debug, Default)]
 pub struct Trends {

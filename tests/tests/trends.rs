@@ -12,7 +12,7 @@ use shelf_dataset::days::{generate_days, DaysArgs};
 use shelf_dataset::GenerateArgs;
 use shelf_tests::pipeline::{ClientProcess, Services};
 use shelf_tests::trends::{check_trends, Trends};
-use shelf_tests::{create_topics, deploy_standard_chain, platform, retry_check, unique};
+use shelf_tests::{retry_check, unique};
 
 const DAYS: u32 = 10;
 
@@ -33,17 +33,7 @@ async fn stream(files: Vec<PathBuf>, categories: &Path, state: &Path, gateway: &
 /// A pipeline of its own, fed by `feeds` (each a list of files streamed
 /// in order, the feeds at once), drained and checked against `want`.
 async fn pipeline(feeds: Vec<Vec<PathBuf>>, categories: PathBuf, want: &Trends, what: &str) {
-    let p = platform();
-    let t = &p.topics;
-    let topics = [
-        &t.ingest_product,
-        &t.ingest_category,
-        &t.product_clean,
-        &t.product_dlq,
-    ]
-    .map(String::as_str);
-    create_topics(&p.kafka, &topics, 3).await.unwrap();
-    deploy_standard_chain(&p, &[]).await.unwrap();
+    let p = shelf_tests::trends::pipeline_platform().await.unwrap();
     let services = Services::start(&p).await.unwrap();
     let state = std::env::temp_dir().join(unique("shelf-trends-state"));
     let url = services.gateway.url();

@@ -13,9 +13,7 @@ use shelf_tests::pipeline::{ClientProcess, GatewayProcess};
 use shelf_tests::sink::SinkProcess;
 use shelf_tests::transform::RuntimeProcess;
 use shelf_tests::trends::{check_trends, Trends};
-use shelf_tests::{
-    closed_port, create_topics, deploy_standard_chain, platform, retry_check, unique,
-};
+use shelf_tests::{closed_port, retry_check, unique};
 
 /// `from`'s first `rows` products observed again at noon of its day, each
 /// price a tenth lower: versions that arrive between two known ones.
@@ -67,17 +65,7 @@ async fn sinks_killed_mid_stream_leave_the_history_and_daily_figures_exact() {
     all.push(noon);
     let want = Trends::from_files(&all).unwrap();
 
-    let p = platform();
-    let t = &p.topics;
-    let topics = [
-        &t.ingest_product,
-        &t.ingest_category,
-        &t.product_clean,
-        &t.product_dlq,
-    ]
-    .map(String::as_str);
-    create_topics(&p.kafka, &topics, 3).await.unwrap();
-    deploy_standard_chain(&p, &[]).await.unwrap();
+    let p = shelf_tests::trends::pipeline_platform().await.unwrap();
     let gateway = GatewayProcess::start(&p, closed_port()).await.unwrap();
     let runtime = RuntimeProcess::spawn(&p, &unique("rt"), "0", 1000);
     runtime.ready(Duration::from_secs(60)).await.unwrap();
