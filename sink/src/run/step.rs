@@ -73,16 +73,14 @@ impl Sink {
         if plan.applied > 0 || !plan.partials.is_empty() {
             self.dirty = true;
         }
-        for day in &days {
-            self.daily_seq.insert(day.key, day.seq);
-        }
-        for (key, entry) in plan.daily {
-            self.daily
-                .entry(key)
-                .or_default()
-                .insert(entry.category_id, entry);
-        }
-        self.adopt(states, plan.partials, sweeps, &plan.renames);
+        self.adopt(
+            states,
+            plan.partials,
+            days,
+            plan.daily,
+            sweeps,
+            &plan.renames,
+        );
         let counts = Counts {
             applied: plan.applied,
             skipped: plan.skipped,
@@ -96,6 +94,8 @@ impl Sink {
         &mut self,
         states: Vec<merge::StateWrite<i32>>,
         changed: Vec<Partial>,
+        days: Vec<merge::StateWrite<DayKey>>,
+        changed_days: Vec<(DayKey, DailyPartial)>,
         sweeps: HashMap<i32, Sweep>,
         renames: &[plan::RenameStart],
     ) {
@@ -104,6 +104,15 @@ impl Sink {
         }
         for p in changed {
             self.partials.insert((p.partition, p.category_id), p);
+        }
+        for day in &days {
+            self.daily_seq.insert(day.key, day.seq);
+        }
+        for (key, entry) in changed_days {
+            self.daily
+                .entry(key)
+                .or_default()
+                .insert(entry.category_id, entry);
         }
         if !renames.is_empty() {
             self.sweeps = sweeps;
