@@ -13,12 +13,12 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use shelf_contract::time::{day_number, format_day, parse_observed_at};
 
 use crate::shape::{self, ProductRow};
-use crate::{text, write_categories, DatasetError, GenerateArgs};
+use crate::{start, text, DatasetError, GenerateArgs};
 
 const PRICE_CHANGE: f64 = 0.03;
 const DISCOUNT_SHARE: f64 = 0.6;
@@ -63,15 +63,9 @@ pub fn generate_days(args: &GenerateArgs, days: &DaysArgs) -> Result<DaysSummary
     let first = parse_observed_at(&days.start)
         .map(day_number)
         .map_err(|e| DatasetError::Start(format!("--start `{}` {e}", days.start)))?;
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |error| DatasetError::Io { path, error }
-    };
-    std::fs::create_dir_all(&args.out).map_err(io(&args.out))?;
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let categories = shape::Categories::new(&mut rng);
+    let (mut rng, categories, written) = start(args)?;
     let mut summary = DaysSummary {
-        categories: write_categories(&args.out, &categories)?,
+        categories: written,
         ..DaysSummary::default()
     };
     let mut titles = text::Titles::default();

@@ -95,11 +95,9 @@ pub fn generate(args: &GenerateArgs) -> Result<Summary, DatasetError> {
         let path = path.to_owned();
         move |error| DatasetError::Io { path, error }
     };
-    std::fs::create_dir_all(&args.out).map_err(io(&args.out))?;
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let categories = shape::Categories::new(&mut rng);
+    let (mut rng, categories, written) = start(args)?;
     let mut summary = Summary {
-        categories: write_categories(&args.out, &categories)?,
+        categories: written,
         ..Summary::default()
     };
 
@@ -144,6 +142,20 @@ pub fn generate(args: &GenerateArgs) -> Result<Summary, DatasetError> {
     }
     out.flush().map_err(io(&path))?;
     Ok(summary)
+}
+
+/// The output directory made, the seed's random stream, and its
+/// categories drawn first and written (how many): how every generated set
+/// starts, so one seed gives the same categories in each.
+fn start(args: &GenerateArgs) -> Result<(ChaCha8Rng, shape::Categories, u64), DatasetError> {
+    std::fs::create_dir_all(&args.out).map_err(|error| DatasetError::Io {
+        path: args.out.clone(),
+        error,
+    })?;
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let categories = shape::Categories::new(&mut rng);
+    let written = write_categories(&args.out, &categories)?;
+    Ok((rng, categories, written))
 }
 
 /// Writes `categories.csv` in `out`; returns how many.

@@ -84,6 +84,20 @@ impl Figures {
         }
     }
 
+    /// The figures analysts read: sums in units and the averages
+    /// (`None` when nothing is priced or rated).
+    pub fn readable(&self) -> Readable {
+        let price_sum = from_micros(self.price_micros);
+        let stars_sum = from_micros(self.stars_micros);
+        Readable {
+            price_sum,
+            avg_price: (self.priced > 0).then(|| price_sum / self.priced as f64),
+            stars_sum,
+            avg_stars: (self.rated > 0).then(|| stars_sum / self.rated as f64),
+            bought_last_month: i64::try_from(self.bought_last_month).unwrap_or(i64::MAX),
+        }
+    }
+
     /// Adds another set's sums to these.
     pub(crate) fn add(&mut self, other: &Figures) {
         self.products += other.products;
@@ -100,6 +114,16 @@ impl Figures {
             self.bucket_lo.insert(label.clone(), *lo);
         }
     }
+}
+
+/// [`Figures`] as `category_stats` and `category_daily` show them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Readable {
+    pub price_sum: f64,
+    pub avg_price: Option<f64>,
+    pub stars_sum: f64,
+    pub avg_stars: Option<f64>,
+    pub bought_last_month: i64,
 }
 
 /// One category's figures within one partition of the product topic: the

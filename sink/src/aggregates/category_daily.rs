@@ -14,7 +14,7 @@ use shelf_contract::time::format_day;
 
 use super::category_stats::bucket_wise;
 use super::{to_document, Aggregate, DaySums, Merged, VerifyScope};
-use crate::figures::{from_micros, Figures};
+use crate::figures::Figures;
 
 #[derive(Debug, Clone, Copy)]
 pub struct CategoryDailyAggregate;
@@ -72,8 +72,7 @@ fn document(
     changes: &crate::daily::DayChanges,
 ) -> CategoryDaily {
     let day = format_day(day);
-    let price_sum = from_micros(f.price_micros);
-    let stars_sum = from_micros(f.stars_micros);
+    let r = f.readable();
     CategoryDaily {
         id: CategoryDaily::id_of(category, &day),
         category_id: category,
@@ -81,13 +80,13 @@ fn document(
         category_name: merged.names.get(&category).cloned(),
         products: f.products,
         priced: f.priced,
-        price_sum,
-        avg_price: (f.priced > 0).then(|| price_sum / f.priced as f64),
+        price_sum: r.price_sum,
+        avg_price: r.avg_price,
         bestsellers: f.bestsellers,
         rated: f.rated,
-        stars_sum,
-        avg_stars: (f.rated > 0).then(|| stars_sum / f.rated as f64),
-        bought_last_month: i64::try_from(f.bought_last_month).unwrap_or(i64::MAX),
+        stars_sum: r.stars_sum,
+        avg_stars: r.avg_stars,
+        bought_last_month: r.bought_last_month,
         buckets: f.buckets.clone(),
         changes: changes.changes,
         drops: changes.drops,

@@ -8,7 +8,6 @@ use shelf_contract::collections;
 use shelf_contract::documents::CategoryStats;
 
 use super::{set_all, to_document, Aggregate, Merged};
-use crate::figures::from_micros;
 
 #[derive(Debug, Clone, Copy)]
 pub struct CategoryStatsAggregate;
@@ -20,20 +19,19 @@ impl CategoryStatsAggregate {
             .categories
             .iter()
             .map(|(&id, f)| {
-                let price_sum = from_micros(f.price_micros);
-                let stars_sum = from_micros(f.stars_micros);
+                let r = f.readable();
                 CategoryStats {
                     id,
                     category_name: merged.names.get(&id).cloned(),
                     products: f.products,
                     priced: f.priced,
-                    price_sum,
-                    avg_price: (f.priced > 0).then(|| price_sum / f.priced as f64),
+                    price_sum: r.price_sum,
+                    avg_price: r.avg_price,
                     bestsellers: f.bestsellers,
                     rated: f.rated,
-                    stars_sum,
-                    avg_stars: (f.rated > 0).then(|| stars_sum / f.rated as f64),
-                    bought_last_month: i64::try_from(f.bought_last_month).unwrap_or(i64::MAX),
+                    stars_sum: r.stars_sum,
+                    avg_stars: r.avg_stars,
+                    bought_last_month: r.bought_last_month,
                     buckets: f.buckets.clone(),
                 }
             })
