@@ -14,6 +14,7 @@ mod category_stats;
 mod price_buckets;
 mod sync;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use bson::{doc, Document};
@@ -44,6 +45,16 @@ pub trait Aggregate: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// The part of the collection that may differ from what `previous`
+    /// gave, and with `verify` also [`Aggregate::verify_scope`]'s part:
+    /// its documents and the test that tells a document inside it. `None`
+    /// (the default): the whole collection. An aggregate whose documents
+    /// grow with time recomputes a bounded part per merge this way.
+    fn changed(&self, merged: &Merged<'_>, previous: &Merged<'_>, verify: bool) -> Option<Part> {
+        let _ = (merged, previous, verify);
+        None
+    }
+
     /// The update operators that turn the stored `old` (if any) into
     /// `new`. A `$set` of every field by default.
     fn update(&self, new: &Document, old: Option<&Document>) -> Document {
@@ -55,6 +66,12 @@ pub trait Aggregate: Send + Sync + std::fmt::Debug {
 /// The documents a periodic verify reads back ([`Aggregate::verify_scope`]).
 pub struct VerifyScope {
     pub filter: Document,
+    pub holds: Box<dyn Fn(&Document) -> bool + Send>,
+}
+
+/// A part of an aggregate's collection ([`Aggregate::changed`]).
+pub struct Part {
+    pub documents: Vec<Document>,
     pub holds: Box<dyn Fn(&Document) -> bool + Send>,
 }
 
@@ -73,7 +90,7 @@ pub fn all() -> Vec<Box<dyn Aggregate>> {
 pub struct Merged<'a> {
     /// Categories with at least one product, by id.
     pub categories: BTreeMap<i64, Figures>,
-    pub names: &'a HashMap<i64, String>,
+    pub names: Cow<'a, HashMap<i64, String>>,
     /// Per category and day, the daily entries of every partition summed.
     pub daily: BTreeMap<i64, BTreeMap<i64, DaySums>>,
 }
@@ -100,8 +117,18 @@ impl<'a> Merged<'a> {
         categories.retain(|_, f| f.products != 0);
         Self {
             categories,
-            names,
+            names: Cow::Borrowed(names),
             daily: BTreeMap::new(),
+        }
+    }
+
+    /// The same figures, owning the names: what a sync keeps to compare
+    /// the next merge with.
+    pub fn owned(&self) -> Merged<'static> {
+        Merged {
+            categories: self.categories.clone(),
+            names: Cow::Owned(self.names.as_ref().clone()),
+            daily: self.daily.clone(),
         }
     }
 

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use bson::{Bson, Document, RawDocumentBuf};
+use bson::{Document, RawBsonRef, RawDocument, RawDocumentBuf};
 
 use crate::daily::{day_changes, DailyPartial, DayKey};
 use crate::figures::{Contribution, Partial};
@@ -393,31 +393,42 @@ fn renamed_partials(
 }
 
 /// The state of a stored product document, as [`plan`] needs it.
-pub fn stored_product(d: &Document) -> Option<(String, StoredProduct)> {
-    let asin = d.get_str("_id").ok()?.to_owned();
-    let src = d.get_document("_src").ok()?;
-    let int = |name: &str| match src.get(name)? {
-        Bson::Int32(i) => Some(i64::from(*i)),
-        Bson::Int64(i) => Some(*i),
+pub fn stored_product(d: &RawDocument) -> Option<(String, StoredProduct)> {
+    // One pass by element, parsing only the values read: a product
+    // document has a few dozen fields and is read once per version.
+    let (mut asin, mut src, mut hist) = (None, None, None);
+    for e in d.iter_elements().flatten() {
+        match e.key() {
+            "_id" => asin = Some(e),
+            "_src" => src = Some(e),
+            stored_document::HISTORY => hist = Some(e),
+            _ => {}
+        }
+    }
+    let asin = asin?.value().ok()?.as_str()?.to_owned();
+    let src = src?.value().ok()?.as_document()?;
+    let int = |name: &str| match src.get(name).ok()?? {
+        RawBsonRef::Int32(i) => Some(i64::from(i)),
+        RawBsonRef::Int64(i) => Some(i),
         _ => None,
     };
     let partition = i32::try_from(int("partition")?).ok()?;
     let offset = int("offset")?;
     let current = int("current").unwrap_or(offset);
-    let history = match d.get_str(stored_document::HISTORY) {
-        Ok(text) => History::from_text(text).ok()?,
+    let history = match hist.and_then(|e| e.value().ok()?.as_str()) {
+        Some(text) => History::from_text(text).ok()?,
         // Seen once (no history stored): its one version is the document,
         // read at `_src`. (Or written by hand, or before observation times:
         // observed at the epoch then.)
-        Err(_) => History {
-            versions: crate::product::contribution(d)
+        None => History {
+            versions: crate::product::raw_contribution(d)
                 .ok()
                 .map(|contribution| Version {
                     at: d
                         .get_datetime(shelf_contract::fields::product::OBSERVED_AT)
                         .map_or(0, |t| t.timestamp_millis()),
                     offset: current,
-                    list_micros: crate::product::list_micros(d),
+                    list_micros: crate::product::raw_list_micros(d),
                     contribution,
                 })
                 .into_iter()

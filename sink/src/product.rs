@@ -84,10 +84,7 @@ pub fn parse(value: &[u8]) -> Result<ProductEvent, Reject> {
             "the document is {size} bytes, over MongoDB's 16 MiB limit"
         )));
     }
-    let list_micros = match fields.get(field::LIST_PRICE) {
-        Ok(Some(v)) => number(Scalar::from(v)).and_then(to_micros),
-        _ => None,
-    };
+    let list_micros = raw_list_micros(&fields);
     Ok(ProductEvent {
         asin,
         fields,
@@ -104,6 +101,14 @@ pub fn list_micros(fields: &Document) -> Option<i128> {
         .map(Scalar::from)
         .and_then(number)
         .and_then(to_micros)
+}
+
+/// [`list_micros`] of a raw document.
+pub fn raw_list_micros(fields: &RawDocument) -> Option<i128> {
+    match fields.get(field::LIST_PRICE) {
+        Ok(Some(v)) => number(Scalar::from(v)).and_then(to_micros),
+        _ => None,
+    }
 }
 
 /// Every field [`contribution`] reads: what a read of stored products for
@@ -124,12 +129,14 @@ pub fn contribution(fields: &Document) -> Result<Contribution, String> {
     contribution_of(|name| fields.get(name).map(Scalar::from))
 }
 
-/// [`contribution`] of an event's fields, read in one pass.
-fn raw_contribution(fields: &RawDocument) -> Result<Contribution, String> {
+/// [`contribution`] of an event's fields or a stored product, read in one
+/// pass.
+pub fn raw_contribution(fields: &RawDocument) -> Result<Contribution, String> {
     let mut found = [None; COUNTED_FIELDS.len()];
-    for (key, value) in fields.iter().flatten() {
-        if let Some(i) = COUNTED_FIELDS.iter().position(|f| *f == key) {
-            found[i] = Some(Scalar::from(value));
+    // By element: only the counted values are parsed.
+    for e in fields.iter_elements().flatten() {
+        if let Some(i) = COUNTED_FIELDS.iter().position(|f| *f == e.key()) {
+            found[i] = e.value().ok().map(Scalar::from);
         }
     }
     contribution_of(|name| {

@@ -194,7 +194,8 @@ impl Sums {
 
     fn add(&mut self, d: &Document, names: &HashMap<i64, String>) {
         self.rebuilt.products += 1;
-        let Some((_, stored)) = stored_product(d) else {
+        let raw = bson::RawDocumentBuf::from_document(d).ok();
+        let Some((_, stored)) = raw.as_deref().and_then(stored_product) else {
             self.rebuilt.uncounted += 1;
             return;
         };

@@ -5,7 +5,6 @@
 //! a full replacement upserted by `_id`: idempotent, and a single-document
 //! write on both MongoDB and FerretDB. No transactions, no `$inc`.
 
-use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::time::Duration;
 
@@ -13,7 +12,6 @@ use bson::{doc, Bson, Document, RawDocumentBuf};
 use futures::TryStreamExt;
 use mongodb::options::{ClientOptions, FindOptions};
 use mongodb::{Client, Database, IndexModel};
-use serde::de::DeserializeOwned;
 use shelf_contract::collections;
 
 use crate::daily::DailyState;
@@ -21,6 +19,7 @@ use crate::metrics::StoreUsage;
 use crate::partition_state::{self, PartitionState, StateError};
 
 mod command;
+mod products;
 mod slices;
 
 pub use command::Encode;
@@ -57,11 +56,6 @@ pub enum StoreError {
     Abandoned,
     #[error("a document for `{collection}` cannot be encoded as BSON: {message}")]
     Encode { collection: String, message: String },
-    #[error("unreadable document in `{collection}`: {error}")]
-    Decode {
-        collection: String,
-        error: bson::de::Error,
-    },
     #[error(transparent)]
     State(#[from] StateError),
     #[error(
@@ -229,23 +223,19 @@ impl Store {
         Ok(())
     }
 
-    async fn find<T: DeserializeOwned>(
-        &self,
-        collection: &str,
-        filter: Document,
-    ) -> Result<Vec<T>, StoreError> {
+    async fn find(&self, collection: &str, filter: Document) -> Result<Vec<Document>, StoreError> {
         // Large cursor batches: one round trip where the default would take
         // one per 101 documents.
         let options = FindOptions::builder().batch_size(10_000).build();
         self.find_with(collection, filter, options).await
     }
 
-    async fn find_with<T: DeserializeOwned>(
+    async fn find_with(
         &self,
         collection: &str,
         filter: Document,
         options: FindOptions,
-    ) -> Result<Vec<T>, StoreError> {
+    ) -> Result<Vec<Document>, StoreError> {
         let coll = self.db.collection::<Document>(collection);
         let docs: Vec<Document> = self
             .timed_as("find", collection, async {
@@ -258,14 +248,7 @@ impl Store {
             .await?;
         self.usage.record("find", collection, docs.len());
         tracing::debug!(collection, documents = docs.len(), "find");
-        docs.into_iter()
-            .map(|d| {
-                bson::from_document(d).map_err(|error| StoreError::Decode {
-                    collection: collection.to_owned(),
-                    error,
-                })
-            })
-            .collect()
+        Ok(docs)
     }
 
     /// The stored partials of these partitions (those that have any).
@@ -304,18 +287,6 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    /// The stored documents of these products.
-    pub async fn products(&self, asins: &[String]) -> Result<Vec<Document>, StoreError> {
-        let mut out = Vec::with_capacity(asins.len());
-        for chunk in asins.chunks(MAX_STATEMENTS) {
-            out.extend(
-                self.find::<Document>(collections::PRODUCTS, doc! { "_id": { "$in": chunk } })
-                    .await?,
-            );
-        }
-        Ok(out)
-    }
-
     /// Every document of a (small) collection, such as an aggregate's.
     pub async fn all(&self, collection: &str) -> Result<Vec<Document>, StoreError> {
         self.find(collection, doc! {}).await
@@ -330,10 +301,9 @@ impl Store {
         self.find(collection, filter).await
     }
 
-    /// Replaces (or inserts) each document by its `_id`. `previous` holds
-    /// the stored versions where fields may have gone away since.
+    /// Replaces (or inserts) each document by its `_id`.
     ///
-    /// Each is a `$set` of every field (and `$unset` of the gone ones) with
+    /// Each is a `$set` of every field with
     /// `multi: true`, though it matches one document by `_id`, not a
     /// replacement: FerretDB v1 keeps a statement's query open until the
     /// whole command ends unless it read it to the end, which only a multi
@@ -345,24 +315,11 @@ impl Store {
         &self,
         collection: &str,
         docs: Vec<Document>,
-        previous: Option<&HashMap<String, Document>>,
         guard: Option<Guard<'_>>,
     ) -> Result<(), StoreError> {
         let updates = docs.into_iter().map(|mut d| {
             let id = d.remove("_id").unwrap_or(Bson::Null);
-            let mut update = doc! {};
-            if let Some(old) = previous.and_then(|p| p.get(&id_key(&id))) {
-                let gone: Document = old
-                    .keys()
-                    .filter(|k| *k != "_id" && !d.contains_key(*k))
-                    .map(|k| (k.clone(), Bson::String(String::new())))
-                    .collect();
-                if !gone.is_empty() {
-                    update.insert("$unset", gone);
-                }
-            }
-            update.insert("$set", d);
-            (id, update)
+            (id, doc! { "$set": d })
         });
         self.update_by_id(collection, updates, guard).await
     }
@@ -424,7 +381,7 @@ impl Store {
     async fn update(
         &self,
         collection: &str,
-        statements: impl IntoIterator<Item = Document>,
+        statements: impl IntoIterator<Item = impl Encode>,
     ) -> Result<(), StoreError> {
         self.send_chunked(collection, "update", "updates", statements, MAX_STATEMENTS)
             .await

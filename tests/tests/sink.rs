@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use mongodb::bson::{doc, Document};
+use mongodb::bson::{doc, Document, RawDocumentBuf};
 use shelf_tests::sink::{
     category_name, category_records, check_all, create_sink_topics, database, product_events,
     wait_for_all, SinkProcess,
@@ -310,24 +310,28 @@ async fn hundreds_of_updates_to_existing_documents_in_one_command_do_not_hang() 
             .collect::<Vec<_>>()
     };
     for v in 0..2 {
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            store.upsert("many", docs(v), None, None),
-        )
-        .await
-        .expect("the store answers")
-        .unwrap();
+        tokio::time::timeout(Duration::from_secs(30), store.upsert("many", docs(v), None))
+            .await
+            .expect("the store answers")
+            .unwrap();
     }
-    // A field left out of the new version is removed when the caller says
-    // what was there before.
-    let old: HashMap<String, Document> = docs(1)
-        .into_iter()
-        .map(|d| (shelf_sink::store::id_key(d.get("_id").unwrap()), d))
+    // Products are rewritten from their bytes: a field left out of the new
+    // version is removed, given the stored one.
+    let raw = |d: Document| RawDocumentBuf::from_document(&d).unwrap();
+    let id = |i: i32| format!("P{i:04}");
+    let old: HashMap<String, RawDocumentBuf> = (0..400)
+        .map(|i| (id(i), raw(doc! {"_id": id(i), "v": 1, "gone": 1})))
         .collect();
-    let new = (0..400).map(|i| doc! {"_id": i, "v": 2}).collect();
-    store.upsert("many", new, Some(&old), None).await.unwrap();
+    let none = |_: &str| doc! {};
+    let first = old.values().cloned().collect();
+    store
+        .update_products(first, &HashMap::new(), &none)
+        .await
+        .unwrap();
+    let new = (0..400).map(|i| raw(doc! {"_id": id(i), "v": 2})).collect();
+    store.update_products(new, &old, &none).await.unwrap();
     let db = database(&p).await;
-    let c = db.collection::<Document>("many");
+    let c = db.collection::<Document>("products");
     assert_eq!(c.count_documents(doc! {"v": 2}).await.unwrap(), 400);
     assert_eq!(
         c.count_documents(doc! {"gone": {"$exists": true}})
@@ -351,22 +355,19 @@ async fn a_guarded_write_that_finds_the_document_changed_is_a_conflict() {
             None => doc! {"_src": {"$exists": false}},
         }
     };
+    store.upsert("g", at(5), Some(&expect(None))).await.unwrap();
     store
-        .upsert("g", at(5), None, Some(&expect(None)))
-        .await
-        .unwrap();
-    store
-        .upsert("g", at(9), None, Some(&expect(Some(5))))
+        .upsert("g", at(9), Some(&expect(Some(5))))
         .await
         .unwrap();
     // A writer that still believes offset 5 is stored is refused.
     let err = store
-        .upsert("g", at(7), None, Some(&expect(Some(5))))
+        .upsert("g", at(7), Some(&expect(Some(5))))
         .await
         .unwrap_err();
     assert!(err.is_conflict(), "{err}");
     let err = store
-        .upsert("g", at(7), None, Some(&expect(None)))
+        .upsert("g", at(7), Some(&expect(None)))
         .await
         .unwrap_err();
     assert!(err.is_conflict(), "{err}");

@@ -25,6 +25,9 @@ pub struct Aggregates {
     list: Vec<Box<dyn Aggregate>>,
     /// Per aggregate (same order as `list`); `None` when not known.
     known: Option<Vec<Held>>,
+    /// The figures `known` was computed from: an aggregate recomputes only
+    /// what changed since ([`Aggregate::changed`]).
+    previous: Option<Merged<'static>>,
 }
 
 impl Default for Aggregates {
@@ -32,6 +35,7 @@ impl Default for Aggregates {
         Self {
             list: all(),
             known: None,
+            previous: None,
         }
     }
 }
@@ -40,6 +44,7 @@ impl Aggregates {
     /// Forgets what the store holds: the next sync reads it first.
     pub fn forget(&mut self) {
         self.known = None;
+        self.previous = None;
     }
 
     /// Makes the store hold exactly each aggregate's documents for
@@ -54,6 +59,7 @@ impl Aggregates {
     ) -> Result<usize, StoreError> {
         // Taken: left unknown if a write below fails, since it may have
         // been made or not.
+        let mut previous = self.previous.take();
         let known = match self.known.take() {
             Some(k) if !verify => k,
             Some(mut k) => {
@@ -73,6 +79,7 @@ impl Aggregates {
                 k
             }
             None => {
+                previous = None;
                 let mut read = Vec::with_capacity(self.list.len());
                 for a in &self.list {
                     read.push(by_id(store.all(a.collection()).await?));
@@ -81,13 +88,26 @@ impl Aggregates {
             }
         };
         let mut changes = 0;
-        let mut wanted_all = Vec::with_capacity(self.list.len());
-        for (aggregate, current) in self.list.iter().zip(&known) {
-            let wanted = by_id(aggregate.documents(merged));
-            changes += write(store, aggregate.as_ref(), &wanted, current).await?;
-            wanted_all.push(wanted);
+        let mut now_known = Vec::with_capacity(self.list.len());
+        for (aggregate, current) in self.list.iter().zip(known) {
+            let part = previous
+                .as_ref()
+                .and_then(|p| aggregate.changed(merged, p, verify));
+            let Some(part) = part else {
+                let wanted = by_id(aggregate.documents(merged));
+                changes += write(store, aggregate.as_ref(), &wanted, &current).await?;
+                now_known.push(wanted);
+                continue;
+            };
+            let wanted = by_id(part.documents);
+            let (inside, mut outside): (Held, Held) =
+                current.into_iter().partition(|(_, d)| (part.holds)(d));
+            changes += write(store, aggregate.as_ref(), &wanted, &inside).await?;
+            outside.extend(wanted);
+            now_known.push(outside);
         }
-        self.known = Some(wanted_all);
+        self.known = Some(now_known);
+        self.previous = Some(merged.owned());
         Ok(changes)
     }
 }

@@ -63,8 +63,9 @@ fn run(db: &mut Db, first: i64, values: &[Vec<u8>], crash_before_products: bool)
     if crash_before_products {
         return;
     }
-    let documents = plan.products.iter().map(|d| d.to_document().unwrap());
-    for d in documents.chain(plan.product_times) {
+    let times = plan.product_times.iter();
+    let times = times.map(|d| RawDocumentBuf::from_document(d).unwrap());
+    for d in plan.products.into_iter().chain(times) {
         let (asin, state) = stored_product(&d).unwrap();
         db.products.insert(asin, state);
     }

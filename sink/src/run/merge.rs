@@ -203,7 +203,7 @@ pub(super) async fn write_states(
     };
     let documents = states.iter().map(|s| s.document.clone()).collect();
     store
-        .upsert(collections::SINK_PARTIALS, documents, None, Some(&guard))
+        .upsert(collections::SINK_PARTIALS, documents, Some(&guard))
         .await
 }
 
@@ -219,6 +219,6 @@ pub(super) async fn write_daily(
     };
     let documents = states.iter().map(|s| s.document.clone()).collect();
     store
-        .upsert(collections::SINK_DAILY, documents, None, Some(&guard))
+        .upsert(collections::SINK_DAILY, documents, Some(&guard))
         .await
 }

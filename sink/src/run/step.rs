@@ -40,7 +40,7 @@ impl Sink {
         let stored_docs = self.stored_documents(&products)?;
         let stored = stored_docs
             .values()
-            .filter_map(plan::stored_product)
+            .filter_map(|d| plan::stored_product(d))
             .collect();
         let plan = plan::plan(
             &self.partials,
@@ -184,7 +184,7 @@ impl Sink {
     fn stored_documents(
         &self,
         products: &[ProductRecord<'_>],
-    ) -> Result<HashMap<String, Document>, SinkError> {
+    ) -> Result<HashMap<String, RawDocumentBuf>, SinkError> {
         let asins: Vec<String> = products
             .iter()
             .filter_map(|r| r.event.as_ref().ok().map(|e| e.asin.clone()))
@@ -223,11 +223,9 @@ impl Sink {
         }
         self.block_on(async {
             self.store
-                .upsert(collections::CATEGORIES, docs, None, None)
+                .upsert(collections::CATEGORIES, docs, None)
                 .await?;
-            self.store
-                .upsert(collections::REJECTS, rejects, None, None)
-                .await
+            self.store.upsert(collections::REJECTS, rejects, None).await
         })?;
         for (id, name) in learned {
             if self.names.get(&id) != Some(&name) {
@@ -246,7 +244,7 @@ struct Written<'a> {
     price_changes: Vec<(String, Option<Document>)>,
     products: Vec<RawDocumentBuf>,
     product_times: Vec<Document>,
-    stored_docs: &'a HashMap<String, Document>,
+    stored_docs: &'a HashMap<String, RawDocumentBuf>,
     stored: &'a HashMap<String, plan::StoredProduct>,
     rejects: Vec<Document>,
 }
@@ -272,7 +270,6 @@ impl Written<'_> {
                 collections::PRICE_CHANGES,
                 changed.into_iter().filter_map(|(_, d)| d).collect(),
                 None,
-                None,
             )
             .await?;
         store
@@ -290,14 +287,6 @@ impl Written<'_> {
                     .is_ok_and(|asin| stored_docs.contains_key(asin))
             });
         store.insert_new(collections::PRODUCTS, new).await?;
-        let stored_before = stored_before
-            .iter()
-            .map(|d| d.to_document())
-            .collect::<Result<Vec<Document>, _>>()
-            .map_err(|e| StoreError::Encode {
-                collection: collections::PRODUCTS.to_owned(),
-                message: e.to_string(),
-            })?;
         // Each update expects the product still at the offset read.
         let stored = self.stored;
         let guard = |asin: &str| match stored.get(asin) {
@@ -305,25 +294,13 @@ impl Written<'_> {
             None => doc! { "_src": { "$exists": false } },
         };
         store
-            .upsert(
-                collections::PRODUCTS,
-                stored_before,
-                Some(stored_docs),
-                Some(&guard),
-            )
+            .update_products(stored_before, stored_docs, &guard)
             .await?;
         // An older version: the current fields stay, the times and history
         // change.
         store
-            .upsert(
-                collections::PRODUCTS,
-                self.product_times,
-                None,
-                Some(&guard),
-            )
+            .upsert(collections::PRODUCTS, self.product_times, Some(&guard))
             .await?;
-        store
-            .upsert(collections::REJECTS, self.rejects, None, None)
-            .await
+        store.upsert(collections::REJECTS, self.rejects, None).await
     }
 }

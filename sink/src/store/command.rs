@@ -66,6 +66,45 @@ pub fn body(
     })
 }
 
+/// An update statement `{q: filter, u: {$set: {<fields>}, $unset: {<gone>:
+/// ""}}, upsert: true, multi: true}`, `fields` being a document's element
+/// bytes, copied in as they are.
+pub fn set_statement(filter: &RawDocumentBuf, fields: &[u8], gone: &[String]) -> RawDocumentBuf {
+    let q = filter.as_bytes();
+    let gone_len: usize = gone.iter().map(|k| k.len() + 8).sum();
+    let mut b = Vec::with_capacity(64 + q.len() + fields.len() + gone_len);
+    let doc = start(&mut b);
+    b.push(DOCUMENT);
+    cstring(&mut b, "q");
+    b.extend_from_slice(q);
+    b.push(DOCUMENT);
+    cstring(&mut b, "u");
+    let u = start(&mut b);
+    b.push(DOCUMENT);
+    cstring(&mut b, "$set");
+    let set = start(&mut b);
+    b.extend_from_slice(fields);
+    end(&mut b, set);
+    if !gone.is_empty() {
+        b.push(DOCUMENT);
+        cstring(&mut b, "$unset");
+        let unset = start(&mut b);
+        for key in gone {
+            string(&mut b, key, "");
+        }
+        end(&mut b, unset);
+    }
+    end(&mut b, u);
+    for flag in ["upsert", "multi"] {
+        b.push(BOOLEAN);
+        cstring(&mut b, flag);
+        b.push(1);
+    }
+    end(&mut b, doc);
+    // Malformed only if `fields` is: the store refuses the statement then.
+    RawDocumentBuf::from_bytes(b).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use bson::{rawdoc, RawArrayBuf};
@@ -91,5 +130,28 @@ mod tests {
             let got = body("insert", "products", "documents", items);
             assert_eq!(got.as_bytes(), want.as_bytes());
         }
+    }
+
+    #[test]
+    fn a_set_statement_equals_the_one_built_as_a_document() {
+        let q = rawdoc! { "_id": "B01", "_src.offset": 7_i64 };
+        let fields = rawdoc! { "title": "x", "_src": { "offset": 9_i64 } };
+        let bytes = fields.as_bytes();
+        let elements = &bytes[4..bytes.len() - 1];
+        let got = set_statement(&q, elements, &["_hist".to_owned()]);
+        let want = bson::doc! {
+            "q": { "_id": "B01", "_src.offset": 7_i64 },
+            "u": { "$set": { "title": "x", "_src": { "offset": 9_i64 } }, "$unset": { "_hist": "" } },
+            "upsert": true, "multi": true,
+        };
+        assert_eq!(got.to_document().unwrap(), want);
+        let got = set_statement(&q, elements, &[]);
+        assert!(got
+            .to_document()
+            .unwrap()
+            .get_document("u")
+            .unwrap()
+            .get("$unset")
+            .is_none());
     }
 }
