@@ -47,3 +47,79 @@ pub fn end(b: &mut Vec<u8>, at: usize) {
 fn len_i32(n: usize) -> [u8; 4] {
     i32::try_from(n).unwrap_or(i32::MAX).to_le_bytes()
 }
+
+/// The keys of a document's top-level elements, read by their sizes
+/// without parsing the values (`RawDocument`'s iterator validates every
+/// value, which cost a twentieth of the sink's CPU when products are
+/// rewritten). `None` when the bytes are not a well-formed document.
+pub fn keys(doc: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut keys = Vec::with_capacity(32);
+    let mut at = 4;
+    let last = doc.len().checked_sub(1)?;
+    while at < last {
+        let kind = doc[at];
+        let key_start = at + 1;
+        let key_len = doc.get(key_start..last)?.iter().position(|b| *b == 0)?;
+        keys.push(&doc[key_start..key_start + key_len]);
+        at = key_start + key_len + 1;
+        let len_at = |at: usize| -> Option<usize> {
+            let bytes: [u8; 4] = doc.get(at..at + 4)?.try_into().ok()?;
+            usize::try_from(i32::from_le_bytes(bytes)).ok()
+        };
+        at += match kind {
+            // double, datetime, timestamp, int64
+            0x01 | 0x09 | 0x11 | 0x12 => 8,
+            // string, JavaScript code, symbol: length-prefixed
+            0x02 | 0x0D | 0x0E => 4 + len_at(at)?,
+            // document, array, code with scope: the length includes itself
+            0x03 | 0x04 | 0x0F => len_at(at)?,
+            // binary: length, subtype, bytes
+            0x05 => 5 + len_at(at)?,
+            // undefined, null, min key, max key
+            0x06 | 0x0A | 0x7F | 0xFF => 0,
+            0x07 => 12,
+            0x08 => 1,
+            // regular expression: two C strings
+            0x0B => {
+                let first = doc.get(at..last)?.iter().position(|b| *b == 0)? + 1;
+                first + doc.get(at + first..last)?.iter().position(|b| *b == 0)? + 1
+            }
+            // DB pointer: a string and an ObjectId
+            0x0C => 4 + len_at(at)? + 12,
+            0x10 => 4,
+            0x13 => 16,
+            _ => return None,
+        };
+    }
+    (at == last && doc[last] == 0).then_some(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::{doc, oid::ObjectId, Binary, RawDocumentBuf, Regex, Timestamp};
+
+    use super::*;
+
+    #[test]
+    fn keys_are_read_past_every_kind_of_value() {
+        let d = doc! {
+            "d": 1.5, "s": "text", "o": { "a": [1, 2] }, "arr": [ "x" ],
+            "bin": Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: vec![1, 2, 3] },
+            "oid": ObjectId::new(), "b": true, "t": bson::DateTime::from_millis(5), "n": null,
+            "re": Regex { pattern: "a.*".into(), options: "i".into() }, "i": 7,
+            "ts": Timestamp { time: 1, increment: 2 }, "l": 9_i64,
+            "dec": bson::Decimal128::from_bytes([0; 16]), "min": bson::Bson::MinKey,
+            "max": bson::Bson::MaxKey, "last": "end",
+        };
+        let raw = RawDocumentBuf::from_document(&d).unwrap();
+        let got: Vec<&str> = keys(raw.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|k| std::str::from_utf8(k).unwrap())
+            .collect();
+        let want: Vec<&str> = d.keys().map(String::as_str).collect();
+        assert_eq!(got, want);
+        assert_eq!(keys(&raw.as_bytes()[..raw.as_bytes().len() - 3]), None);
+        assert_eq!(keys(&[5, 0, 0, 0, 0]), Some(vec![]));
+    }
+}

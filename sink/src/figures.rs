@@ -74,13 +74,12 @@ impl Figures {
             self.bestsellers += sign;
         }
         self.bought_last_month += wide * c.bought_last_month;
-        let n = self.buckets.entry(c.bucket.clone()).or_default();
-        *n += sign;
-        if *n == 0 {
+        let n = count(&mut self.buckets, &c.bucket, sign);
+        if n == 0 {
             self.buckets.remove(&c.bucket);
             self.bucket_lo.remove(&c.bucket);
         } else {
-            self.bucket_lo.insert(c.bucket.clone(), c.bucket_lo);
+            set(&mut self.bucket_lo, &c.bucket, c.bucket_lo);
         }
     }
 
@@ -108,10 +107,37 @@ impl Figures {
         self.stars_micros += other.stars_micros;
         self.bought_last_month += other.bought_last_month;
         for (label, n) in &other.buckets {
-            *self.buckets.entry(label.clone()).or_default() += n;
+            count(&mut self.buckets, label, *n);
         }
         for (label, lo) in &other.bucket_lo {
-            self.bucket_lo.insert(label.clone(), *lo);
+            set(&mut self.bucket_lo, label, *lo);
+        }
+    }
+}
+
+// The label is cloned only when it is new to the map: sums run over every
+// partition, category and day at each merge, and copying the labels was
+// most of their cost.
+
+/// Adds `n` to a label's count; returns the new count.
+fn count(map: &mut BTreeMap<String, i64>, label: &str, n: i64) -> i64 {
+    match map.get_mut(label) {
+        Some(v) => {
+            *v += n;
+            *v
+        }
+        None => {
+            map.insert(label.to_owned(), n);
+            n
+        }
+    }
+}
+
+fn set(map: &mut BTreeMap<String, Option<i64>>, label: &str, lo: Option<i64>) {
+    match map.get_mut(label) {
+        Some(v) => *v = lo,
+        None => {
+            map.insert(label.to_owned(), lo);
         }
     }
 }

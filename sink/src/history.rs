@@ -15,7 +15,6 @@
 //! The history is stored with the product (`_hist`, compact JSON text), so
 //! reading the product for a batch reads its history too.
 
-use serde::{Deserialize, Serialize};
 use shelf_contract::time::day_number;
 
 use crate::figures::{from_micros, Contribution};
@@ -181,83 +180,9 @@ impl History {
             .filter(|w| price_changed(&w[0], &w[1]))
             .count() as i64
     }
-
-    /// The stored form (`_hist`): one JSON array per version.
-    pub fn to_text(&self) -> String {
-        let rows: Vec<Row> = self.versions.iter().map(Row::from).collect();
-        // Integers, booleans and strings always serialise.
-        serde_json::to_string(&rows).unwrap_or_default()
-    }
-
-    pub fn from_text(text: &str) -> Result<Self, serde_json::Error> {
-        let rows: Vec<Row> = serde_json::from_str(text)?;
-        Ok(Self {
-            versions: rows.into_iter().map(Version::from).collect(),
-        })
-    }
 }
 
-/// A version as stored: `[at, offset, category_id, price, listPrice, stars,
-/// bestseller, bought, bucket, bucket_lo]`, amounts in millionths as text
-/// (they may exceed 2^53).
-#[derive(Serialize, Deserialize)]
-struct Row(
-    i64,
-    i64,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    bool,
-    String,
-    String,
-    Option<i64>,
-);
-
-fn text(x: Option<i128>) -> Option<String> {
-    x.map(|x| x.to_string())
-}
-
-fn number(x: Option<String>) -> Option<i128> {
-    x.and_then(|x| x.parse().ok())
-}
-
-impl From<&Version> for Row {
-    fn from(v: &Version) -> Self {
-        let c = &v.contribution;
-        Row(
-            v.at,
-            v.offset,
-            c.category_id,
-            text(c.price_micros),
-            text(v.list_micros),
-            text(c.stars_micros),
-            c.bestseller,
-            c.bought_last_month.to_string(),
-            c.bucket.clone(),
-            c.bucket_lo,
-        )
-    }
-}
-
-impl From<Row> for Version {
-    fn from(r: Row) -> Self {
-        Version {
-            at: r.0,
-            offset: r.1,
-            contribution: Contribution {
-                category_id: r.2,
-                price_micros: number(r.3),
-                stars_micros: number(r.5),
-                bestseller: r.6,
-                bought_last_month: r.7.parse().unwrap_or(0),
-                bucket: r.8,
-                bucket_lo: r.9,
-            },
-            list_micros: number(r.4),
-        }
-    }
-}
+mod text;
 
 #[cfg(test)]
 mod tests;

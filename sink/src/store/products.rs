@@ -15,7 +15,7 @@ use shelf_contract::collections;
 
 use super::command;
 use super::{Guard, Store, StoreError, MAX_STATEMENTS};
-use crate::bson_bytes::STRING;
+use crate::bson_bytes::{self, STRING};
 
 impl Store {
     /// The stored documents of these products.
@@ -96,23 +96,19 @@ fn fields_after_id(d: &RawDocument) -> Option<&[u8]> {
     b.get(rest..b.len().checked_sub(1)?)
 }
 
-/// The keys `old` has and `new` has not. (Read by element: the keys
-/// without parsing the values.)
+/// The keys `old` has and `new` has not.
 fn gone(old: &RawDocument, new: &RawDocument) -> Vec<String> {
-    let (old, new) = (keys(old), keys(new));
+    let old = bson_bytes::keys(old.as_bytes()).unwrap_or_default();
+    let new = bson_bytes::keys(new.as_bytes()).unwrap_or_default();
     // Usually the same keys in the same order.
     if old == new {
         return Vec::new();
     }
-    let kept: HashSet<&str> = new.into_iter().collect();
+    let kept: HashSet<&[u8]> = new.into_iter().collect();
     old.into_iter()
         .filter(|k| !kept.contains(k))
-        .map(str::to_owned)
+        .map(|k| String::from_utf8_lossy(k).into_owned())
         .collect()
-}
-
-fn keys(d: &RawDocument) -> Vec<&str> {
-    d.iter_elements().flatten().map(|e| e.key()).collect()
 }
 
 #[cfg(test)]
