@@ -15,6 +15,7 @@ pub enum TransformCommand {
     /// Check a module (compile, ABI, init with its params) and deploy it as
     /// the next version of NAME. A refused module replaces nothing.
     Deploy {
+        /// The module's name, which chains refer to it by.
         #[arg(long)]
         name: String,
         /// The module, built for wasm32-unknown-unknown with fluvio-smartmodule.
@@ -26,8 +27,10 @@ pub enum TransformCommand {
     },
     /// Deploy a chain: MODULES applied in order from --input to --output.
     Chain {
+        /// Deployed modules, applied in this order.
         #[arg(required = true, num_args = 1..)]
         modules: Vec<String>,
+        /// The chain's name: what `shelf transform run --chain` runs.
         #[arg(long, default_value = "default")]
         name: String,
         /// Input topic (default: the ingest-product topic).
@@ -44,7 +47,9 @@ pub enum TransformCommand {
     List,
     /// Remove a module (refused while a chain uses it), or a chain with --chain.
     Remove {
+        /// The module's (or with --chain, the chain's) name.
         name: String,
+        /// NAME is a chain, not a module.
         #[arg(long)]
         chain: bool,
     },

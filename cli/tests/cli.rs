@@ -175,3 +175,62 @@ fn impossible_kafka_settings_are_refused_by_name() {
         "{text}"
     );
 }
+
+/// The guide's module (`transforms/modules/examples/upper-title`, built by
+/// `make build-wasm`) on the shipped sample, before `clean` and
+/// `price-bucket`, as docs/transforms.md runs it: its field passes through
+/// both, and the faulty sample rows are rejected with their reasons.
+#[test]
+fn the_guides_example_runs_on_the_sample_through_transform_test() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let wasm = |name: &str| {
+        root.join("target/wasm/wasm32-unknown-unknown/release")
+            .join(format!("{name}.wasm"))
+    };
+    let sample = std::fs::File::open(root.join("dataset/sample/products.ndjson")).unwrap();
+    let out = shelf()
+        .args(["transform", "test", "--param", "width=10"])
+        .arg("--wasm")
+        .arg(wasm("upper_title"))
+        .arg("--wasm")
+        .arg(wasm("shelf_clean"))
+        .arg("--wasm")
+        .arg(wasm("shelf_price_bucket"))
+        .stdin(sample)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 12);
+    let outputs: Vec<&serde_json::Value> = lines.iter().filter_map(|l| l.get("output")).collect();
+    assert_eq!(outputs.len(), 10);
+    for o in outputs {
+        let (title, original) = (
+            o["title"].as_str().unwrap(),
+            o["title_original"].as_str().unwrap(),
+        );
+        assert_eq!(title, title.to_uppercase(), "{o}");
+        assert_eq!(
+            title,
+            original
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_uppercase()
+        );
+        assert!(o["price_bucket"].as_str().is_some(), "{o}");
+    }
+    let reasons: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["reject"]["reason"].as_str())
+        .collect();
+    assert_eq!(reasons, ["missing_title", "invalid_price"]);
+}

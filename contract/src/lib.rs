@@ -21,6 +21,7 @@ pub mod dead_letter;
 pub mod documents;
 pub mod envelope;
 pub mod fields;
+pub mod module_params;
 mod names;
 mod position;
 pub mod reject;

@@ -100,15 +100,67 @@ pub struct Effects {
 }
 
 /// A product's versions, oldest first.
+///
+/// Read back from its stored form, only the newest version need be parsed
+/// ([`History::from_text_newest`]): a new version usually comes after it,
+/// and what it changes depends on that one alone. The earlier ones stay
+/// text until a late version needs them, so a product's work per version
+/// does not grow with its history.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
+    /// The versions parsed: all of them, or the newest (see `earlier`).
     pub versions: Vec<Version>,
+    earlier: Option<Earlier>,
+}
+
+/// The stored versions before `versions`, not parsed.
+#[derive(Debug, Clone, PartialEq)]
+struct Earlier {
+    /// Their rows as stored, comma-separated.
+    text: String,
+    count: usize,
+    first_at: i64,
+    /// The price changes among them and into the first parsed version.
+    changes: i64,
 }
 
 impl History {
+    pub fn of(versions: Vec<Version>) -> Self {
+        Self {
+            versions,
+            earlier: None,
+        }
+    }
+
+    /// How many versions it holds.
+    pub fn len(&self) -> usize {
+        self.earlier.as_ref().map_or(0, |e| e.count) + self.versions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Parses the versions still held as text.
+    pub fn load_all(&mut self) -> Result<(), serde_json::Error> {
+        if let Some(e) = self.earlier.take() {
+            let mut all = Self::from_text(&format!("[{}]", e.text))?.versions;
+            all.append(&mut self.versions);
+            self.versions = all;
+        }
+        Ok(())
+    }
+
     /// Inserts `v` (whose offset is past every version's) and says what
     /// that changes.
     pub fn insert(&mut self, v: Version) -> Effects {
+        if self.earlier.is_some() && self.versions.first().is_none_or(|f| v.at < f.at) {
+            // A late version: the ones before it are needed. (Text this
+            // sink wrote; unreadable, the newest alone decide.)
+            if let Err(e) = self.load_all() {
+                tracing::warn!(error = %e, "unreadable stored history; its earlier versions are left out");
+            }
+        }
         let at = self.versions.partition_point(|h| h.at <= v.at);
         let prev = at.checked_sub(1).map(|i| self.versions[i].clone());
         let next = self.versions.get(at).cloned();
@@ -166,7 +218,10 @@ impl History {
     }
 
     pub fn first_seen(&self) -> Option<i64> {
-        self.versions.first().map(|v| v.at)
+        match &self.earlier {
+            Some(e) => Some(e.first_at),
+            None => self.versions.first().map(|v| v.at),
+        }
     }
 
     pub fn last_seen(&self) -> Option<i64> {
@@ -175,10 +230,13 @@ impl History {
 
     /// Versions whose price or list price differs from the one before.
     pub fn price_change_count(&self) -> i64 {
-        self.versions
-            .windows(2)
-            .filter(|w| price_changed(&w[0], &w[1]))
-            .count() as i64
+        let earlier = self.earlier.as_ref().map_or(0, |e| e.changes);
+        earlier
+            + self
+                .versions
+                .windows(2)
+                .filter(|w| price_changed(&w[0], &w[1]))
+                .count() as i64
     }
 }
 

@@ -396,15 +396,21 @@ fn renamed_partials(
 pub fn stored_product(d: &RawDocument) -> Option<(String, StoredProduct)> {
     // One pass by element, parsing only the values read: a product
     // document has a few dozen fields and is read once per version.
-    let (mut asin, mut src, mut hist) = (None, None, None);
+    let (mut asin, mut src, mut hist, mut changes) = (None, None, None, None);
     for e in d.iter_elements().flatten() {
         match e.key() {
             "_id" => asin = Some(e),
             "_src" => src = Some(e),
             stored_document::HISTORY => hist = Some(e),
+            shelf_contract::fields::product::PRICE_CHANGE_COUNT => changes = Some(e),
             _ => {}
         }
     }
+    let changes = changes.and_then(|e| match e.value().ok()? {
+        RawBsonRef::Int32(i) => Some(i64::from(i)),
+        RawBsonRef::Int64(i) => Some(i),
+        _ => None,
+    });
     let asin = asin?.value().ok()?.as_str()?.to_owned();
     let src = src?.value().ok()?.as_document()?;
     let int = |name: &str| match src.get(name).ok()?? {
@@ -416,12 +422,17 @@ pub fn stored_product(d: &RawDocument) -> Option<(String, StoredProduct)> {
     let offset = int("offset")?;
     let current = int("current").unwrap_or(offset);
     let history = match hist.and_then(|e| e.value().ok()?.as_str()) {
-        Some(text) => History::from_text(text).ok()?,
+        // Only the newest version is parsed, given the stored count of
+        // price changes (all of them without it).
+        Some(text) => match changes {
+            Some(changes) => History::from_text_newest(text, changes).ok()?,
+            None => History::from_text(text).ok()?,
+        },
         // Seen once (no history stored): its one version is the document,
         // read at `_src`. (Or written by hand, or before observation times:
         // observed at the epoch then.)
-        None => History {
-            versions: crate::product::raw_contribution(d)
+        None => History::of(
+            crate::product::raw_contribution(d)
                 .ok()
                 .map(|contribution| Version {
                     at: d
@@ -433,7 +444,7 @@ pub fn stored_product(d: &RawDocument) -> Option<(String, StoredProduct)> {
                 })
                 .into_iter()
                 .collect(),
-        },
+        ),
     };
     Some((
         asin,

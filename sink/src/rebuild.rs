@@ -195,14 +195,19 @@ impl Sums {
     fn add(&mut self, d: &Document, names: &HashMap<i64, String>) {
         self.rebuilt.products += 1;
         let raw = bson::RawDocumentBuf::from_document(d).ok();
-        let Some((_, stored)) = raw.as_deref().and_then(stored_product) else {
+        let Some((_, mut stored)) = raw.as_deref().and_then(stored_product) else {
             self.rebuilt.uncounted += 1;
             return;
         };
+        let loaded = stored.history.load_all();
         let Some(c) = stored.history.current().map(|v| v.contribution.clone()) else {
             self.rebuilt.uncounted += 1;
             return;
         };
+        if loaded.is_err() {
+            self.rebuilt.uncounted += 1;
+            return;
+        }
         let known = names.get(&c.category_id);
         let carried = match d.get(product::CATEGORY_NAME) {
             Some(Bson::String(s)) => Some(s),

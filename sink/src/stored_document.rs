@@ -43,7 +43,7 @@ impl Times {
             first_seen: history.first_seen()?,
             last_seen: history.last_seen()?,
             price_change_count: history.price_change_count(),
-            history: (history.versions.len() > 1).then(|| history.to_text()),
+            history: (history.len() > 1).then(|| history.to_text()),
         })
     }
 }

@@ -184,7 +184,35 @@ fn arrivals() -> impl Strategy<Value = Vec<Version>> {
     })
 }
 
+/// Stored and read back after each version, the newest only parsed
+/// (as the sink reads products): the same effects and the same text as
+/// with every version in memory.
+fn inserted_through_the_store(versions: &[Version]) -> Result<(), TestCaseError> {
+    let (mut whole, mut stored) = (History::default(), String::new());
+    for v in versions {
+        let mut read = if stored.is_empty() {
+            History::default()
+        } else {
+            History::from_text_newest(&stored, whole.price_change_count()).unwrap()
+        };
+        prop_assert_eq!(read.len(), whole.len());
+        prop_assert_eq!(read.first_seen(), whole.first_seen());
+        let (want, got) = (whole.insert(v.clone()), read.insert(v.clone()));
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(read.price_change_count(), whole.price_change_count());
+        prop_assert_eq!(read.current(), whole.current());
+        stored = read.to_text();
+        prop_assert_eq!(&stored, &whole.to_text());
+    }
+    Ok(())
+}
+
 proptest! {
+    #[test]
+    fn reading_the_newest_version_only_changes_nothing(versions in arrivals()) {
+        inserted_through_the_store(&versions)?;
+    }
+
     /// Whatever the arrival order, inserting one version at a time gives
     /// the daily figures and price changes of replaying them all in
     /// observation order.

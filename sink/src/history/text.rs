@@ -17,21 +17,104 @@ use crate::figures::Contribution;
 
 impl History {
     pub fn to_text(&self) -> String {
-        let mut out = Vec::with_capacity(2 + 96 * self.versions.len());
+        let earlier = self.earlier.as_ref().map_or("", |e| e.text.as_str());
+        let mut out = Vec::with_capacity(2 + earlier.len() + 96 * self.versions.len());
         let mut json = serde_json::Serializer::new(&mut out);
         // Integers, booleans and strings always serialise.
         if Rows(&self.versions).serialize(&mut json).is_err() {
             return String::new();
         }
+        if !earlier.is_empty() {
+            // `[` earlier `,` the parsed rows: spliced after the bracket.
+            let rest = out.split_off(1);
+            out.extend_from_slice(earlier.as_bytes());
+            if rest.as_slice() != b"]" {
+                out.push(b',');
+            }
+            out.extend_from_slice(&rest);
+        }
         String::from_utf8(out).unwrap_or_default()
     }
 
+    /// Every version parsed.
     pub fn from_text(text: &str) -> Result<Self, serde_json::Error> {
         let rows: Vec<Row<'_>> = serde_json::from_str(text)?;
+        Ok(Self::of(rows.into_iter().map(Version::from).collect()))
+    }
+
+    /// The newest version parsed, the others kept as text; `changes` is
+    /// the history's price change count as stored beside it.
+    pub fn from_text_newest(text: &str, changes: i64) -> Result<Self, serde_json::Error> {
+        let Some(rows) = split_rows(text).filter(|r| r.count > 1) else {
+            return Self::from_text(text);
+        };
+        let first: Row<'_> = serde_json::from_str(&text[rows.first.clone()])?;
+        let last: Row<'_> = serde_json::from_str(&text[rows.last.clone()])?;
         Ok(Self {
-            versions: rows.into_iter().map(Version::from).collect(),
+            versions: vec![Version::from(last)],
+            earlier: Some(super::Earlier {
+                // The rows before the last, without the comma after them.
+                text: text[rows.first.start..rows.last.start - 1].to_owned(),
+                count: rows.count - 1,
+                first_at: first.0,
+                changes,
+            }),
         })
     }
+}
+
+/// Where the rows of a stored history are: the first, the last and how
+/// many.
+struct RowSpans {
+    first: std::ops::Range<usize>,
+    last: std::ops::Range<usize>,
+    count: usize,
+}
+
+/// Finds the rows of `[[..],[..],..]` in one pass over the bytes, minding
+/// strings (a bucket label may hold brackets). `None` when the text is
+/// not of that shape or rows are not separated by a single comma.
+fn split_rows(text: &str) -> Option<RowSpans> {
+    let b = text.as_bytes();
+    let (mut depth, mut in_string, mut escaped) = (0_u32, false, false);
+    let (mut start, mut first, mut last, mut count) = (0, None, None, 0);
+    for (i, &c) in b.iter().enumerate() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'[' => {
+                depth += 1;
+                if depth == 2 {
+                    if count > 0 && b.get(i.checked_sub(1)?) != Some(&b',') {
+                        return None;
+                    }
+                    start = i;
+                }
+            }
+            b']' => {
+                if depth == 2 {
+                    count += 1;
+                    first.get_or_insert(start..i + 1);
+                    last = Some(start..i + 1);
+                }
+                depth = depth.checked_sub(1)?;
+            }
+            _ => {}
+        }
+    }
+    (depth == 0 && b.first() == Some(&b'[')).then_some(RowSpans {
+        first: first?,
+        last: last?,
+        count,
+    })
 }
 
 /// A version as read back.
@@ -139,5 +222,16 @@ mod tests {
         let history = History::from_text(text).unwrap();
         assert_eq!(history.versions[0].contribution.bucket, "a\"b");
         assert_eq!(history.to_text(), text);
+    }
+
+    #[test]
+    fn rows_are_found_past_brackets_in_strings() {
+        let text = r#"[[1,2,"a]b",null],[3,4,"c\"[",null],[5,6,"x",null]]"#;
+        let rows = split_rows(text).unwrap();
+        assert_eq!(rows.count, 3);
+        assert_eq!(&text[rows.first], r#"[1,2,"a]b",null]"#);
+        assert_eq!(&text[rows.last], r#"[5,6,"x",null]"#);
+        assert!(split_rows("[[1] [2]]").is_none());
+        assert!(split_rows("[[1],[2]").is_none());
     }
 }

@@ -15,6 +15,8 @@ pub enum LoadError {
     Abi(String),
     #[error("init failed: {0}")]
     Init(String),
+    #[error("bad parameter: {0}")]
+    Param(String),
 }
 
 /// Why a call failed. The chain isolates the record that caused it.

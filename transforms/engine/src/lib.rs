@@ -21,6 +21,7 @@ mod chain;
 mod engine;
 mod error;
 mod module;
+pub mod params;
 
 pub use chain::{Chain, Outcome};
 pub use engine::{Engine, EngineConfig};

@@ -98,6 +98,7 @@ impl Engine {
         wasm: &[u8],
         params: BTreeMap<String, String>,
     ) -> Result<Module, LoadError> {
+        let params = crate::params::checked(crate::params::declared(wasm).as_deref(), params)?;
         let compiled = wasmtime::Module::new(&self.wasm, wasm)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
 

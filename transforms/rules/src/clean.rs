@@ -38,7 +38,29 @@ pub struct CleanProduct {
     /// record's timestamp, which the runtime carries over).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_at: Option<String>,
+    /// Fields the contract does not name (a module of the user's may add
+    /// them before `clean`), passed through unchanged.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
+
+/// The fields cleaning reads: every other field passes through. (`date`,
+/// an older feed's observation time, becomes `observed_at`.)
+const READ: [&str; 13] = [
+    "asin",
+    "title",
+    "imgUrl",
+    "productURL",
+    "stars",
+    "reviews",
+    "price",
+    "listPrice",
+    "category_id",
+    "isBestSeller",
+    "boughtInLastMonth",
+    shelf_contract::fields::product::OBSERVED_AT,
+    shelf_contract::fields::product::DATE,
+];
 
 /// Cleans a raw record given as JSON bytes.
 pub fn clean_bytes(raw: &[u8]) -> Result<CleanProduct, Reject> {
@@ -85,6 +107,11 @@ pub fn clean(raw: &Value) -> Result<CleanProduct, Reject> {
         is_best_seller,
         bought_in_last_month,
         observed_at,
+        extra: obj
+            .iter()
+            .filter(|(k, _)| !READ.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     })
 }
 

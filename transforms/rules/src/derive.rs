@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use shelf_contract::module_params;
+
 use crate::clean::CleanProduct;
 
 /// Price bucket width and cap, in whole dollars (a transform parameter set
@@ -31,10 +33,23 @@ impl std::fmt::Display for ParamError {
 impl std::error::Error for ParamError {}
 
 impl BucketParams {
+    /// The parameters a bucketing module takes.
+    pub const NAMES: [&'static str; 2] = ["width", "cap"];
+
     /// Reads `width` and `cap` from a module's parameters, looked up by
     /// name.
+    /// A name the host passed that is not one of these (the host lists
+    /// them in [`module_params::GIVEN`]) is refused: the host refuses it
+    /// first when the module declares its names, this is the second guard.
     pub fn from_named<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self, ParamError> {
-        let given: Vec<(&str, &str)> = ["width", "cap"]
+        if let Some(given) = get(module_params::GIVEN) {
+            if let Some(name) = module_params::unknown(given, &Self::NAMES).first() {
+                return Err(ParamError(format!(
+                    "unknown parameter `{name}` (known: width, cap)"
+                )));
+            }
+        }
+        let given: Vec<(&str, &str)> = Self::NAMES
             .into_iter()
             .filter_map(|name| get(name).map(|v| (name, v)))
             .collect();
@@ -85,8 +100,13 @@ pub struct PricedProduct {
     pub price_bucket_lo: Option<u32>,
 }
 
-/// Adds the derived fields.
-pub fn derive(product: CleanProduct, params: BucketParams) -> PricedProduct {
+/// The fields [`derive`] writes.
+const DERIVED: [&str; 3] = ["discount_pct", "price_bucket", "price_bucket_lo"];
+
+/// Adds the derived fields (replacing any a record already had, say from
+/// a bucketing module earlier in the chain).
+pub fn derive(mut product: CleanProduct, params: BucketParams) -> PricedProduct {
+    product.extra.retain(|k, _| !DERIVED.contains(&k.as_str()));
     let discount_pct = discount_pct(product.price, product.list_price);
     let (price_bucket, price_bucket_lo) = price_bucket(product.price, params);
     PricedProduct {
@@ -246,5 +266,18 @@ mod tests {
         );
         let e = BucketParams::from_params([("colour", "red")]).unwrap_err();
         assert!(e.0.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn a_name_the_host_passed_but_unknown_is_refused_by_name() {
+        let named = |pairs: &'static [(&'static str, &'static str)]| {
+            BucketParams::from_named(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v))
+        };
+        let e = named(&[("widht", "10"), ("shelf.given", "widht")]).unwrap_err();
+        assert!(e.0.contains("`widht`"), "{e}");
+        let ok = named(&[("width", "10"), ("shelf.given", "width")]).unwrap();
+        assert_eq!(ok.width, 10);
+        // An older host passes no list: the known names are read as before.
+        assert_eq!(named(&[("cap", "50")]).unwrap().cap, 50);
     }
 }

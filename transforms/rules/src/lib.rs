@@ -17,4 +17,4 @@ mod value;
 
 pub use clean::{clean, clean_bytes, CleanProduct};
 pub use derive::{derive, discount_pct, price_bucket, BucketParams, ParamError, PricedProduct};
-pub use shelf_contract::{envelope, Reject, RejectReason};
+pub use shelf_contract::{declare_params, envelope, module_params, Reject, RejectReason};

@@ -12,6 +12,8 @@ pub enum RuntimeError {
     Registry(#[from] RegistryError),
     #[error("chain `{0}` is not deployed: deploy it with `shelf transform chain` or `shelf transform deploy-defaults`")]
     NoChain(String),
+    #[error(transparent)]
+    IgnoredTopic(#[from] Box<crate::topic_check::IgnoredTopic>),
     #[error("chain `{chain}` uses module `{module}`, which is not deployed")]
     MissingModule { chain: String, module: String },
     #[error("module `{module}` v{version}")]

@@ -6,6 +6,7 @@
 //! - [`committer`]: the Kafka transactions, one batch behind the chain.
 //! - [`deploy`]: what `shelf transform deploy|chain|list|remove|test` do.
 //! - [`default_chain`]: the standard chain, from `transforms/default-chain.toml`.
+//! - [`topic_check`]: `run` refuses topic settings its chain would ignore.
 //!
 //! Category names are joined in the sink, not here: the sink already keeps
 //! the categories and must fill in names for products that arrived first.
@@ -17,6 +18,7 @@ pub mod error;
 pub mod metrics;
 pub mod registry;
 pub mod runtime;
+pub mod topic_check;
 
 pub use default_chain::{ChainTopics, DefaultChain};
 pub use error::RuntimeError;

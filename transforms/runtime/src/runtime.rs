@@ -38,7 +38,10 @@ pub struct RunArgs {
     /// instance fences its former self. Give each concurrent instance its own.
     #[arg(long, env = "SHELF_TRANSFORM_INSTANCE", default_value = "0")]
     pub instance: String,
-    /// Consumer group (default `shelf-transform-<chain>`).
+    /// Consumer group, which names the pipeline: the transactional id is
+    /// `<group>-<instance>` (default `shelf-transform-<chain>`, and
+    /// `shelf-transform-<chain>-<input topic>` when the chain reads another
+    /// topic than the default `ingest-product`).
     #[arg(long, env = "SHELF_TRANSFORM_GROUP")]
     pub group: Option<String>,
     /// Records per transaction at most. A transaction costs about 100 ms of
@@ -117,6 +120,18 @@ fn build(engine: &Engine, deployments: &Deployments, name: &str) -> Result<Activ
     })
 }
 
+/// The consumer group of a chain run without `--group`: two pipelines
+/// running a chain of the same name (each team's `default`) on other
+/// topics get their own groups, and so their own transactional ids. The
+/// standard pipeline keeps the name it always had (its committed offsets).
+fn default_group(chain: &str, input: &str) -> String {
+    if input == shelf_contract::topics::INGEST_PRODUCT {
+        format!("shelf-transform-{chain}")
+    } else {
+        format!("shelf-transform-{chain}-{input}")
+    }
+}
+
 /// Has the registry changed anything the active chain is built from?
 fn changed(active: &Active, deployments: &Deployments) -> bool {
     match deployments.chains.get(&active.spec.name) {
@@ -184,7 +199,7 @@ pub fn run_blocking(
             shelf_kafka::rewind_to_committed(&runtime.consumer, &[&runtime.active.spec.input])?;
         }
         // Registry changes apply here, between transactions.
-        runtime.follow_registry()?;
+        runtime.follow_registry(true)?;
         let collecting = Instant::now();
         let batch = shelf_kafka::collect(&runtime.consumer, runtime.limits, shutdown, |_| {});
         runtime.metrics.phase("collect", collecting);
@@ -198,6 +213,10 @@ pub fn run_blocking(
         if batch.is_empty() {
             continue;
         }
+        // The collect may have waited long (an idle runtime waits for its
+        // first record): a chain deployed meanwhile applies to this batch.
+        runtime.catch_up_registry();
+        runtime.follow_registry(false)?;
         committer.submit(runtime.run_chain(batch, generation, collecting)?)?;
     }
     committer.finish()?;
@@ -244,16 +263,17 @@ impl<'a> Runtime<'a> {
         let mut reader: RegistryReader = registry.reader()?;
         reader.catch_up(Duration::from_secs(30))?;
         let active = build(&engine, &reader.state, &args.chain)?;
+        crate::topic_check::check(&platform.topics, &active.spec)?;
         metrics.chain_version.set(i64::from(active.spec.version));
         create_topics(&kafka, args, &active.spec)?;
 
         let group = args
             .group
             .clone()
-            .unwrap_or_else(|| format!("shelf-transform-{}", args.chain));
+            .unwrap_or_else(|| default_group(&args.chain, &active.spec.input));
         // The group names the pipeline, so two pipelines on one cluster
         // (other topics, other groups) never fence each other's
-        // transactions; the default is `shelf-transform-<chain>-<instance>`.
+        // transactions.
         let member = format!("{group}-{}", args.instance);
         let consumer: BaseConsumer = kafka
             .group_member(&group, &member)
@@ -278,7 +298,8 @@ impl<'a> Runtime<'a> {
         // Aborts whatever a former instance with this id left open.
         producer.init_transactions(Duration::from_secs(60))?;
         tracing::info!(chain = %active.spec.name, version = active.spec.version, input = %active.spec.input,
-            output = %active.spec.output, %group, %transactional_id, "transform runtime started");
+            output = %active.spec.output, dead_letters = %active.spec.dlq, %group, %transactional_id,
+            "transform runtime started (topics: the chain's own, set when it was deployed)");
         let runtime = Self {
             args,
             kafka,
@@ -296,14 +317,26 @@ impl<'a> Runtime<'a> {
         Ok((runtime, producer))
     }
 
+    /// Reads the registry to its end: what was deployed before the batch's
+    /// records were sent is known when they are run. (A round trip per
+    /// batch; a slow broker delays the change to a later batch.)
+    fn catch_up_registry(&mut self) {
+        if let Err(e) = self.reader.catch_up(Duration::from_secs(2)) {
+            tracing::warn!(error = %e, "registry not read to its end; a change deployed just now applies to a later batch");
+        }
+    }
+
     /// Switches to a new version of the chain if the registry has one; a
     /// version that does not load is logged and the working one kept.
-    fn follow_registry(&mut self) -> Result<(), RuntimeError> {
+    /// Without `may_move`, a version that reads another input topic waits
+    /// for the next batch (this one was read from the old input).
+    fn follow_registry(&mut self, may_move: bool) -> Result<(), RuntimeError> {
         while self.reader.poll(Duration::ZERO)? {}
         if !changed(&self.active, &self.reader.state) {
             return Ok(());
         }
         match build(&self.engine, &self.reader.state, &self.args.chain) {
+            Ok(next) if !may_move && next.spec.input != self.active.spec.input => {}
             Ok(next) => {
                 tracing::info!(version = next.spec.version, modules = ?next.versions, "switching to a new chain version");
                 if next.spec.input != self.active.spec.input {

@@ -19,6 +19,9 @@ use shelf_rules::{clean_bytes, derive, envelope, BucketParams};
 
 static PARAMS: OnceLock<BucketParams> = OnceLock::new();
 
+// The host refuses any other parameter name at deploy.
+shelf_rules::declare_params!("width", "cap");
+
 #[smartmodule(init)]
 fn init(params: SmartModuleExtraParams) -> Result<()> {
     let parsed = BucketParams::from_named(|name| params.get(name).map(String::as_str))?;

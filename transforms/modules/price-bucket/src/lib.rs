@@ -11,6 +11,9 @@ use shelf_rules::{derive, envelope, BucketParams, CleanProduct};
 
 static PARAMS: OnceLock<BucketParams> = OnceLock::new();
 
+// The host refuses any other parameter name at deploy.
+shelf_rules::declare_params!("width", "cap");
+
 #[smartmodule(init)]
 fn init(params: SmartModuleExtraParams) -> Result<()> {
     let parsed = BucketParams::from_named(|name| params.get(name).map(String::as_str))?;
