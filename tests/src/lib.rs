@@ -9,6 +9,7 @@ pub mod chaos;
 pub mod contract;
 pub mod kafka;
 pub mod pipeline;
+pub mod runtime;
 pub mod sink;
 pub mod transform;
 pub mod trends;
