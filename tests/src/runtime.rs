@@ -88,3 +88,26 @@ pub fn width_of(value: &[u8]) -> Option<u64> {
     let (lo, hi) = v["price_bucket"].as_str()?.split_once('-')?;
     Some(hi.parse::<u64>().ok()? - lo.parse::<u64>().ok()?)
 }
+
+/// Deploys the next version of the standard chain's module
+/// (`clean-price-bucket`) with `params`, as `shelf transform deploy` does.
+pub async fn deploy_next_version(
+    p: &Platform,
+    params: &[(&str, &str)],
+) -> Result<shelf_transform::registry::ModuleSpec, shelf_transform::deploy::DeployError> {
+    let registry = shelf_transform::registry::Registry::new(&crate::kafka(p), &p.topics.transforms);
+    let params = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        shelf_transform::deploy::deploy(
+            &registry,
+            "clean-price-bucket",
+            &crate::wasm_path("shelf_clean_price_bucket"),
+            params,
+        )
+    })
+    .await
+    .expect("the deploy thread")
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use shelf_contract::dead_letter::DeadLetter;
 use shelf_contract::RejectReason;
 use shelf_rules::BucketParams;
-use shelf_tests::runtime::{native, width_of, Runtime};
+use shelf_tests::runtime::{deploy_next_version, native, width_of, Runtime};
 use shelf_tests::{
     deploy_standard_chain, platform, produce_all, raw_products, read_topic, wasm_path,
 };
@@ -186,21 +186,7 @@ async fn a_new_module_version_takes_over_mid_stream() {
             .await
             .unwrap();
             // ...then v2 of the chain's module, deployed while the rest flows in.
-            let registry = shelf_transform::registry::Registry::new(
-                &shelf_tests::kafka(&p),
-                &p.topics.transforms,
-            );
-            tokio::task::spawn_blocking(move || {
-                shelf_transform::deploy::deploy(
-                    &registry,
-                    "clean-price-bucket",
-                    &wasm_path("shelf_clean_price_bucket"),
-                    [("width".to_owned(), "10".to_owned())].into(),
-                )
-                .unwrap()
-            })
-            .await
-            .unwrap();
+            deploy_next_version(&p, &[("width", "10")]).await.unwrap();
         }
         if chunk >= 25 {
             // Give the runtime time to see v2 well before the last chunks.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use shelf_rules::BucketParams;
-use shelf_tests::runtime::{native, width_of, Runtime};
+use shelf_tests::runtime::{deploy_next_version, native, width_of, Runtime};
 use shelf_tests::{
     deploy_standard_chain, platform, produce_all, raw_products, read_topic, wasm_path,
 };
@@ -22,23 +22,15 @@ const SETTLE: Duration = Duration::from_secs(2);
 /// where version 1 has `width=5`, expecting a refusal: its message, and
 /// the registry after it.
 async fn refused_deploy(name: &str, value: &str) -> (String, Deployments) {
-    use shelf_transform::{deploy, registry::Registry};
+    use shelf_transform::registry::Registry;
     let p = platform();
     deploy_standard_chain(&p, &[("width", "5")]).await.unwrap();
+    let err = deploy_next_version(&p, &[(name, value)]).await.unwrap_err();
     let registry = Registry::new(&shelf_tests::kafka(&p), &p.topics.transforms);
-    let param = [(name.to_owned(), value.to_owned())].into();
-    tokio::task::spawn_blocking(move || {
-        let err = deploy::deploy(
-            &registry,
-            "clean-price-bucket",
-            &wasm_path("shelf_clean_price_bucket"),
-            param,
-        )
-        .unwrap_err();
-        (err.to_string(), registry.load().unwrap())
-    })
-    .await
-    .unwrap()
+    let after = tokio::task::spawn_blocking(move || registry.load().unwrap())
+        .await
+        .unwrap();
+    (err.to_string(), after)
 }
 
 /// A module that fails to initialise is refused at deploy with the reason,
@@ -87,19 +79,7 @@ async fn a_change_deployed_while_idle_applies_to_the_next_record() {
     shelf_tests::produce_with(&producer, &p.topics.ingest_product, &priced[1..2])
         .await
         .unwrap();
-    let registry =
-        shelf_transform::registry::Registry::new(&shelf_tests::kafka(&p), &p.topics.transforms);
-    tokio::task::spawn_blocking(move || {
-        shelf_transform::deploy::deploy(
-            &registry,
-            "clean-price-bucket",
-            &wasm_path("shelf_clean_price_bucket"),
-            [("width".to_owned(), "10".to_owned())].into(),
-        )
-        .unwrap()
-    })
-    .await
-    .unwrap();
+    deploy_next_version(&p, &[("width", "10")]).await.unwrap();
     shelf_tests::produce_with(&producer, &p.topics.ingest_product, &priced[2..])
         .await
         .unwrap();

@@ -6,6 +6,7 @@
 //! sink's CPU over ten days (docs/benchmarks.md); the bytes are all the
 //! plan and the update need.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use bson::{doc, RawDocument, RawDocumentBuf};
@@ -57,8 +58,8 @@ impl Store {
                 .get(id)
                 .map(|old| gone(old, &d))
                 .unwrap_or_default();
-            let set = match fields_after_id(&d) {
-                Some(elements) => elements.to_vec(),
+            let set: Cow<'_, [u8]> = match fields_after_id(&d) {
+                Some(elements) => Cow::Borrowed(elements),
                 None => {
                     // Not a document `stored_document::product` wrote: the
                     // same, the slow way.
@@ -66,7 +67,7 @@ impl Store {
                     fields.remove("_id");
                     let raw = RawDocumentBuf::from_document(&fields).map_err(|e| e.to_string())?;
                     let bytes = raw.as_bytes();
-                    bytes[4..bytes.len() - 1].to_vec()
+                    Cow::Owned(bytes[4..bytes.len() - 1].to_vec())
                 }
             };
             Ok(command::set_statement(&filter, &set, &gone))
