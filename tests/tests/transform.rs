@@ -9,10 +9,10 @@ use std::time::Duration;
 use shelf_contract::dead_letter::DeadLetter;
 use shelf_contract::RejectReason;
 use shelf_rules::BucketParams;
-use shelf_tests::runtime::{deploy_next_version, native, width_of, Runtime};
-use shelf_tests::{
-    deploy_standard_chain, platform, produce_all, raw_products, read_topic, wasm_path,
+use shelf_tests::runtime::{
+    deploy_into_default_chain, deploy_next_version, native, width_of, Runtime,
 };
+use shelf_tests::{deploy_standard_chain, platform, produce_all, raw_products, read_topic};
 
 const WAIT: Duration = Duration::from_secs(90);
 const SETTLE: Duration = Duration::from_secs(2);
@@ -83,31 +83,8 @@ async fn runtime_output_equals_the_native_rules() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trapping_or_failing_module_costs_only_its_record() {
-    use shelf_transform::{deploy, registry::Registry};
     let p = platform();
-    let registry = Registry::new(&shelf_tests::kafka(&p), &p.topics.transforms);
-    registry.ensure_topic().await.unwrap();
-    let topics = p.topics.clone();
-    tokio::task::spawn_blocking(move || {
-        deploy::deploy(
-            &registry,
-            "chaos",
-            &wasm_path("shelf_chaos"),
-            Default::default(),
-        )
-        .unwrap();
-        deploy::chain(
-            &registry,
-            "default",
-            vec!["chaos".into()],
-            &topics.ingest_product,
-            &topics.product_clean,
-            &topics.product_dlq,
-        )
-        .unwrap();
-    })
-    .await
-    .unwrap();
+    deploy_into_default_chain(&p, "chaos", "shelf_chaos", &["chaos"]).await;
     let inputs: Vec<(String, Vec<u8>)> = (0..200)
         .map(|i| {
             let body = match i {

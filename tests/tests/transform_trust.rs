@@ -3,16 +3,16 @@
 //! parameters are checked at deploy, a change applies to the next record,
 //! pipelines do not fence each other, and no topic setting is ignored.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::Value;
 use shelf_rules::BucketParams;
-use shelf_tests::runtime::{deploy_next_version, native, width_of, Runtime};
-use shelf_tests::{
-    deploy_standard_chain, platform, produce_all, raw_products, read_topic, wasm_path,
+use shelf_tests::runtime::{
+    deploy_into_default_chain, deploy_next_version, native, width_of, Runtime,
 };
+use shelf_tests::{deploy_standard_chain, platform, produce_all, raw_products, read_topic};
 use shelf_transform::registry::Deployments;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -171,32 +171,10 @@ async fn a_topic_setting_the_chain_would_ignore_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_field_added_before_the_built_in_modules_reaches_products() {
     use mongodb::bson::{doc, Document};
-    use shelf_transform::{deploy, registry::Registry};
     let p = platform();
     deploy_standard_chain(&p, &[]).await.unwrap();
-    let registry = Registry::new(&shelf_tests::kafka(&p), &p.topics.transforms);
-    let topics = p.topics.clone();
-    tokio::task::spawn_blocking(move || {
-        deploy::deploy(
-            &registry,
-            "upper-title",
-            &wasm_path("upper_title"),
-            BTreeMap::new(),
-        )
-        .unwrap();
-        let modules = ["upper-title", "clean", "price-bucket"].map(String::from);
-        deploy::chain(
-            &registry,
-            "default",
-            modules.to_vec(),
-            &topics.ingest_product,
-            &topics.product_clean,
-            &topics.product_dlq,
-        )
-        .unwrap();
-    })
-    .await
-    .unwrap();
+    let modules = ["upper-title", "clean", "price-bucket"];
+    deploy_into_default_chain(&p, "upper-title", "upper_title", &modules).await;
     shelf_tests::sink::create_sink_topics(&p).await;
     let runtime = Runtime::start(&p, &[]);
     let sink =
