@@ -11,3 +11,4 @@ pub mod demo;
 pub mod doctor;
 pub mod logging;
 pub mod transform;
+pub mod unused_settings;

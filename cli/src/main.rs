@@ -44,6 +44,9 @@ enum Command {
     Stream(shelf_client::StreamArgs),
     /// The three analyses from MongoDB as terminal charts, and the rejects.
     Report,
+    /// Rejects: send them again through the current chain once it is fixed.
+    #[command(subcommand)]
+    Rejects(RejectsCommand),
     /// The whole pipeline in this process on a CSV pair, then the
     /// reconciliation and the charts (what `make demo` runs).
     Demo(shelf::demo::DemoArgs),
@@ -80,6 +83,14 @@ enum SinkCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum RejectsCommand {
+    /// Send the selected rejects' stored records through the chain as
+    /// deployed now, exactly once, and print what became of each: stored
+    /// (the reject is marked resolved), rejected again, or unchanged.
+    Replay(shelf_redrive::ReplayArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum IngestCommand {
     /// Run the gateway.
     Serve(shelf_ingest::ServeArgs),
@@ -111,7 +122,9 @@ fn parse_cli() -> Result<Cli> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     shelf_config::file::apply(&Cli::command(), &args)?;
     // Built anew: clap reads the variables when it builds the command.
-    let matches = Cli::command().get_matches_from(args);
+    let command = Cli::command();
+    let matches = command.clone().get_matches_from(args);
+    shelf::unused_settings::check(&command, &matches).map_err(anyhow::Error::msg)?;
     Ok(Cli::from_arg_matches(&matches)?)
 }
 
@@ -191,11 +204,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(movers) = shelf_report::movers::load(&db).await? {
                 println!("{movers}");
             }
-            println!("Rejects by stage and reason");
+            println!("Rejects by stage and reason (resolved: stored since, by a replay)");
             for ((stage, reason), n) in shelf_report::reconcile::rejects(&db).await? {
                 println!("  {n:>8}  {stage:<9} {reason}");
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Rejects(RejectsCommand::Replay(args)) => {
+            let mut out = std::io::stdout();
+            let summary =
+                shelf_redrive::replay(&cli.platform, &args, &mut out, &|line| eprintln!("{line}"))
+                    .await?;
+            eprint!("{summary}");
+            // Pending redrives are not a failure of the replay, but a
+            // script must be able to tell that it has to wait or run again.
+            Ok(if summary.pending > 0 {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Demo(args) => {
             // At its end the demo stops its services gracefully. After an

@@ -176,6 +176,49 @@ fn impossible_kafka_settings_are_refused_by_name() {
     );
 }
 
+/// A platform flag given to a command that does not read it is refused,
+/// naming the flag and what the command does use; the same flag where it
+/// is read passes this check.
+#[test]
+fn a_setting_the_command_does_not_use_is_refused() {
+    let refused = |args: &[&str], flag: &str, uses: &str| {
+        let out = shelf().args(args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {text}");
+        assert!(text.contains(&format!("does not use {flag}")), "{text}");
+        assert!(text.contains(uses), "{text}");
+    };
+    refused(
+        &["stream", "--products", "p.csv", "--kafka", "10.0.0.1:9092"],
+        "--kafka",
+        "none of the platform's settings",
+    );
+    refused(
+        &["report", "--topic-product-clean", "elsewhere"],
+        "--topic-product-clean",
+        "--mongo, --database",
+    );
+    refused(
+        &["ingest", "serve", "--mongo", "mongodb://elsewhere/"],
+        "--mongo",
+        "--topic-ingest-product",
+    );
+    refused(
+        &["sink", "run", "--topic-ingest-product", "elsewhere"],
+        "--topic-ingest-product",
+        "--topic-product-clean",
+    );
+    // Where it is read, the flag gets past the check (and fails later, on
+    // the closed port).
+    let out = shelf()
+        .args(["doctor", "--timeout", "1", "--mongo"])
+        .arg(format!("mongodb://127.0.0.1:{}/", closed_port()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!text.contains("does not use"), "{text}");
+}
+
 /// The guide's module (`transforms/modules/examples/upper-title`, built by
 /// `make build-wasm`) on the shipped sample, before `clean` and
 /// `price-bucket`, as docs/transforms.md runs it: its field passes through

@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod convert;
 pub mod order;
 mod queue;
+mod raw_row;
 pub mod rejects_list;
 pub mod rows;
 pub mod send;
@@ -281,6 +282,7 @@ async fn stream_file(
     let counts_before_read = counts.read;
     let mut ledger = Ledger {
         file: &file,
+        path,
         key: &key,
         counts: &mut counts,
         checkpoint,
@@ -310,6 +312,7 @@ async fn stream_file(
                     Kind::Category => convert::category(&r.cells),
                 });
                 batch.lines.push(r.line);
+                batch.starts.push(r.start);
             }
             Err(u) if args.strict => {
                 return Err(StreamError::Strict {
@@ -320,7 +323,10 @@ async fn stream_file(
             }
             Err(u) => {
                 ledger.counts.unparseable += 1;
-                ledger.reject(u.line, &format!("unparseable: {}", u.reason));
+                let text = u
+                    .text_at
+                    .map(|t| raw_row::read_at(path, t.start, t.first_line_only));
+                ledger.reject(u.line, &format!("unparseable: {}", u.reason), text);
             }
         }
         if batch.records.len() >= args.batch_size {
@@ -395,6 +401,7 @@ struct Span {
 /// Records settled batches: counts, rejects file, checkpoint, progress.
 struct Ledger<'a> {
     file: &'a str,
+    path: &'a Path,
     key: &'a str,
     counts: &'a mut Counts,
     checkpoint: &'a mut Checkpoint,
@@ -414,9 +421,18 @@ impl Ledger<'_> {
             error,
         })?;
         self.counts.acknowledged += outcome.accepted;
-        for (line, reason) in &outcome.refused {
-            *self.counts.refused.entry(reason.clone()).or_default() += 1;
-            self.reject(*line, &format!("refused by the gateway: {reason}"));
+        for refused in &outcome.refused {
+            *self
+                .counts
+                .refused
+                .entry(refused.reason.clone())
+                .or_default() += 1;
+            let text = raw_row::read_at(self.path, refused.start, false);
+            self.reject(
+                refused.line,
+                &format!("refused by the gateway: {}", refused.reason),
+                Some(text),
+            );
         }
         self.checkpoint
             .done_through
@@ -440,8 +456,19 @@ impl Ledger<'_> {
         Ok(())
     }
 
-    fn reject(&mut self, line: u64, reason: &str) {
-        if let Err(e) = writeln!(self.rejects, "{}\t{line}\t{reason}", self.file) {
+    /// One line of the rejects file: `file, line, reason, row` (the row's
+    /// text as it is in the file, escaped: [`raw_row::escape`]).
+    fn reject(&mut self, line: u64, reason: &str, text: Option<std::io::Result<String>>) {
+        let text = match text {
+            Some(Ok(text)) => text,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, line, "cannot read the rejected row back from the input");
+                String::new()
+            }
+            None => String::new(),
+        };
+        let (reason, text) = (raw_row::escape(reason), raw_row::escape(&text));
+        if let Err(e) = writeln!(self.rejects, "{}\t{line}\t{reason}\t{text}", self.file) {
             tracing::warn!(error = %e, "cannot write the rejects file");
         }
     }

@@ -1,5 +1,6 @@
 //! The rejects file: one line per row that was not sent (unparseable) or
-//! that the gateway refused, `file<TAB>line<TAB>reason`.
+//! that the gateway refused, `file<TAB>line<TAB>reason<TAB>row` (the row as
+//! it is in the file, escaped; see `raw_row`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

@@ -11,6 +11,8 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub line: u64,
+    /// Its first byte in the file (where the rejects file reads its text).
+    pub start: u64,
     pub cells: Vec<String>,
 }
 
@@ -19,6 +21,16 @@ pub struct Row {
 pub struct Unparseable {
     pub line: u64,
     pub reason: String,
+    /// Where its text is, when known.
+    pub text_at: Option<TextAt>,
+}
+
+/// Where an unusable row's text is in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextAt {
+    pub start: u64,
+    /// Only its first line is its own (its quoting is broken).
+    pub first_line_only: bool,
 }
 
 pub struct Rows {
@@ -104,7 +116,7 @@ impl Rows {
             Ok(false) => None,
             Ok(true) => {
                 let Some(start) = self.record.position().cloned() else {
-                    return Some(Ok(self.row(0)));
+                    return Some(Ok(self.row(0, None)));
                 };
                 self.bytes = start.byte();
                 if self.reader.position().line() > start.line() + 1 {
@@ -117,7 +129,7 @@ impl Rows {
                         Ok(_) => {}
                     }
                 }
-                Some(Ok(self.row(start.line())))
+                Some(Ok(self.row(start.line(), Some(start.byte()))))
             }
             Err(e) => match e.kind() {
                 csv::ErrorKind::Io(_) => Some(Err(e.to_string())),
@@ -126,6 +138,10 @@ impl Rows {
                     Some(Ok(Err(Unparseable {
                         line,
                         reason: e.to_string(),
+                        text_at: e.position().map(|p| TextAt {
+                            start: p.byte(),
+                            first_line_only: true,
+                        }),
                     })))
                 }
             },
@@ -166,12 +182,21 @@ impl Rows {
         Ok(Err(Unparseable {
             line: start.line(),
             reason: "broken quoting: a quoted field opens on this line and does not close".into(),
+            text_at: Some(TextAt {
+                start: start.byte(),
+                first_line_only: true,
+            }),
         }))
     }
 
-    fn row(&self, line: u64) -> Result<Row, Unparseable> {
+    fn row(&self, line: u64, start: Option<u64>) -> Result<Row, Unparseable> {
+        let text_at = start.map(|start| TextAt {
+            start,
+            first_line_only: false,
+        });
         if self.record.len() != self.header.len() {
             return Err(Unparseable {
+                text_at,
                 line,
                 reason: format!(
                     "{} columns, expected {}",
@@ -186,6 +211,7 @@ impl Rows {
                 Ok(s) => cells.push(s.to_owned()),
                 Err(e) => {
                     return Err(Unparseable {
+                        text_at,
                         line,
                         reason: format!(
                             "invalid UTF-8 in column `{}` at byte {}",
@@ -196,7 +222,11 @@ impl Rows {
                 }
             }
         }
-        Ok(Row { line, cells })
+        Ok(Row {
+            line,
+            start: start.unwrap_or_default(),
+            cells,
+        })
     }
 }
 

@@ -16,6 +16,8 @@ use shelf_contract::wire::{http_headers, line_ranges};
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
     pub lines: Vec<u64>,
+    /// Each row's first byte in the file, beside `lines`.
+    pub starts: Vec<u64>,
     pub records: Vec<Value>,
     /// Bytes of CSV behind the batch (for progress).
     pub bytes: u64,
@@ -25,12 +27,21 @@ pub struct Batch {
     pub unparseable_through: u64,
 }
 
+/// A row the gateway refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub line: u64,
+    /// Its first byte in the file.
+    pub start: u64,
+    pub reason: String,
+}
+
 /// How a batch ended.
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub accepted: u64,
-    /// Lines the gateway refused, with its reason.
-    pub refused: Vec<(u64, String)>,
+    /// Rows the gateway refused, with its reason.
+    pub refused: Vec<Refused>,
     pub retries: u64,
 }
 
@@ -128,11 +139,17 @@ impl Sender {
                         bytes: batch.bytes,
                         ..Batch::default()
                     };
-                    for (i, (line, record)) in batch.lines.iter().zip(batch.records).enumerate() {
+                    let rows = batch.lines.iter().zip(&batch.starts).zip(batch.records);
+                    for (i, ((&line, &start), record)) in rows.enumerate() {
                         match bad.iter().find(|(at, _)| *at == i + 1) {
-                            Some((_, reason)) => outcome.refused.push((*line, reason.clone())),
+                            Some((_, reason)) => outcome.refused.push(Refused {
+                                line,
+                                start,
+                                reason: reason.clone(),
+                            }),
                             None => {
-                                keep.lines.push(*line);
+                                keep.lines.push(line);
+                                keep.starts.push(start);
                                 keep.records.push(record);
                             }
                         }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::reject::RejectReason;
-use crate::wire::InputRow;
+use crate::wire::{InputRow, Redrive};
 use crate::Position;
 
 /// A rejected record with its reason, as the contract's topic table says:
@@ -21,6 +21,14 @@ pub struct DeadLetter {
     /// The input row the rejected record was made from.
     #[serde(rename = "origin", default, skip_serializing_if = "Option::is_none")]
     pub input_row: Option<InputRow>,
+    /// When the gateway received the record (its Kafka timestamp, ms since
+    /// the epoch): the observation time of a record without one, which a
+    /// redrive must keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<i64>,
+    /// Set when the record was a redrive of an earlier reject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive: Option<Redrive>,
 }
 
 #[cfg(test)]
@@ -38,11 +46,14 @@ mod tests {
                 file: "/data/p.csv".into(),
                 line: 17,
             }),
+            received_at: Some(1_693_548_000_000),
+            redrive: None,
         };
         let json: serde_json::Value = serde_json::to_value(&letter).unwrap();
         assert_eq!(json["reason"], "invalid_price");
         assert_eq!(json["source"]["offset"], 99);
         assert_eq!(json["origin"]["line"], 17);
+        assert!(json.get("redrive").is_none());
         let back: DeadLetter = serde_json::from_value(json).unwrap();
         assert_eq!(back, letter);
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::reject::{RejectReason, Stage};
-use crate::wire::InputRow;
+use crate::wire::{InputRow, Redrive};
 use crate::Position;
 
 /// A `category_stats` document, as the data contract defines it.
@@ -104,6 +104,10 @@ pub struct RejectDocument {
     #[serde(rename = "origin", default, skip_serializing_if = "Option::is_none")]
     pub input_row: Option<InputRow>,
     pub stage: Stage,
+    /// The replay run whose redrive of this record was rejected again
+    /// (`shelf rejects replay`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
 }
 
 impl RejectDocument {
@@ -137,7 +141,18 @@ impl RejectDocument {
             read_at,
             input_row,
             stage,
+            replay: None,
         }
+    }
+
+    /// The reject of a redriven record is the reject it redrives, again:
+    /// same `_id`, now with the new reason and the replay run that sent it.
+    pub fn redriven(mut self, redrive: Option<Redrive>) -> Self {
+        if let Some(r) = redrive {
+            self.id = r.reject;
+            self.replay = Some(r.replay);
+        }
+        self
     }
 }
 

@@ -57,3 +57,21 @@ pub mod category {
     /// The document's name field.
     pub const NAME: &str = "name";
 }
+
+/// Fields of a `rejects` document beside those of
+/// [`RejectDocument`](crate::documents::RejectDocument)'s serde names.
+pub mod reject {
+    pub const REASON: &str = "reason";
+    pub const STAGE: &str = "stage";
+    pub const PAYLOAD: &str = "payload";
+    /// Where the record was read: `{topic, partition, offset}`.
+    pub const SOURCE: &str = "source";
+    /// The input row: `{file, line}`.
+    pub const ORIGIN: &str = "origin";
+    /// When the gateway received the record (a date).
+    pub const RECEIVED_AT: &str = "received_at";
+    /// The replay run whose redrive was rejected again.
+    pub const REPLAY: &str = "replay";
+    /// Set once a redrive of the record was stored: `{at, replay, chain}`.
+    pub const RESOLVED: &str = "resolved";
+}

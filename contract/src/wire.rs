@@ -25,6 +25,39 @@ pub mod kafka_headers {
     pub const FILE: &str = "shelf-source";
     /// The line, in decimal.
     pub const LINE: &str = "shelf-line";
+    /// On a record `shelf rejects replay` sent again: the `_id` of the
+    /// reject it redrives.
+    pub const REDRIVE: &str = "shelf-redrive";
+    /// Beside [`REDRIVE`]: the replay run that sent it.
+    pub const REPLAY: &str = "shelf-replay";
+    /// On the runtime's output of a redriven record: the chain that passed
+    /// it, as [`chain_label`](super::chain_label) writes it.
+    pub const CHAIN: &str = "shelf-chain";
+}
+
+/// A record sent again by `shelf rejects replay`: which reject it redrives,
+/// and in which replay run. Carried in the Kafka headers [`kafka_headers::REDRIVE`]
+/// and [`kafka_headers::REPLAY`] through the runtime to the sink.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redrive {
+    /// The `_id` of the reject in `rejects`.
+    pub reject: String,
+    /// The replay run's id.
+    pub replay: String,
+}
+
+/// How a chain and its module versions are named where a record says which
+/// chain passed it: `default v3: clean v1 > price-bucket v2`.
+pub fn chain_label<'a>(
+    name: &str,
+    version: u32,
+    modules: impl IntoIterator<Item = (&'a str, u32)>,
+) -> String {
+    let modules: Vec<String> = modules
+        .into_iter()
+        .map(|(m, v)| format!("{m} v{v}"))
+        .collect();
+    format!("{name} v{version}: {}", modules.join(" > "))
 }
 
 /// The input row a record was made from, when its sender said so.

@@ -6,11 +6,13 @@
 mod batch;
 mod check;
 mod clients;
+mod headers;
 mod offsets;
 mod topics;
 
 pub use batch::{collect, rewind_to_committed, BatchLimits};
 pub use check::{ClusterInfo, ConnectError};
 pub use clients::{KafkaClients, SettingsError};
+pub use headers::header_text;
 pub use offsets::next_offsets;
 pub use topics::{delete_topics, ensure_topics, TopicError, TopicSpec};

@@ -57,18 +57,23 @@ pub async fn stored_products(db: &Database) -> Result<u64, ReportError> {
     })
 }
 
-/// Rejects stored, by stage (`transform`, `sink`) and reason.
+/// Rejects stored, by stage (`transform`, `sink`) and reason. Those a
+/// replay resolved (their record now stored) count under the stage
+/// `resolved`.
 pub async fn rejects(db: &Database) -> Result<BTreeMap<(String, String), u64>, ReportError> {
     let mut out = BTreeMap::new();
     let mut cursor = db
         .collection::<Document>(collections::REJECTS)
         .find(doc! {})
-        .projection(doc! { "stage": 1, "reason": 1 })
+        .projection(doc! { "stage": 1, "reason": 1, "resolved": 1 })
         .await?;
     while let Some(d) = cursor.try_next().await? {
-        let stage = d.get_str("stage").unwrap_or("?").to_owned();
+        let stage = match d.contains_key("resolved") {
+            true => "resolved",
+            false => d.get_str("stage").unwrap_or("?"),
+        };
         let reason = d.get_str("reason").unwrap_or("?").to_owned();
-        *out.entry((stage, reason)).or_default() += 1;
+        *out.entry((stage.to_owned(), reason)).or_default() += 1;
     }
     Ok(out)
 }

@@ -114,6 +114,8 @@ pub fn parse(value: &[u8], at: Position) -> CategoryRecord {
             Reject::new(RejectReason::InvalidRecord, detail),
             value,
             at.clone(),
+            None,
+            None,
         ))
     };
     let json: Value = match serde_json::from_slice(value) {

@@ -44,6 +44,8 @@ pub struct ProductRecord<'a> {
     pub timestamp: Option<i64>,
     pub value: &'a [u8],
     pub event: Result<ProductEvent, Reject>,
+    /// Set when `shelf rejects replay` sent the record again.
+    pub redrive: Option<reject::Redriven>,
 }
 
 /// What the store holds for a product before the batch.
@@ -183,11 +185,19 @@ pub fn plan(
         let end = batch_end.entry(r.partition).or_insert(r.offset);
         *end = (*end).max(r.offset);
         let read_at = || Position::new(topic, r.partition, r.offset);
+        let refused = |refusal| {
+            reject::from_refusal(
+                refusal,
+                r.value,
+                read_at(),
+                r.timestamp,
+                r.redrive.as_ref().map(|m| m.redrive.clone()),
+            )
+        };
         let event = match r.event {
             Ok(e) => e,
             Err(refusal) => {
-                plan.rejects
-                    .push(reject::from_refusal(refusal, r.value, read_at()));
+                plan.rejects.push(refused(refusal));
                 continue;
             }
         };
@@ -195,26 +205,32 @@ pub fn plan(
             .get(&event.asin)
             .map(|l| &l.state)
             .or_else(|| stored.get(&event.asin));
-        match admit(&event.asin, current, r.partition, r.offset, topic) {
-            Ok(true) => {}
-            Ok(false) => {
-                plan.skipped += 1;
+        let admitted = admit(&event.asin, current, r.partition, r.offset, topic);
+        let at = match (admitted, event.observed_at.or(r.timestamp)) {
+            (Err(refusal), _) => {
+                plan.rejects.push(refused(refusal));
                 continue;
             }
-            Err(refusal) => {
-                plan.rejects
-                    .push(reject::from_refusal(refusal, r.value, read_at()));
+            (Ok(_), None) => {
+                let refusal = Reject::new(
+                    RejectReason::InvalidObservedAt,
+                    "no field `observed_at` and no record timestamp to stand in",
+                );
+                plan.rejects.push(refused(refusal));
                 continue;
             }
-        }
-        let Some(at) = event.observed_at.or(r.timestamp) else {
-            let refusal = Reject::new(
-                RejectReason::InvalidObservedAt,
-                "no field `observed_at` and no record timestamp to stand in",
-            );
-            plan.rejects
-                .push(reject::from_refusal(refusal, r.value, read_at()));
-            continue;
+            // A redrive stored (now or, when skipped, before a crash)
+            // resolves its reject.
+            (Ok(admitted), Some(at)) => {
+                if let Some(mark) = &r.redrive {
+                    plan.rejects.push(mark.resolution());
+                }
+                if !admitted {
+                    plan.skipped += 1;
+                    continue;
+                }
+                at
+            }
         };
         let asin = event.asin.clone();
         let mut product = latest.remove(&asin).unwrap_or_else(|| Latest {

@@ -244,9 +244,17 @@ impl ClientProcess {
     }
 }
 
-/// The client's rejects file in `dir/state`: (line, reason) of each entry
-/// for the products file.
-pub fn client_rejects(dir: &Path) -> Result<Vec<(u64, String)>> {
+/// An entry of the client's rejects file.
+pub struct ClientReject {
+    pub line: u64,
+    pub reason: String,
+    /// The row's text, unescaped.
+    pub row: String,
+}
+
+/// The client's rejects file in `dir/state`: the entries for the products
+/// file.
+pub fn client_rejects(dir: &Path) -> Result<Vec<ClientReject>> {
     let state = dir.join("state");
     let list: PathBuf = std::fs::read_dir(&state)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -256,24 +264,60 @@ pub fn client_rejects(dir: &Path) -> Result<Vec<(u64, String)>> {
     std::fs::read_to_string(&list)?
         .lines()
         .filter_map(|l| {
-            let mut cells = l.splitn(3, '\t');
+            let mut cells = l.splitn(4, '\t');
             (cells.next()? == products).then_some(())?;
-            let line = cells.next()?.parse().ok()?;
-            Some((line, cells.next()?.to_owned()))
+            Some(ClientReject {
+                line: cells.next()?.parse().ok()?,
+                reason: cells.next()?.to_owned(),
+                row: unescape(cells.next().unwrap_or_default()),
+            })
         })
         .map(Ok)
         .collect()
 }
 
+fn unescape(cell: &str) -> String {
+    let mut out = String::with_capacity(cell.len());
+    let mut chars = cell.chars();
+    while let Some(c) = chars.next() {
+        out.push(match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('t') => '\t',
+                Some('n') => '\n',
+                Some('r') => '\r',
+                Some(other) => other,
+                None => break,
+            },
+            (c, false) => c,
+        });
+    }
+    out
+}
+
 /// The client's report matches the expectation: every unparseable and
-/// refused line listed, once.
+/// refused line listed, once, with its text as it is in the file.
 pub fn check_client_rejects(dir: &Path, want: &Expectation) -> Result<()> {
     let entries = client_rejects(dir)?;
+    // Dirty data holds invalid UTF-8; the client writes such rows lossily.
+    let bytes = std::fs::read(dir.join("products.csv"))?;
+    let file = String::from_utf8_lossy(&bytes);
+    let file_lines: Vec<&str> = file.lines().collect();
+    for e in &entries {
+        let first = file_lines
+            .get(e.line as usize - 1)
+            .with_context(|| format!("line {} listed, past the file's end", e.line))?;
+        ensure!(
+            !first.is_empty() && e.row.starts_with(first.trim_end_matches('\r')),
+            "line {}: listed as {:?}, the file has {first:?}",
+            e.line,
+            e.row
+        );
+    }
     let lines = |prefix: &str| -> Vec<u64> {
         entries
             .iter()
-            .filter(|(_, r)| r.starts_with(prefix))
-            .map(|(l, _)| *l)
+            .filter(|e| e.reason.starts_with(prefix))
+            .map(|e| e.line)
             .collect()
     };
     let once = |found: Vec<u64>, want: &BTreeSet<u64>, what: &str| -> Result<()> {

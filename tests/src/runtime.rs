@@ -112,16 +112,26 @@ pub async fn deploy_next_version(
     .expect("the deploy thread")
 }
 
-/// Deploys module `name` from the built `wasm` (no parameters) and makes
+/// Deploys module `name` from the built `wasm` with `params` and makes
 /// chain `default` run `modules`, in order, between the platform's topics.
-pub async fn deploy_into_default_chain(p: &Platform, name: &str, wasm: &str, modules: &[&str]) {
+pub async fn deploy_into_default_chain(
+    p: &Platform,
+    name: &str,
+    wasm: &str,
+    params: &[(&str, &str)],
+    modules: &[&str],
+) {
     use shelf_transform::{deploy, registry::Registry};
     let registry = Registry::new(&crate::kafka(p), &p.topics.transforms);
     registry.ensure_topic().await.expect("the registry topic");
     let (topics, name, wasm) = (p.topics.clone(), name.to_owned(), crate::wasm_path(wasm));
     let modules: Vec<String> = modules.iter().map(|m| m.to_string()).collect();
+    let params = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
-        deploy::deploy(&registry, &name, &wasm, Default::default()).expect("the module deploys");
+        deploy::deploy(&registry, &name, &wasm, params).expect("the module deploys");
         deploy::chain(
             &registry,
             "default",

@@ -84,7 +84,7 @@ async fn runtime_output_equals_the_native_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trapping_or_failing_module_costs_only_its_record() {
     let p = platform();
-    deploy_into_default_chain(&p, "chaos", "shelf_chaos", &["chaos"]).await;
+    deploy_into_default_chain(&p, "chaos", "shelf_chaos", &[], &["chaos"]).await;
     let inputs: Vec<(String, Vec<u8>)> = (0..200)
         .map(|i| {
             let body = match i {

@@ -174,7 +174,7 @@ async fn a_field_added_before_the_built_in_modules_reaches_products() {
     let p = platform();
     deploy_standard_chain(&p, &[]).await.unwrap();
     let modules = ["upper-title", "clean", "price-bucket"];
-    deploy_into_default_chain(&p, "upper-title", "upper_title", &modules).await;
+    deploy_into_default_chain(&p, "upper-title", "upper_title", &[], &modules).await;
     shelf_tests::sink::create_sink_topics(&p).await;
     let runtime = Runtime::start(&p, &[]);
     let sink =

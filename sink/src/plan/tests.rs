@@ -37,6 +37,7 @@ fn run(db: &mut Db, first: i64, values: &[Vec<u8>], crash_before_products: bool)
             timestamp: Some(TIMESTAMP),
             value: v,
             event: parse(v),
+            redrive: None,
         })
         .collect();
     // A restarted instance starts from what is stored.
@@ -283,6 +284,7 @@ fn refused_and_misrouted_records_become_rejects() {
             timestamp: Some(TIMESTAMP),
             value: &bad,
             event: parse(&bad),
+            redrive: None,
         },
         ProductRecord {
             partition: 0,
@@ -290,6 +292,7 @@ fn refused_and_misrouted_records_become_rejects() {
             timestamp: Some(TIMESTAMP),
             value: &a,
             event: parse(&a),
+            redrive: None,
         },
     ];
     let plan = plan(

@@ -2,6 +2,9 @@
 //! plan ([`crate::plan`]) made and written in order (partials, products,
 //! rejects), then its offsets committed.
 
+use shelf_contract::wire::{kafka_headers, Redrive};
+use shelf_kafka::header_text;
+
 use super::*;
 
 /// What became of a batch's records.
@@ -170,6 +173,7 @@ impl Sink {
                     timestamp: m.timestamp().to_millis(),
                     value,
                     event: product::parse(value),
+                    redrive: redriven(m),
                 });
             } else {
                 read.rejects.push(reject::from_dead_letter(value, || {
@@ -303,4 +307,18 @@ impl Written<'_> {
             .await?;
         store.upsert(collections::REJECTS, self.rejects, None).await
     }
+}
+
+/// The redrive a product record carries, when `shelf rejects replay` sent
+/// it and the runtime passed it on.
+fn redriven(m: &OwnedMessage) -> Option<reject::Redriven> {
+    Some(reject::Redriven {
+        redrive: Redrive {
+            reject: header_text(m, kafka_headers::REDRIVE)?.to_owned(),
+            replay: header_text(m, kafka_headers::REPLAY)?.to_owned(),
+        },
+        chain: header_text(m, kafka_headers::CHAIN)
+            .unwrap_or_default()
+            .to_owned(),
+    })
 }

@@ -21,15 +21,15 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, OwnedMessage};
+use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::Message;
 use shelf_contract::dead_letter::DeadLetter;
-use shelf_contract::wire::{kafka_headers, InputRow};
+use shelf_contract::wire::{kafka_headers, InputRow, Redrive};
 use shelf_contract::Position;
 use shelf_engine::Outcome;
-use shelf_kafka::next_offsets;
+use shelf_kafka::{header_text, next_offsets};
 
 use crate::error::RuntimeError;
 use crate::metrics::{Metrics, ReasonLabels, ResultLabels};
@@ -41,6 +41,8 @@ pub struct Prepared {
     pub outcomes: Vec<Outcome>,
     pub output: String,
     pub dlq: String,
+    /// The chain's label, put on the outputs of redriven records.
+    pub chain: Arc<str>,
     /// The consumer's group metadata when the batch was read: a rebalance
     /// since then fences the offset commit, and the batch is read again.
     pub group: ConsumerGroupMetadata,
@@ -184,6 +186,10 @@ fn transact(
                 if let Some(k) = key.as_deref() {
                     record = record.key(k);
                 }
+                // A redrive goes on marked, for the sink to resolve its reject.
+                if let Some(redrive) = redrive_of(&prepared.batch[*input]) {
+                    record = record.headers(redrive_headers(&redrive, &prepared.chain));
+                }
                 send(producer, record)?;
                 outputs += 1;
             }
@@ -195,6 +201,8 @@ fn transact(
                     payload: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
                     read_at: Position::new(m.topic(), m.partition(), m.offset()),
                     input_row: input_row_of(m),
+                    received_at: m.timestamp().to_millis(),
+                    redrive: redrive_of(m),
                 };
                 let value = serde_json::to_vec(&letter)?;
                 let mut record = BaseRecord::to(&prepared.dlq).payload(value.as_slice());
@@ -232,17 +240,34 @@ fn transact(
 
 /// The input row the gateway recorded for `m`, if any.
 fn input_row_of(m: &OwnedMessage) -> Option<InputRow> {
-    let headers = m.headers()?;
-    let value = |name: &str| {
-        headers
-            .iter()
-            .find(|h| h.key == name)
-            .and_then(|h| std::str::from_utf8(h.value?).ok())
-    };
     Some(InputRow {
-        file: value(kafka_headers::FILE)?.to_owned(),
-        line: value(kafka_headers::LINE)?.parse().ok()?,
+        file: header_text(m, kafka_headers::FILE)?.to_owned(),
+        line: header_text(m, kafka_headers::LINE)?.parse().ok()?,
     })
+}
+
+/// The reject `m` redrives, when `shelf rejects replay` sent it.
+fn redrive_of(m: &OwnedMessage) -> Option<Redrive> {
+    Some(Redrive {
+        reject: header_text(m, kafka_headers::REDRIVE)?.to_owned(),
+        replay: header_text(m, kafka_headers::REPLAY)?.to_owned(),
+    })
+}
+
+fn redrive_headers(redrive: &Redrive, chain: &str) -> OwnedHeaders {
+    OwnedHeaders::new_with_capacity(3)
+        .insert(Header {
+            key: kafka_headers::REDRIVE,
+            value: Some(redrive.reject.as_str()),
+        })
+        .insert(Header {
+            key: kafka_headers::REPLAY,
+            value: Some(redrive.replay.as_str()),
+        })
+        .insert(Header {
+            key: kafka_headers::CHAIN,
+            value: Some(chain),
+        })
 }
 
 fn send(

@@ -20,13 +20,14 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::Message;
 use shelf_config::Platform;
-use shelf_engine::{Chain, Engine, EngineConfig};
+use shelf_engine::{Engine, EngineConfig};
 use shelf_kafka::{ensure_topics, BatchLimits, KafkaClients, TopicSpec};
 
 use crate::committer::{Committer, Prepared};
 use crate::error::RuntimeError;
+use crate::loaded::LoadedChain;
 use crate::metrics::Metrics;
-use crate::registry::{ChainSpec, Deployments, Registry, RegistryReader};
+use crate::registry::{ChainSpec, Registry, RegistryReader};
 
 /// Flags of `shelf transform run` (each also a `SHELF_TRANSFORM_*` variable).
 #[derive(Debug, Clone, Args)]
@@ -81,45 +82,6 @@ pub struct RunArgs {
     pub partitions: i32,
 }
 
-/// The chain in use and what it was built from.
-struct Active {
-    spec: ChainSpec,
-    versions: Vec<u32>,
-    chain: Chain,
-}
-
-fn build(engine: &Engine, deployments: &Deployments, name: &str) -> Result<Active, RuntimeError> {
-    let spec = deployments
-        .chains
-        .get(name)
-        .ok_or_else(|| RuntimeError::NoChain(name.to_owned()))?;
-    let specs = deployments
-        .chain_modules(spec)
-        .map_err(|module| RuntimeError::MissingModule {
-            chain: name.to_owned(),
-            module,
-        })?;
-    let mut modules = Vec::with_capacity(specs.len());
-    for m in &specs {
-        let load = |error| RuntimeError::Load {
-            module: m.name.clone(),
-            version: m.version,
-            error,
-        };
-        let wasm = m.wasm_bytes()?;
-        modules.push(Arc::new(
-            engine
-                .load(&m.name, &wasm, m.params.clone())
-                .map_err(load)?,
-        ));
-    }
-    Ok(Active {
-        spec: spec.clone(),
-        versions: specs.iter().map(|m| m.version).collect(),
-        chain: Chain::new(modules),
-    })
-}
-
 /// The consumer group of a chain run without `--group`: two pipelines
 /// running a chain of the same name (each team's `default`) on other
 /// topics get their own groups, and so their own transactional ids. The
@@ -129,21 +91,6 @@ fn default_group(chain: &str, input: &str) -> String {
         format!("shelf-transform-{chain}")
     } else {
         format!("shelf-transform-{chain}-{input}")
-    }
-}
-
-/// Has the registry changed anything the active chain is built from?
-fn changed(active: &Active, deployments: &Deployments) -> bool {
-    match deployments.chains.get(&active.spec.name) {
-        None => false, // removed: keep running what we have
-        Some(spec) if spec != &active.spec => true,
-        Some(spec) => match deployments.chain_modules(spec) {
-            Ok(modules) => modules
-                .iter()
-                .map(|m| m.version)
-                .ne(active.versions.iter().copied()),
-            Err(_) => false,
-        },
     }
 }
 
@@ -231,7 +178,7 @@ struct Runtime<'a> {
     kafka: KafkaClients,
     engine: Engine,
     reader: RegistryReader,
-    active: Active,
+    active: LoadedChain,
     consumer: BaseConsumer,
     limits: BatchLimits,
     metrics: Arc<Metrics>,
@@ -262,7 +209,7 @@ impl<'a> Runtime<'a> {
         let registry = Registry::new(&kafka, &platform.topics.transforms);
         let mut reader: RegistryReader = registry.reader()?;
         reader.catch_up(Duration::from_secs(30))?;
-        let active = build(&engine, &reader.state, &args.chain)?;
+        let active = LoadedChain::load(&engine, &reader.state, &args.chain)?;
         crate::topic_check::check(&platform.topics, &active.spec)?;
         metrics.chain_version.set(i64::from(active.spec.version));
         create_topics(&kafka, args, &active.spec)?;
@@ -332,10 +279,10 @@ impl<'a> Runtime<'a> {
     /// for the next batch (this one was read from the old input).
     fn follow_registry(&mut self, may_move: bool) -> Result<(), RuntimeError> {
         while self.reader.poll(Duration::ZERO)? {}
-        if !changed(&self.active, &self.reader.state) {
+        if !self.active.changed_in(&self.reader.state) {
             return Ok(());
         }
-        match build(&self.engine, &self.reader.state, &self.args.chain) {
+        match LoadedChain::load(&self.engine, &self.reader.state, &self.args.chain) {
             Ok(next) if !may_move && next.spec.input != self.active.spec.input => {}
             Ok(next) => {
                 tracing::info!(version = next.spec.version, modules = ?next.versions, "switching to a new chain version");
@@ -380,6 +327,7 @@ impl<'a> Runtime<'a> {
             outcomes,
             output: self.active.spec.output.clone(),
             dlq: self.active.spec.dlq.clone(),
+            chain: self.active.label.clone(),
             group,
             collected_at,
         })
