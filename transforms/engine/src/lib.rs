@@ -27,3 +27,6 @@ pub use chain::{Chain, Outcome};
 pub use engine::{Engine, EngineConfig};
 pub use error::{CallError, LoadError};
 pub use module::{Module, TransformKind};
+
+#[cfg(test)]
+mod wire_tests;

@@ -35,6 +35,10 @@ use watch::Watch;
 
 #[derive(Debug, Parser)]
 struct Args {
+    /// Where the modules of the default chain are (default: where `make
+    /// build-wasm` leaves them); to compare two builds of the modules.
+    #[arg(long)]
+    wasm_dir: Option<std::path::PathBuf>,
     /// Product rows to generate and stream (with --days: the first day's
     /// products; the run then streams every day's rows).
     #[arg(long, default_value_t = 1_426_337)]

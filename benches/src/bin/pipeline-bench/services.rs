@@ -87,10 +87,15 @@ impl Services {
     ) -> Result<Self> {
         let shelf = shelf_release_bin()?;
         let env = names.env(args);
-        let status = Command::new(&shelf)
+        let mut deploy = Command::new(&shelf);
+        deploy
             .current_dir(root)
             .args(["transform", "deploy-defaults"])
-            .envs(env.iter().cloned())
+            .envs(env.iter().cloned());
+        if let Some(dir) = &args.wasm_dir {
+            deploy.arg("--wasm-dir").arg(dir);
+        }
+        let status = deploy
             .stdout(std::process::Stdio::null())
             .status()?;
         if !status.success() {

@@ -1,0 +1,5 @@
+mod error_code;
+pub mod smartmodule;
+pub mod versions;
+
+pub use error_code::*;
