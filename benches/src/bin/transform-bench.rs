@@ -257,7 +257,9 @@ fn runtime(args: &Args, data: &[Vec<u8>]) -> Result<()> {
         Ok(text) => {
             let batches = shelf_benches::metric_sum(&text, "shelf_transform_batch_seconds_count");
             println!("  where a batch's time goes (mean of {batches:.0} batches):");
-            for phase in ["collect", "chain", "produce", "commit"] {
+            for phase in [
+                "collect", "registry", "chain", "handoff", "produce", "commit", "release",
+            ] {
                 let sum = shelf_benches::metric_sum(
                     &text,
                     &format!("shelf_transform_phase_seconds_sum{{phase=\"{phase}\"}}"),

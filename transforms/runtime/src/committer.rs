@@ -156,8 +156,10 @@ fn commit_loop(
         }
         // The batch's records and outputs, allocated on the chain's
         // threads, are freed here; their pages go back at once.
+        let releasing = Instant::now();
         drop(prepared);
         shelf_service::memory::release_free_heap();
+        metrics.phase("release", releasing);
     }
     Ok(())
 }

@@ -162,9 +162,15 @@ pub fn run_blocking(
         }
         // The collect may have waited long (an idle runtime waits for its
         // first record): a chain deployed meanwhile applies to this batch.
+        let registry = Instant::now();
         runtime.catch_up_registry();
         runtime.follow_registry(false)?;
-        committer.submit(runtime.run_chain(batch, generation, collecting)?)?;
+        runtime.metrics.phase("registry", registry);
+        let prepared = runtime.run_chain(batch, generation, collecting)?;
+        // Waits while the committer still commits the batch before.
+        let handing = Instant::now();
+        committer.submit(prepared)?;
+        runtime.metrics.phase("handoff", handing);
     }
     committer.finish()?;
     tracing::info!("transform runtime stopped");

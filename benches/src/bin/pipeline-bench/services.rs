@@ -95,9 +95,7 @@ impl Services {
         if let Some(dir) = &args.wasm_dir {
             deploy.arg("--wasm-dir").arg(dir);
         }
-        let status = deploy
-            .stdout(std::process::Stdio::null())
-            .status()?;
+        let status = deploy.stdout(std::process::Stdio::null()).status()?;
         if !status.success() {
             bail!("shelf transform deploy-defaults failed (make build-wasm builds the modules)");
         }
