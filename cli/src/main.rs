@@ -278,3 +278,44 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument of every command says what it is, and `--help`
+    /// lists a command's own flags before the connection settings.
+    #[test]
+    fn every_argument_is_described() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut command = Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        walk(&command, "shelf", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "arguments without a description: {missing:?}"
+        );
+        let help = command
+            .find_subcommand_mut("stream")
+            .expect("the stream command")
+            .render_help()
+            .to_string();
+        let own = help.find("--products").expect("stream's own flag");
+        let connection = help.find("Connection settings").expect("the heading");
+        assert!(
+            own < connection && connection < help.find("--kafka ").unwrap(),
+            "{help}"
+        );
+    }
+}

@@ -15,6 +15,7 @@ pub const DEFAULT_KAFKA: &str = "127.0.0.1:9092";
 /// Broker address, transport security, SASL credentials and pass-through
 /// librdkafka properties.
 #[derive(Clone, Args)]
+#[command(next_help_heading = "Connection settings (flags, SHELF_* variables or --config)")]
 pub struct KafkaSettings {
     /// Kafka bootstrap servers (any Kafka-API broker: Apache Kafka, Redpanda).
     #[arg(long = "kafka", env = "SHELF_KAFKA", default_value = DEFAULT_KAFKA, global = true)]

@@ -27,6 +27,7 @@ pub const DEFAULT_DATABASE: &str = "shelfstream";
 
 /// Broker and store connection settings.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connection settings (flags, SHELF_* variables or --config)")]
 pub struct Platform {
     /// Config file (TOML; keys are flag names without the --). Flags and
     /// environment variables win over it.
@@ -62,6 +63,7 @@ impl Default for Platform {
 
 /// Topic names (see the data contract's topic table).
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connection settings (flags, SHELF_* variables or --config)")]
 pub struct Topics {
     /// Raw product records as clients sent them, keyed by asin.
     #[arg(
