@@ -198,8 +198,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report => {
-            let client = mongodb::Client::with_uri_str(&cli.platform.mongo).await?;
-            let db = client.database(&cli.platform.database);
+            let db = shelf_report::open::open(&cli.platform.mongo, &cli.platform.database).await?;
             println!("{}\n", shelf_report::charts::load(&db).await?);
             if let Some(movers) = shelf_report::movers::load(&db).await? {
                 println!("{movers}");

@@ -219,6 +219,30 @@ fn a_setting_the_command_does_not_use_is_refused() {
     assert!(!text.contains("does not use"), "{text}");
 }
 
+/// `shelf report` against a store that does not answer fails within 5 s,
+/// in one line, with a hint.
+#[test]
+fn report_names_an_unreachable_store_quickly() {
+    let started = std::time::Instant::now();
+    let out = shelf()
+        .arg("report")
+        .arg("--mongo")
+        .arg(format!("mongodb://127.0.0.1:{}/", closed_port()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{text}"
+    );
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    assert!(
+        text.contains("cannot reach MongoDB") && text.contains("make up"),
+        "{text}"
+    );
+}
+
 /// The guide's module (`transforms/modules/examples/upper-title`, built by
 /// `make build-wasm`) on the shipped sample, before `clean` and
 /// `price-bucket`, as docs/transforms.md runs it: its field passes through

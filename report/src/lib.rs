@@ -10,6 +10,7 @@
 pub mod charts;
 pub mod drain;
 pub mod movers;
+pub mod open;
 pub mod reconcile;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,4 +23,8 @@ pub enum ReportError {
     Timeout(String),
     #[error("unexpected MongoDB reply: {0}")]
     Reply(String),
+    #[error("cannot reach MongoDB at {uri}: {reason}; is it running (`make up` starts the local one), and are --mongo / SHELF_MONGO right?")]
+    Unreachable { uri: String, reason: String },
+    #[error("database `{database}` holds no shelfstream data (no products, no category_stats); databases there: {others}; set --database or SHELF_DB")]
+    NoData { database: String, others: String },
 }

@@ -242,3 +242,38 @@ async fn the_stored_products_count_is_exact() {
     assert_eq!(some.get_i32("n").unwrap(), 6);
     db.drop().await.unwrap();
 }
+
+/// `shelf report` on a database that holds no shelfstream data (a misspelt
+/// `--database`) says so and fails, instead of drawing empty charts; on
+/// one that does, it draws them.
+#[tokio::test]
+async fn report_refuses_a_database_without_data() {
+    let p = platform();
+    let report = |database: &str| {
+        std::process::Command::new(shelf_tests::shelf_bin())
+            .arg("report")
+            .envs(shelf_tests::platform_env(&p))
+            .env("SHELF_DB", database)
+            .output()
+            .unwrap()
+    };
+    let out = report(&p.database);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "database `{}` holds no shelfstream data",
+            p.database
+        )) && text.contains("--database"),
+        "{text}"
+    );
+    let client = mongodb::Client::with_uri_str(&p.mongo).await.unwrap();
+    let db = client.database(&p.database);
+    db.collection::<Document>("products")
+        .insert_one(doc! { "_id": "B0REPORT01", "category_id": 1_i64 })
+        .await
+        .unwrap();
+    let out = report(&p.database);
+    assert!(out.status.success(), "{out:?}");
+    db.drop().await.unwrap();
+}
