@@ -219,6 +219,47 @@ fn a_setting_the_command_does_not_use_is_refused() {
     assert!(!text.contains("does not use"), "{text}");
 }
 
+/// The client with no gateway listening says so within 5 s, naming the
+/// cause and the service to start, in plain text (no colour codes when
+/// stderr is not a terminal).
+#[test]
+fn the_client_names_a_gateway_that_is_not_running() {
+    use std::io::{BufRead, BufReader};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let state = std::env::temp_dir().join(format!("shelf-cli-gw-{}", std::process::id()));
+    let started = std::time::Instant::now();
+    let mut child = shelf()
+        .arg("stream")
+        .arg("--gateway")
+        .arg(format!("http://127.0.0.1:{}", closed_port()))
+        .arg("--products")
+        .arg(root.join("dataset/sample/products.csv"))
+        .arg("--state-dir")
+        .arg(&state)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let line = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("cannot connect to"));
+    let elapsed = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&state);
+    let line = line.expect("a line about the gateway");
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "{elapsed:?}: {line}"
+    );
+    assert!(
+        line.contains("onnection refused") && line.contains("is `shelf ingest serve` running?"),
+        "{line}"
+    );
+    assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
+}
+
 /// `shelf report` against a store that does not answer fails within 5 s,
 /// in one line, with a hint.
 #[test]

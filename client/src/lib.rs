@@ -211,6 +211,7 @@ pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
             max_attempts: args.max_attempts,
             source: send::source_header(path),
             gzip: args.compression.gzip_for(&args.gateway),
+            progress: indicatif::ProgressBar::hidden(),
         };
         let counts = stream_file(
             args,
@@ -278,6 +279,10 @@ async fn stream_file(
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let progress = progress_bar(args.quiet, total, &file);
 
+    let sender = Sender {
+        progress: progress.clone(),
+        ..sender
+    };
     let mut queue = Queue::start(sender, args.concurrency.max(1));
     let counts_before_read = counts.read;
     let mut ledger = Ledger {

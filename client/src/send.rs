@@ -63,6 +63,8 @@ pub struct Sender {
     pub source: String,
     /// Bodies gzip-compressed, or as they are ([`Compression::gzip_for`]).
     pub gzip: bool,
+    /// Where "waiting for the gateway" shows while it cannot be reached.
+    pub progress: indicatif::ProgressBar,
 }
 
 /// How request bodies travel (`--compression`).
@@ -175,13 +177,18 @@ impl Sender {
                     after.unwrap_or(backoff)
                 }
                 Err(e) => {
+                    let why = self.unreachable(&e);
                     if attempts >= self.max_attempts {
                         return Err(SendError::GaveUp {
                             attempts,
-                            last: e.to_string(),
+                            last: why,
                         });
                     }
-                    tracing::debug!(error = %e, "network error; retrying");
+                    if attempts == 1 {
+                        tracing::warn!("{why}; retrying");
+                    }
+                    self.progress
+                        .set_message(format!("waiting for the gateway ({why})"));
                     backoff
                 }
             };
@@ -192,6 +199,25 @@ impl Sender {
             backoff = (backoff * 2).min(Duration::from_secs(10));
         }
         Ok(outcome)
+    }
+
+    /// What went wrong reaching the gateway, in words a user can act on:
+    /// the innermost cause (`connection refused`), and the service to
+    /// start when nothing listens.
+    fn unreachable(&self, e: &reqwest::Error) -> String {
+        let mut cause: &dyn std::error::Error = e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let reason = cause.to_string();
+        if e.is_connect() {
+            format!(
+                "cannot connect to {}: {reason}; is `shelf ingest serve` running?",
+                self.url
+            )
+        } else {
+            format!("sending to {}: {e}: {reason}", self.url)
+        }
     }
 
     async fn post(&self, records: &[Value], lines: &[u64]) -> Result<Answer, reqwest::Error> {
