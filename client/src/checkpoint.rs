@@ -29,6 +29,9 @@ pub struct Checkpoint {
     /// before it, the gateway acknowledged.
     pub done_through: BTreeMap<String, u64>,
     pub finished: BTreeMap<String, bool>,
+    /// When each finished file finished (UTC; absent in older checkpoints).
+    #[serde(default)]
+    pub finished_at: BTreeMap<String, String>,
     pub counts: BTreeMap<String, Counts>,
 }
 

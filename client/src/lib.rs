@@ -114,19 +114,55 @@ pub enum StreamError {
     State(String),
 }
 
-/// The end of a run: counts per file (over resumed runs too), and where the
-/// refused and unparseable rows are listed.
+/// The end of a run: counts per file (over resumed runs too), how each
+/// file's run went against the checkpoint, and where the refused and
+/// unparseable rows are listed.
 #[derive(Debug)]
 pub struct Report {
     pub counts: Vec<(String, Counts)>,
+    /// Beside `counts`, file by file.
+    pub runs: Vec<Resumption>,
     pub rejects_file: PathBuf,
     pub elapsed: Duration,
 }
 
+/// How a file's run went against the checkpoint of earlier runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resumption {
+    /// Streamed from its first row.
+    Fresh,
+    /// An earlier run stopped after acknowledging up to `after_line`; this
+    /// one went on from the line after it.
+    Resumed { after_line: u64 },
+    /// An earlier run finished it (at `finished_at`, when it recorded the
+    /// time): nothing was sent.
+    Skipped { finished_at: Option<String> },
+}
+
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (file, c) in &self.counts {
+        for (i, (file, c)) in self.counts.iter().enumerate() {
             writeln!(f, "{file}:")?;
+            match self.runs.get(i) {
+                Some(Resumption::Skipped { finished_at }) => {
+                    let when = finished_at
+                        .as_deref()
+                        .map(|t| format!(" on {t}"))
+                        .unwrap_or_default();
+                    writeln!(
+                        f,
+                        "  already streamed{when}: 0 sent now (the counts are that run's); \
+                         --restart streams it again"
+                    )?;
+                }
+                Some(Resumption::Resumed { after_line }) => writeln!(
+                    f,
+                    "  resumed at line {} (an earlier run had line {after_line} acknowledged); \
+                     the counts cover both runs",
+                    after_line + 1
+                )?,
+                _ => {}
+            }
             writeln!(f, "  rows read      {:>10}", c.read)?;
             writeln!(f, "  unparseable    {:>10}", c.unparseable)?;
             writeln!(
@@ -203,6 +239,7 @@ pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
         .map_err(|e| StreamError::State(e.to_string()))?;
     let base = args.gateway.trim_end_matches('/');
     let mut report = Vec::new();
+    let mut runs = Vec::new();
     for (path, kind) in files {
         let sender = Sender {
             http: http.clone(),
@@ -213,7 +250,7 @@ pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
             gzip: args.compression.gzip_for(&args.gateway),
             progress: indicatif::ProgressBar::hidden(),
         };
-        let counts = stream_file(
+        let (counts, run) = stream_file(
             args,
             path,
             kind,
@@ -224,9 +261,11 @@ pub async fn stream(args: &StreamArgs) -> Result<Report, StreamError> {
         )
         .await?;
         report.push((path.display().to_string(), counts));
+        runs.push(run);
     }
     Ok(Report {
         counts: report,
+        runs,
         rejects_file,
         elapsed: started.elapsed(),
     })
@@ -243,7 +282,7 @@ async fn stream_file(
     checkpoint: &mut Checkpoint,
     checkpoint_path: &Path,
     rejects: &mut std::fs::File,
-) -> Result<Counts, StreamError> {
+) -> Result<(Counts, Resumption), StreamError> {
     let file = path.display().to_string();
     let key = kind.path().to_owned();
     let input = |message: String| StreamError::Input {
@@ -252,13 +291,26 @@ async fn stream_file(
     };
     let mut counts = checkpoint.counts.get(&key).cloned().unwrap_or_default();
     if checkpoint.finished.get(&key).copied().unwrap_or(false) {
+        let finished_at = checkpoint.finished_at.get(&key).cloned();
         tracing::info!(
             file,
+            finished_at,
             "already streamed (checkpoint); --restart streams it again"
         );
-        return Ok(counts);
+        return Ok((counts, Resumption::Skipped { finished_at }));
     }
     let resume_after = checkpoint.done_through.get(&key).copied().unwrap_or(0);
+    let run = match resume_after {
+        0 => Resumption::Fresh,
+        after_line => {
+            tracing::info!(
+                file,
+                line = after_line + 1,
+                "resuming after the last acknowledged batch"
+            );
+            Resumption::Resumed { after_line }
+        }
+    };
     let time_columns = [field::OBSERVED_AT, field::DATE];
     let optional: &[&str] = match kind {
         Kind::Product => &time_columns,
@@ -351,11 +403,21 @@ async fn stream_file(
     queue.finish(&mut ledger).await?;
     progress.finish_and_clear();
     checkpoint.finished.insert(key.clone(), true);
+    checkpoint
+        .finished_at
+        .insert(key.clone(), shelf_contract::time::format_utc(now_ms()));
     checkpoint.counts.insert(key, counts.clone());
     checkpoint
         .save(checkpoint_path)
         .map_err(StreamError::State)?;
-    Ok(counts)
+    Ok((counts, run))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 /// Closes a batch: its size in the file, and the counts once it is

@@ -118,6 +118,24 @@ async fn every_row_is_acknowledged_refused_or_reported() {
     // The same arguments again: the checkpoint says all is done.
     let again = shelf_client::stream(&args(&dir, &url)).await.unwrap();
     assert_eq!(again.counts[1].1, *products);
+    assert!(
+        matches!(
+            &again.runs[1],
+            shelf_client::Resumption::Skipped {
+                finished_at: Some(_)
+            }
+        ),
+        "{:?}",
+        again.runs
+    );
+    let summary = again.to_string();
+    assert!(
+        summary.contains("already streamed on ")
+            && summary.contains("0 sent now")
+            && summary.contains("--restart"),
+        "{summary}"
+    );
+    assert_eq!(report.runs[1], shelf_client::Resumption::Fresh);
     let after = ingested(&p, products.acknowledged as usize).await;
     assert_eq!(after.len(), stored.len(), "nothing sent twice");
     gw.shutdown().await.unwrap();
@@ -183,6 +201,15 @@ async fn an_interrupted_run_resumes_after_its_last_acknowledged_batch() {
     let report = shelf_client::stream(&a).await.unwrap();
     let (_, products) = &report.counts[1];
     assert_eq!(products.read, 6000, "rows counted once over both runs");
+    let shelf_client::Resumption::Resumed { after_line } = report.runs[1] else {
+        panic!("not resumed: {:?}", report.runs)
+    };
+    assert!(
+        report
+            .to_string()
+            .contains(&format!("resumed at line {}", after_line + 1)),
+        "{report}"
+    );
     assert_eq!(products.acknowledged, 6000);
 
     let stored = ingested(&p, 6000).await;
