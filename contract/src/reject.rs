@@ -49,6 +49,11 @@ impl RejectReason {
         RejectReason::PartitionConflict,
     ];
 
+    /// The reason a contract name (`invalid_price`) stands for.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     /// The contract's name, as stored in `rejects.reason`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -118,6 +123,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", reason.as_str()));
             let back: RejectReason = serde_json::from_str(&json).unwrap();
             assert_eq!(back, reason);
+            assert_eq!(RejectReason::from_name(reason.as_str()), Some(reason));
         }
         assert_eq!(
             serde_json::to_string(&Stage::Transform).unwrap(),

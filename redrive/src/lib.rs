@@ -89,13 +89,10 @@ pub struct ReplayArgs {
 }
 
 fn parse_reason(text: &str) -> Result<RejectReason, String> {
-    RejectReason::ALL
-        .into_iter()
-        .find(|r| r.as_str() == text)
-        .ok_or_else(|| {
-            let names: Vec<&str> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
-            format!("not a reject reason; one of {}", names.join(", "))
-        })
+    RejectReason::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
+        format!("not a reject reason; one of {}", names.join(", "))
+    })
 }
 
 fn parse_stage(text: &str) -> Result<Stage, String> {

@@ -84,9 +84,7 @@ impl Outcome {
         if stored.get_str(field::REPLAY) == Ok(replay) {
             let reason = stored.get_str(field::REASON).ok()?;
             return Some(Outcome::RejectedAgain {
-                reason: RejectReason::ALL
-                    .into_iter()
-                    .find(|r| r.as_str() == reason)?,
+                reason: RejectReason::from_name(reason)?,
                 detail: stored.get_str("detail").unwrap_or_default().to_owned(),
             });
         }

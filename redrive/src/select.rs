@@ -107,7 +107,7 @@ impl StoredReject {
             reason: d
                 .get_str(field::REASON)
                 .ok()
-                .and_then(|r| RejectReason::ALL.into_iter().find(|k| k.as_str() == r)),
+                .and_then(RejectReason::from_name),
             payload: d.get_str(field::PAYLOAD).ok()?.to_owned(),
             truncated: d.get_bool("payload_truncated").unwrap_or(false),
             received_at: d
