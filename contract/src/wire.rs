@@ -46,6 +46,17 @@ pub struct Redrive {
     pub replay: String,
 }
 
+impl Redrive {
+    /// The redrive a record's headers mark (`header` gives a header's
+    /// text by name), if they mark one.
+    pub fn from_headers<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<Self> {
+        Some(Self {
+            reject: header(kafka_headers::REDRIVE)?.to_owned(),
+            replay: header(kafka_headers::REPLAY)?.to_owned(),
+        })
+    }
+}
+
 /// How a chain and its module versions are named where a record says which
 /// chain passed it: `default v3: clean v1 > price-bucket v2`.
 pub fn chain_label<'a>(

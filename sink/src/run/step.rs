@@ -313,10 +313,7 @@ impl Written<'_> {
 /// it and the runtime passed it on.
 fn redriven(m: &OwnedMessage) -> Option<reject::Redriven> {
     Some(reject::Redriven {
-        redrive: Redrive {
-            reject: header_text(m, kafka_headers::REDRIVE)?.to_owned(),
-            replay: header_text(m, kafka_headers::REPLAY)?.to_owned(),
-        },
+        redrive: Redrive::from_headers(|name| header_text(m, name))?,
         chain: header_text(m, kafka_headers::CHAIN)
             .unwrap_or_default()
             .to_owned(),

@@ -250,10 +250,7 @@ fn input_row_of(m: &OwnedMessage) -> Option<InputRow> {
 
 /// The reject `m` redrives, when `shelf rejects replay` sent it.
 fn redrive_of(m: &OwnedMessage) -> Option<Redrive> {
-    Some(Redrive {
-        reject: header_text(m, kafka_headers::REDRIVE)?.to_owned(),
-        replay: header_text(m, kafka_headers::REPLAY)?.to_owned(),
-    })
+    Redrive::from_headers(|name| header_text(m, name))
 }
 
 fn redrive_headers(redrive: &Redrive, chain: &str) -> OwnedHeaders {
