@@ -111,6 +111,18 @@ impl Committer {
     }
 }
 
+/// A loop that ends on an error (a fenced consumer, say) drops its
+/// committer: the thread must be gone, its transaction committed or
+/// failed, before the restarted loop's producer takes the same
+/// transactional id, or the two fence each other.
+impl Drop for Committer {
+    fn drop(&mut self) {
+        if let Err(e) = self.finish() {
+            tracing::warn!(error = %shelf_service::error_chain(&e), "committer of the ended loop stopped with an error");
+        }
+    }
+}
+
 fn commit_loop(
     producer: &ThreadedProducer<DefaultProducerContext>,
     receiver: &Receiver<Prepared>,

@@ -242,8 +242,14 @@ impl Registry {
         tpl.add_partition_offset(&self.topic, 0, Offset::Beginning)
             .map_err(|e| self.err(e))?;
         consumer.assign(&tpl).map_err(|e| self.err(e))?;
+        let watermarks = self
+            .kafka
+            .consumer("shelf-registry-reader")
+            .create()
+            .map_err(|e| self.err(e))?;
         Ok(RegistryReader {
             consumer,
+            watermarks,
             topic: self.topic.clone(),
             state: Deployments::default(),
         })
@@ -260,6 +266,11 @@ impl Registry {
 /// Follows the registry topic and keeps the current deployments.
 pub struct RegistryReader {
     consumer: BaseConsumer,
+    /// Asks for the topic's end on a connection of its own: on the
+    /// reader's, the request waits behind its long-polling fetch (up to
+    /// `fetch.wait.max.ms`, 500 ms), which cost a busy runtime 0.4 s per
+    /// batch.
+    watermarks: BaseConsumer,
     topic: String,
     pub state: Deployments,
 }
@@ -273,7 +284,7 @@ impl RegistryReader {
             source,
         };
         let (_, high) = self
-            .consumer
+            .watermarks
             .fetch_watermarks(&self.topic, 0, timeout)
             .map_err(|e| err(e.into()))?;
         let deadline = std::time::Instant::now() + timeout;
