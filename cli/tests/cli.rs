@@ -260,6 +260,38 @@ fn the_client_names_a_gateway_that_is_not_running() {
     assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
 }
 
+/// A products file without a column is refused before anything is sent,
+/// naming the column.
+#[test]
+fn a_missing_column_is_named() {
+    let dir = std::env::temp_dir().join(format!("shelf-cli-cols-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let products = dir.join("products.csv");
+    std::fs::write(
+        &products,
+        "asin,title,imgUrl,productURL,stars,reviews,listPrice,category_id,isBestSeller,boughtInLastMonth\n\
+         B0ABCDEFGH,t,u,p,4.5,12,0.0,7,True,100\n",
+    )
+    .unwrap();
+    let out = shelf()
+        .arg("stream")
+        .arg("--gateway")
+        .arg(format!("http://127.0.0.1:{}", closed_port()))
+        .arg("--products")
+        .arg(&products)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("products.csv") && text.contains("line 1: missing column `price`"),
+        "{text}"
+    );
+}
+
 /// `shelf report` against a store that does not answer fails within 5 s,
 /// in one line, with a hint.
 #[test]

@@ -41,10 +41,17 @@ pub fn product(header: &[String], cells: &[String], stamp: Option<&str>) -> Valu
     Value::Object(object)
 }
 
-pub fn category(cells: &[String]) -> Value {
+/// A categories row as JSON, its cells read by column name (the header
+/// was checked to have `id` and `category_name`, in any order).
+pub fn category(header: &[String], cells: &[String]) -> Value {
     let mut object = Map::with_capacity(2);
-    object.insert("id".into(), number(&cells[0]));
-    object.insert("category_name".into(), Value::String(cells[1].clone()));
+    for (name, cell) in header.iter().zip(cells) {
+        let value = match name.as_str() {
+            "id" => number(cell),
+            _ => Value::String(cell.clone()),
+        };
+        object.insert(name.clone(), value);
+    }
     Value::Object(object)
 }
 
@@ -118,6 +125,21 @@ mod tests {
         assert_eq!(v["category_id"], json!("books"));
         assert_eq!(v["isBestSeller"], json!("Maybe"));
         assert_eq!(v["boughtInLastMonth"], json!(-3));
+    }
+
+    #[test]
+    fn cells_are_read_by_column_name() {
+        let v = category(&["category_name".into(), "id".into()], &cells("Books|7"));
+        assert_eq!(v, json!({"id": 7, "category_name": "Books"}));
+        let mut reordered = header();
+        reordered.swap(0, 6); // price first, asin in price's place
+        let v = product(
+            &reordered,
+            &cells("19.99|t|u|p|4.5|12|B0ABCDEFGH|0.0|7|True|100"),
+            None,
+        );
+        assert_eq!(v["asin"], json!("B0ABCDEFGH"));
+        assert_eq!(v["price"], json!(19.99));
     }
 
     #[test]

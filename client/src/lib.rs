@@ -298,7 +298,7 @@ async fn stream_file(
             Ok(r) => {
                 batch.records.push(match kind {
                     Kind::Product => convert::product(&rows.header, &r.cells, stamp),
-                    Kind::Category => convert::category(&r.cells),
+                    Kind::Category => convert::category(&rows.header, &r.cells),
                 });
                 batch.lines.push(r.line);
                 batch.starts.push(r.start);

@@ -46,8 +46,8 @@ pub struct Rows {
 
 impl Rows {
     /// Opens `path` and reads its header; `expected` are the columns it
-    /// must have, in order, and `optional` columns it may have besides,
-    /// anywhere.
+    /// must have and `optional` columns it may have besides, each once and
+    /// in any order (cells are read by their column's name).
     pub fn open(path: &Path, expected: &[&str], optional: &[&str]) -> Result<Self, String> {
         let file = File::open(path).map_err(|e| e.to_string())?;
         // Opened apart: a cloned handle would share (and move) the offset.
@@ -62,44 +62,7 @@ impl Rows {
             .iter()
             .map(|h| h.trim_start_matches('\u{feff}').trim().to_owned())
             .collect();
-        let required: Vec<&str> = header
-            .iter()
-            .map(String::as_str)
-            .filter(|h| !optional.contains(h))
-            .collect();
-        if required != expected {
-            let missing: Vec<&str> = expected
-                .iter()
-                .filter(|c| !header.iter().any(|h| h == *c))
-                .copied()
-                .collect();
-            let unknown: Vec<&str> = required
-                .iter()
-                .filter(|h| !expected.contains(h))
-                .copied()
-                .collect();
-            let mut why = Vec::new();
-            if !missing.is_empty() {
-                why.push(format!("missing {}", missing.join(", ")));
-            }
-            if !unknown.is_empty() {
-                why.push(format!("unknown {}", unknown.join(", ")));
-            }
-            if why.is_empty() {
-                why.push("the columns are in another order".into());
-            }
-            return Err(format!(
-                "line 1: the header is `{}`, expected `{}`{} ({})",
-                header.join(","),
-                expected.join(","),
-                if optional.is_empty() {
-                    String::new()
-                } else {
-                    format!(" and optionally {}", optional.join(", "))
-                },
-                why.join("; ")
-            ));
-        }
+        check_columns(&header, expected, optional)?;
         Ok(Self {
             reader,
             raw,
@@ -230,6 +193,54 @@ impl Rows {
     }
 }
 
+/// Every expected column once, nothing unknown; the error names each
+/// column missing, unknown or repeated.
+fn check_columns(header: &[String], expected: &[&str], optional: &[&str]) -> Result<(), String> {
+    let named = |names: Vec<&str>, what: &str| match names.len() {
+        0 => None,
+        1 => Some(format!("{what} column `{}`", names[0])),
+        _ => Some(format!("{what} columns `{}`", names.join("`, `"))),
+    };
+    let missing = expected
+        .iter()
+        .filter(|c| !header.iter().any(|h| h == *c))
+        .copied()
+        .collect();
+    let unknown = header
+        .iter()
+        .map(String::as_str)
+        .filter(|h| !expected.contains(h) && !optional.contains(h))
+        .collect();
+    let mut repeated: Vec<&str> = header
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| header[..*i].contains(h))
+        .map(|(_, h)| h.as_str())
+        .collect();
+    repeated.dedup();
+    let problems: Vec<String> = [
+        named(missing, "missing"),
+        named(unknown, "unknown"),
+        named(repeated, "repeated"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let optional = if optional.is_empty() {
+        String::new()
+    } else {
+        format!("; optional: {}", optional.join(", "))
+    };
+    Err(format!(
+        "line 1: {} (the columns, in any order: {}{optional})",
+        problems.join("; "),
+        expected.join(", ")
+    ))
+}
+
 /// Strict CSV quoting: a quote that opens a field closes it only when a
 /// delimiter, a line end or the end follows (`""` is an escaped quote).
 /// The reader itself is lenient and would take `"a"b` as `ab`.
@@ -261,6 +272,30 @@ fn well_quoted(raw: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(line: &str) -> Vec<String> {
+        line.split(',').map(String::from).collect()
+    }
+
+    #[test]
+    fn columns_in_any_order_are_accepted() {
+        let expected = ["id", "category_name"];
+        assert!(check_columns(&names("category_name,id"), &expected, &[]).is_ok());
+        assert!(check_columns(&names("id,date,category_name"), &expected, &["date"]).is_ok());
+    }
+
+    #[test]
+    fn missing_unknown_and_repeated_columns_are_named() {
+        let expected = ["asin", "price", "listPrice"];
+        let e = check_columns(&names("asin,prise"), &expected, &["date"]).unwrap_err();
+        assert_eq!(
+            e,
+            "line 1: missing columns `price`, `listPrice`; unknown column `prise` \
+             (the columns, in any order: asin, price, listPrice; optional: date)"
+        );
+        let e = check_columns(&names("asin,price,listPrice,price"), &expected, &[]).unwrap_err();
+        assert!(e.starts_with("line 1: repeated column `price` ("), "{e}");
+    }
 
     fn read(name: &str, text: &str) -> Vec<Result<Row, Unparseable>> {
         let path = std::env::temp_dir().join(format!("shelf-rows-{}-{name}", std::process::id()));

@@ -141,6 +141,72 @@ async fn every_row_is_acknowledged_refused_or_reported() {
     gw.shutdown().await.unwrap();
 }
 
+/// Writes `from` with its columns in reverse order.
+fn reversed_columns(from: &Path, to: &Path) {
+    let mut reader = csv::Reader::from_path(from).unwrap();
+    let mut writer = csv::Writer::from_path(to).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(String::from)
+        .collect();
+    writer.write_record(&header).unwrap();
+    for record in reader.records() {
+        writer.write_record(record.unwrap().iter().rev()).unwrap();
+    }
+    writer.flush().unwrap();
+}
+
+/// Files whose columns come in another order are read by column name:
+/// each record arrives with the cells of its own columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn columns_in_another_order_are_read_by_name() {
+    let p = platform();
+    let (gw, url) = gateway(&p).await;
+    let (dir, summary) = dataset(400, 0.0);
+    let reordered = dir.join("reordered");
+    std::fs::create_dir_all(&reordered).unwrap();
+    for file in ["products.csv", "categories.csv"] {
+        reversed_columns(&dir.join(file), &reordered.join(file));
+    }
+    let report = shelf_client::stream(&args(&reordered, &url)).await.unwrap();
+    let (_, products) = &report.counts[1];
+    assert_eq!(report.counts[0].1.acknowledged, summary.categories);
+    assert_eq!(products.acknowledged, 400, "{products:?}");
+
+    let stored = ingested(&p, 400).await;
+    let rows: std::collections::HashMap<String, Vec<String>> =
+        shelf_tests::contract::product_rows(&dir.join("products.csv"))
+            .unwrap()
+            .into_iter()
+            .filter_map(|(_, cells)| cells)
+            .map(|cells| (cells[0].clone(), cells))
+            .collect();
+    for record in &stored {
+        let v: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
+        let row = &rows[v["asin"].as_str().unwrap()];
+        assert_eq!(v["title"], row[1].as_str(), "{v}");
+        assert_eq!(v["category_id"].to_string(), row[8], "{v}");
+        assert_eq!(v["boughtInLastMonth"].to_string(), row[10], "{v}");
+    }
+    let categories = read_topic(
+        &p.kafka,
+        &p.topics.ingest_category,
+        summary.categories as usize,
+        Duration::from_secs(60),
+        SETTLE,
+    )
+    .await
+    .unwrap();
+    for record in &categories {
+        let v: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
+        assert!(v["id"].is_u64() && v["category_name"].is_string(), "{v}");
+    }
+    gw.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_sent_uncompressed_arrive_the_same() {
     let p = platform();
