@@ -50,6 +50,14 @@ enum Command {
     /// The whole pipeline in this process on a CSV pair, then the
     /// reconciliation and the charts (what `make demo` runs).
     Demo(shelf::demo::DemoArgs),
+    /// The gateway, the transform runtime and the sink under one
+    /// supervisor: one log stream, prefixed by service; a failed service
+    /// is restarted; SIGTERM stops all three.
+    Run(shelf::supervisor::RunArgs),
+    /// Each stage up or down, its records per second, its lag (0 when
+    /// drained) and its last warning or error, from the services' /metrics.
+    /// Exits 1 when a stage is down.
+    Status(shelf::status::StatusArgs),
     /// The live dashboard (Streamlit, dashboard/) on http://127.0.0.1:8501.
     Dashboard(shelf::dashboard::DashboardArgs),
     /// Generate data sets shaped like Amazon Products 2023.
@@ -238,6 +246,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             use std::io::Write;
             let _ = std::io::stdout().flush();
             std::process::exit(if passed { 0 } else { 1 });
+        }
+        Command::Run(args) => {
+            shelf::supervisor::run(&cli.platform, &args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status(args) => {
+            let stages = shelf::status::read(&args).await;
+            if args.json {
+                for stage in &stages {
+                    println!("{}", serde_json::to_string(stage)?);
+                }
+            } else {
+                print!("{}", shelf::status::table(&stages));
+            }
+            Ok(if stages.iter().all(|s| s.up) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Dashboard(args) => {
             shelf::dashboard::run(&cli.platform, args).await?;

@@ -37,7 +37,7 @@ fn used_by(path: &[&str]) -> Option<&'static [&'static str]> {
             "ingest_category",
         ],
         ["sink", "rebuild"] => &[KAFKA, "mongo", "database"],
-        ["stream"] => &[],
+        ["stream"] | ["status"] => &[],
         ["report"] | ["dashboard"] => &["mongo", "database"],
         ["rejects", "replay"] => &[KAFKA, "mongo", "database", "transforms"],
         ["dataset", ..] => &[],

@@ -49,6 +49,26 @@ pub struct Platform {
     pub topics: Topics,
 }
 
+impl Platform {
+    /// The environment variables that give a child process these settings
+    /// (`shelf run`'s services); the Kafka password included, so hand them
+    /// only to processes of our own.
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        let t = &self.topics;
+        let mut env = self.kafka.to_env();
+        env.extend([
+            ("SHELF_MONGO", self.mongo.clone()),
+            ("SHELF_DB", self.database.clone()),
+            ("SHELF_TOPIC_INGEST_PRODUCT", t.ingest_product.clone()),
+            ("SHELF_TOPIC_INGEST_CATEGORY", t.ingest_category.clone()),
+            ("SHELF_TOPIC_PRODUCT_CLEAN", t.product_clean.clone()),
+            ("SHELF_TOPIC_PRODUCT_DLQ", t.product_dlq.clone()),
+            ("SHELF_TOPIC_TRANSFORMS", t.transforms.clone()),
+        ]);
+        env
+    }
+}
+
 impl Default for Platform {
     fn default() -> Self {
         Self {

@@ -6,6 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -26,6 +27,7 @@ pub struct Metrics {
     pub produce_latency: Histogram,
     pub in_flight_records: Gauge,
     pub in_flight_requests: Gauge,
+    accepted_total: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -75,11 +77,30 @@ impl Default for Metrics {
             produce_latency,
             in_flight_records,
             in_flight_requests,
+            accepted_total: AtomicU64::new(0),
         }
     }
 }
 
 impl Metrics {
+    /// Counts records the broker acknowledged on `topic`.
+    pub fn accepted(&self, topic: &str, n: u64) {
+        self.accepted_total.fetch_add(n, Ordering::Relaxed);
+        self.records_accepted
+            .get_or_create(&TopicLabels {
+                topic: topic.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    /// What the progress lines show (the gateway has no lag).
+    pub fn progress(&self) -> shelf_service::progress::Done {
+        shelf_service::progress::Done {
+            records: self.accepted_total.load(Ordering::Relaxed),
+            lag: None,
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         shelf_service::render_metrics(&self.registry)

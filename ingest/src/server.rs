@@ -27,7 +27,7 @@ use crate::auth::{RateLimiter, Tokens};
 use crate::body::{self, BodyError};
 use crate::config::{ConfigError, ServeArgs};
 use crate::input_rows::{self, InputRowError};
-use crate::metrics::{Metrics, RequestLabels, TopicLabels};
+use crate::metrics::{Metrics, RequestLabels};
 use crate::producer::{ProduceError, ProducerSettings, RecordProducer};
 use crate::records::{self, BadRecord, EnvelopeError, Kind};
 use shelf_kafka::{ensure_topics, KafkaClients, SettingsError, TopicError, TopicSpec};
@@ -111,6 +111,7 @@ impl Gateway {
             producer,
             metrics: Metrics::default(),
         });
+        shelf_service::progress::spawn("gateway", &app, |app| app.metrics.progress());
         let listener =
             TcpListener::bind(args.listen)
                 .await
@@ -219,7 +220,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
         [(header::CONTENT_TYPE, shelf_service::METRICS_CONTENT_TYPE)],
-        app.metrics.render(),
+        shelf_service::last_error::append_to(app.metrics.render()),
     )
         .into_response()
 }
@@ -442,12 +443,7 @@ impl App {
             .produce_latency
             .observe(started.elapsed().as_secs_f64());
         sent?;
-        self.metrics
-            .records_accepted
-            .get_or_create(&TopicLabels {
-                topic: topic.to_owned(),
-            })
-            .inc_by(records.len() as u64);
+        self.metrics.accepted(topic, records.len() as u64);
         Ok(())
     }
 }

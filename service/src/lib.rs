@@ -1,8 +1,11 @@
 //! What every long-running shelfstream service shares: `/metrics`,
 //! `/healthz` and `/readyz` on a status port, waiting for SIGTERM, and
-//! restarting its loop with backoff ([`supervise`]).
+//! restarting its loop with backoff ([`supervise`]), progress lines while
+//! busy ([`progress`]) and the last error on `/metrics` ([`last_error`]).
 
+pub mod last_error;
 pub mod memory;
+pub mod progress;
 mod supervise;
 
 pub use supervise::{sleep_unless_stopping, supervise, Backoff};
@@ -80,7 +83,10 @@ pub async fn spawn_status_server(
             "/metrics",
             axum::routing::get(move || {
                 let render = render.clone();
-                async move { ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], render()) }
+                async move {
+                    let page = last_error::append_to(render());
+                    ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], page)
+                }
             }),
         )
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))

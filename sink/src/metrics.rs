@@ -6,7 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RecordLabels {
@@ -62,12 +62,6 @@ impl StoreUsage {
     }
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PartitionLabels {
-    pub topic: String,
-    pub partition: i32,
-}
-
 pub struct Metrics {
     registry: Registry,
     pub records: Family<RecordLabels, Counter>,
@@ -79,8 +73,10 @@ pub struct Metrics {
     pub renamed: Counter,
     pub rename_read: Counter,
     pub batch_seconds: Histogram,
-    pub lag: Family<PartitionLabels, Gauge>,
+    pub lag: shelf_kafka::LagGauges,
     pub store_up: Gauge,
+    /// Records counted by [`Metrics::count`], every topic and result.
+    records_total: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -95,7 +91,8 @@ impl Default for Metrics {
         let renamed = Counter::default();
         let rename_read = Counter::default();
         let batch_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
-        let lag = Family::<PartitionLabels, Gauge>::default();
+        let lag = shelf_kafka::LagGauges::default();
+        lag.register(&mut registry);
         let store_up = Gauge::default();
         registry.register(
             "records",
@@ -157,11 +154,6 @@ impl Default for Metrics {
             "Time per batch, first write to offset commit",
             batch_seconds.clone(),
         );
-        registry.register(
-            "lag",
-            "Records behind the end of each partition (from the consumer's statistics)",
-            lag.clone(),
-        );
         registry.register("store_up", "1 while MongoDB answers", store_up.clone());
         Self {
             registry,
@@ -176,17 +168,27 @@ impl Default for Metrics {
             batch_seconds,
             lag,
             store_up,
+            records_total: AtomicU64::new(0),
         }
     }
 }
 
 impl Metrics {
+    /// What the progress lines show.
+    pub fn progress(&self) -> shelf_service::progress::Done {
+        shelf_service::progress::Done {
+            records: self.records_total.load(Ordering::Relaxed),
+            lag: Some(self.lag.total()),
+        }
+    }
+
     pub fn render(&self) -> String {
         shelf_service::render_metrics(&self.registry)
     }
 
     pub fn count(&self, topic: &str, result: &'static str, n: u64) {
         if n > 0 {
+            self.records_total.fetch_add(n, Ordering::Relaxed);
             self.records
                 .get_or_create(&RecordLabels {
                     topic: topic.to_owned(),

@@ -50,7 +50,7 @@ use crate::categories::{CategoryReader, CategoryRecord};
 use crate::config::SinkArgs;
 use crate::daily::{self, DailyPartial, DailyState, DayKey};
 use crate::figures::Partial;
-use crate::metrics::{Metrics, PartitionLabels};
+use crate::metrics::Metrics;
 use crate::partition_state::{self, PartitionState};
 use crate::plan::{self, DailyPartials, PartialKey, ProductRecord};
 use crate::product;
@@ -78,6 +78,7 @@ pub async fn run_until(
     let metrics = Arc::new(Metrics::default());
     let ready =
         shelf_service::serve_status(args.metrics_listen, metrics.clone(), Metrics::render).await?;
+    shelf_service::progress::spawn("sink", &metrics, Metrics::progress);
     let t = &platform.topics;
     let specs = [&t.product_clean, &t.ingest_category, &t.product_dlq]
         .map(|name| TopicSpec::new(name, args.partitions));
@@ -177,7 +178,7 @@ impl Sink {
         let pending_categories = categories.catch_up(Duration::from_secs(30))?;
         let consumer: BaseConsumer<GroupEvents> = kafka
             .group_member(&args.group, &format!("{}-{}", args.group, args.instance))
-            .set("statistics.interval.ms", "5000")
+            .set("statistics.interval.ms", "2000")
             .create_with_context(GroupEvents {
                 revoked: Mutex::default(),
                 assigned: Mutex::default(),

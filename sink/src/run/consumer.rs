@@ -43,20 +43,7 @@ impl GroupChange {
 
 impl ClientContext for GroupEvents {
     fn stats(&self, statistics: rdkafka::Statistics) {
-        for (topic, t) in statistics.topics {
-            for (partition, p) in t.partitions {
-                // -1: not consumed by this instance (or not known yet).
-                if partition >= 0 && p.consumer_lag >= 0 {
-                    self.metrics
-                        .lag
-                        .get_or_create(&PartitionLabels {
-                            topic: topic.clone(),
-                            partition,
-                        })
-                        .set(p.consumer_lag);
-                }
-            }
-        }
+        self.metrics.lag.set(&statistics);
     }
 }
 

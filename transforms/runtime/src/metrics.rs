@@ -1,11 +1,15 @@
 //! The runtime's Prometheus metrics.
 
+use std::sync::Arc;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::ClientContext;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
@@ -36,6 +40,7 @@ pub struct Metrics {
     pub batch_seconds: Histogram,
     pub chain_version: Gauge,
     pub phase_seconds: Family<PhaseLabels, Histogram, fn() -> Histogram>,
+    pub lag: shelf_kafka::LagGauges,
 }
 
 impl Default for Metrics {
@@ -48,6 +53,8 @@ impl Default for Metrics {
         let batch_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let chain_version = Gauge::default();
         let phase_seconds = Family::new_with_constructor(phase_histogram as fn() -> Histogram);
+        let lag = shelf_kafka::LagGauges::default();
+        lag.register(&mut registry);
         registry.register("records_in", "Input records committed", records_in.clone());
         registry.register(
             "records_out",
@@ -88,6 +95,7 @@ impl Default for Metrics {
             batch_seconds,
             chain_version,
             phase_seconds,
+            lag,
         }
     }
 }
@@ -99,6 +107,14 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// What the progress lines show.
+    pub fn progress(&self) -> shelf_service::progress::Done {
+        shelf_service::progress::Done {
+            records: self.records_in.get(),
+            lag: Some(self.lag.total()),
+        }
+    }
+
     /// Records how long one step of a batch took.
     pub fn phase(&self, phase: &'static str, started: std::time::Instant) {
         self.phase_seconds
@@ -106,3 +122,14 @@ impl Metrics {
             .observe(started.elapsed().as_secs_f64());
     }
 }
+
+/// The input consumer's context: its statistics set the lag.
+pub struct LagStats(pub Arc<Metrics>);
+
+impl ClientContext for LagStats {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        self.0.lag.set(&statistics);
+    }
+}
+
+impl ConsumerContext for LagStats {}

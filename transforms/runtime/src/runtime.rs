@@ -26,7 +26,7 @@ use shelf_kafka::{ensure_topics, BatchLimits, KafkaClients, TopicSpec};
 use crate::committer::{Committer, Prepared};
 use crate::error::RuntimeError;
 use crate::loaded::LoadedChain;
-use crate::metrics::Metrics;
+use crate::metrics::{LagStats, Metrics};
 use crate::registry::{ChainSpec, Registry, RegistryReader};
 
 /// Flags of `shelf transform run` (each also a `SHELF_TRANSFORM_*` variable).
@@ -110,6 +110,7 @@ pub async fn run_until(
     let metrics = Arc::new(Metrics::default());
     let ready =
         shelf_service::serve_status(args.metrics_listen, metrics.clone(), Metrics::render).await?;
+    shelf_service::progress::spawn("transform runtime", &metrics, Metrics::progress);
     let kafka = KafkaClients::new(&platform.kafka)?;
     let registry = Registry::new(&kafka, &platform.topics.transforms);
     registry.ensure_topic().await?;
@@ -185,7 +186,7 @@ struct Runtime<'a> {
     engine: Engine,
     reader: RegistryReader,
     active: LoadedChain,
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<LagStats>,
     limits: BatchLimits,
     metrics: Arc<Metrics>,
 }
@@ -228,12 +229,13 @@ impl<'a> Runtime<'a> {
         // (other topics, other groups) never fence each other's
         // transactions.
         let member = format!("{group}-{}", args.instance);
-        let consumer: BaseConsumer = kafka
+        let consumer: BaseConsumer<LagStats> = kafka
             .group_member(&group, &member)
             .set("max.poll.interval.ms", "300000")
             // Prefetch about two transactions' worth, not librdkafka's 64 MB.
             .set("queued.max.messages.kbytes", "32768")
-            .create()?;
+            .set("statistics.interval.ms", "2000")
+            .create_with_context(LagStats(metrics.clone()))?;
         consumer.subscribe(&[&active.spec.input])?;
 
         let transactional_id = member;
