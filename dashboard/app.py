@@ -15,7 +15,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from store import LEVELS, Settings, Store, StoreDown, metrics, price_order, total
+from store import LEVELS, Settings, Store, StoreDown, complete_buckets, pipeline
 
 settings = Settings.from_env()
 st.set_page_config(page_title="shelfstream", layout="wide")
@@ -38,7 +38,9 @@ def figure_table(frame: pd.DataFrame) -> None:
 
 @st.fragment(run_every=settings.refresh_seconds)
 def header() -> None:
-    """Rows stored, rows per second and lag: MongoDB first, the sink's /metrics when it answers."""
+    """Products stored and how fast, what waits to be stored and whether the
+    services answer: the figures `shelf status` shows, from the same
+    /metrics."""
     try:
         buckets = store().price_buckets()
     except StoreDown as error:
@@ -52,17 +54,21 @@ def header() -> None:
         rate = max(0.0, (stored - last[0]) / (now - last[1]))
     st.session_state["last_stored"] = (stored, now)
 
-    sink = metrics(settings.sink_metrics)
+    stages = pipeline(settings)
+    missing = [s.name for s in stages if not s.up]
+    waiting = sum(s.lag or 0 for s in stages if s.lag is not None)
     columns = st.columns(4)
     columns[0].metric("products stored", f"{stored:,}")
-    columns[1].metric("rows per second", "…" if rate is None else f"{rate:,.0f}")
-    if sink is None:
-        columns[2].metric("consumer lag", "n/a")
-        columns[3].metric("sink", "not reachable")
-        st.caption(f"sink /metrics at {settings.sink_metrics} is not answering; lag unknown")
+    columns[1].metric("stored per second", "…" if rate is None else f"{rate:,.0f}")
+    columns[2].metric("waiting to be stored", "unknown" if missing else f"{waiting:,.0f}")
+    if missing:
+        columns[3].metric("pipeline", f"{', '.join(missing)} down")
+        st.caption(
+            f"not answering: {', '.join(missing)} (`shelf status` shows the same; "
+            "`shelf run` starts all three)"
+        )
     else:
-        columns[2].metric("consumer lag", f"{total(sink, 'shelf_sink_lag'):,.0f}")
-        columns[3].metric("sink records", f"{total(sink, 'shelf_sink_records_total'):,.0f}")
+        columns[3].metric("pipeline", "up to date" if waiting == 0 else "catching up")
     renaming = store().renames_pending()
     if renaming:
         st.info(
@@ -80,13 +86,50 @@ def distribution() -> None:
         down(error)
         return
     st.subheader("Products per price level")
-    chart = (
+    st.altair_chart(histogram(buckets), width="stretch")
+    figure_table(counted(buckets, ["products"]))
+
+
+def histogram(buckets: pd.DataFrame) -> alt.Chart:
+    """Buckets in price order, always: an explicit order, so a bucket that
+    first appears on a live refresh takes its place instead of the end."""
+    return (
         alt.Chart(buckets)
         .mark_bar()
-        .encode(x=alt.X("bucket:N", sort=None, title="price ($)"), y=alt.Y("products:Q"))
+        .encode(
+            x=alt.X("bucket:N", sort=list(buckets["bucket"]), title="price ($)"),
+            y=alt.Y("products:Q"),
+            tooltip=["bucket", alt.Tooltip("products:Q", format=",")],
+        )
     )
-    st.altair_chart(chart, width="stretch")
-    figure_table(buckets)
+
+
+def counted(frame: pd.DataFrame, counts: list[str], money: list[str] = ()) -> pd.DataFrame:
+    """`frame` as text for a table: counts with separators, money as $1,234.56."""
+    shown = frame.copy()
+    for column in counts:
+        shown[column] = shown[column].map(lambda n: f"{int(n):,}")
+    for column in money:
+        shown[column] = shown[column].map(lambda x: "n/a" if pd.isna(x) else f"${x:,.2f}")
+    return shown
+
+
+# A category chosen by a click on its row or bar, or by its name or number
+# typed in: session state, so the drill-down (which reads the category's
+# products) runs only when the choice changes, not on every refresh.
+PICKED = "category_picked"
+
+
+def pick(source: str, selection: object, category_id: int) -> None:
+    """A click on `source` selecting `selection` chooses `category_id`. The
+    widget keeps its selection across refreshes: only a new one counts, so
+    a name typed since is not overridden."""
+    seen = f"{source}_seen"
+    if st.session_state.get(seen) == selection:
+        return
+    st.session_state[seen] = selection
+    st.session_state[PICKED] = category_id
+    st.rerun()  # the whole page: the drill-down sits outside this fragment
 
 
 @st.fragment(run_every=settings.refresh_seconds)
@@ -106,21 +149,59 @@ def categories() -> None:
     shown = frame
     if search:
         shown = frame[frame["category"].str.contains(search, case=False, regex=False)]
-    shown = shown.sort_values(sort, ascending=(sort == "category"), na_position="last")
-    st.caption(f"{len(shown)} of {len(frame)} categories")
-    st.dataframe(shown, hide_index=True, width="stretch")
+    shown = shown.sort_values(sort, ascending=(sort == "category"), na_position="last").reset_index(drop=True)
+    st.caption(f"{len(shown)} of {len(frame)} categories · click a row or a bar to look inside")
+    number = st.column_config.NumberColumn
+    table = st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        key="category_table",
+        on_select="rerun",
+        selection_mode="single-row",
+        column_config={
+            "category_id": number("id", format="%d"),
+            "products": number("products", format="localized"),
+            "avg_price": number("average price", format="dollar"),
+            "bestsellers": number("best sellers", format="localized"),
+            "avg_stars": number("average stars", format="%.2f"),
+            "bought_last_month": number("bought last month", format="localized"),
+        },
+    )
+    rows = table.selection.rows if table is not None else []
+    if rows and rows[0] < len(shown):
+        pick("category_table", rows[0], int(shown.loc[rows[0], "category_id"]))
     top = shown.head(25)
+    clicked = alt.selection_point(fields=["category_id"], name="clicked")
+    # Full names on the axis (no cut "Beauty & Persona…"), and in the tooltip.
+    category_axis = alt.Y("category:N", sort="-x", axis=alt.Axis(labelLimit=0), title=None)
     tabs = st.tabs(["products", "average price", "best sellers and stars"])
     with tabs[0]:
-        st.altair_chart(
-            alt.Chart(top).mark_bar().encode(x="products:Q", y=alt.Y("category:N", sort="-x")),
+        chart = st.altair_chart(
+            alt.Chart(top)
+            .mark_bar()
+            .encode(
+                x=alt.X("products:Q", axis=alt.Axis(format=",.0f")),
+                y=category_axis,
+                tooltip=["category", alt.Tooltip("products:Q", format=",")],
+            )
+            .add_params(clicked),
             width="stretch",
+            key="category_chart",
+            on_select="rerun",
         )
+        points = (chart.selection.get("clicked") or []) if chart is not None else []
+        if points and "category_id" in points[0]:
+            pick("category_chart", points[0]["category_id"], int(points[0]["category_id"]))
     with tabs[1]:
         st.altair_chart(
             alt.Chart(top.dropna(subset=["avg_price"]))
             .mark_bar()
-            .encode(x=alt.X("avg_price:Q", title="average price ($)"), y=alt.Y("category:N", sort="-x")),
+            .encode(
+                x=alt.X("avg_price:Q", title="average price ($)", axis=alt.Axis(format="$,.2f")),
+                y=category_axis,
+                tooltip=["category", alt.Tooltip("avg_price:Q", format="$,.2f", title="average price")],
+            ),
             width="stretch",
         )
     with tabs[2]:
@@ -130,23 +211,57 @@ def categories() -> None:
             .encode(
                 x=alt.X("avg_stars:Q", scale=alt.Scale(zero=False)),
                 y="bestsellers:Q",
-                tooltip=["category", "bestsellers", "avg_stars"],
+                tooltip=["category", alt.Tooltip("bestsellers:Q", format=","), alt.Tooltip("avg_stars:Q", format=".2f")],
             ),
             width="stretch",
         )
-    figure_table(top[["category", "products", "avg_price", "bestsellers", "avg_stars"]])
+    figure_table(
+        counted(
+            top[["category", "products", "avg_price", "bestsellers", "avg_stars"]],
+            ["products", "bestsellers"],
+            ["avg_price"],
+        )
+    )
+
+
+def typed_category(text: str, frame: pd.DataFrame) -> int | str:
+    """The category a typed name or number means, or why none does."""
+    if text.isdigit():
+        return int(text)
+    names = frame["category"].str.lower()
+    exact = frame[names == text.lower()]
+    if len(exact) == 1:
+        return int(exact["category_id"].iloc[0])
+    partial = frame[names.str.contains(text.lower(), regex=False)]
+    if len(partial) == 1:
+        return int(partial["category_id"].iloc[0])
+    if partial.empty:
+        return f"no category named like `{text}`"
+    some = ", ".join(partial["category"].head(5))
+    return f"{len(partial)} categories match `{text}` ({some}…): type more of the name"
+
+
+def on_typed() -> None:
+    st.session_state[PICKED] = st.session_state.get("category_typed", "").strip() or None
 
 
 def drill_down() -> None:
     st.subheader("A category")
-    text = st.text_input("category number", key="category_id")
-    if not text:
+    st.text_input("category name or number", key="category_typed", on_change=on_typed)
+    chosen = st.session_state.get(PICKED)
+    if chosen is None:
+        st.caption("click a category above, or type its name")
         return
-    try:
-        category_id = int(text)
-    except ValueError:
-        st.warning(f"`{text}` is not a category number")
-        return
+    if isinstance(chosen, str):
+        try:
+            chosen = typed_category(chosen, store().categories())
+        except StoreDown as error:
+            down(error)
+            return
+        if isinstance(chosen, str):
+            st.warning(chosen)
+            return
+    category_id = chosen
     try:
         stats = store().category(category_id)
         if stats is None:
@@ -166,16 +281,11 @@ def drill_down() -> None:
     columns[2].metric("best sellers", f"{stats.get('bestsellers', 0):,}")
     stars = stats.get("avg_stars")
     columns[3].metric("average stars", "n/a" if stars is None else f"{stars:.2f}")
-    buckets = sorted((stats.get("buckets") or {}).items(), key=lambda kv: price_order(kv[0]))
-    histogram = pd.DataFrame(
-        [{"bucket": k, "products": int(v)} for k, v in buckets],
-        columns=["bucket", "products"],
+    buckets = pd.DataFrame(
+        complete_buckets(stats.get("buckets") or {}), columns=["bucket", "products"]
     )
-    if not histogram.empty:
-        st.altair_chart(
-            alt.Chart(histogram).mark_bar().encode(x=alt.X("bucket:N", sort=None), y="products:Q"),
-            width="stretch",
-        )
+    if not buckets.empty:
+        st.altair_chart(histogram(buckets), width="stretch")
     st.markdown("Top products by bought in the last month")
     st.table(
         pd.DataFrame(
@@ -183,8 +293,8 @@ def drill_down() -> None:
                 {
                     "asin": p["_id"],
                     "title": p.get("title"),
-                    "price": "" if p.get("price") is None else f"{p['price']:.2f}",
-                    "bought last month": p.get("boughtInLastMonth"),
+                    "price": "" if p.get("price") is None else f"${p['price']:,.2f}",
+                    "bought last month": f"{int(p.get('boughtInLastMonth') or 0):,}",
                 }
                 for p in top
             ],
@@ -278,7 +388,7 @@ def trends() -> None:
                 color="category:N",
                 tooltip=["day", "category", alt.Tooltip("avg_price:Q", format="$,.2f")],
             ),
-            use_container_width=True,
+            width="stretch",
         )
     st.subheader("The catalogue's mix of price levels")
     st.altair_chart(
@@ -288,7 +398,7 @@ def trends() -> None:
             color=alt.Color("level:N", sort=LEVELS, scale=alt.Scale(domain=LEVELS), title="price level"),
             tooltip=["day", "level", alt.Tooltip("products:Q", format=",")],
         ),
-        use_container_width=True,
+        width="stretch",
     )
     day = st.selectbox("movers of the day", list(reversed(days)), key="movers_day")
     try:
@@ -313,13 +423,10 @@ with views[0]:
     distribution()
 with views[1]:
     categories()
+    drill_down()
 with views[2]:
     trends()
 with views[3]:
-    left, right = st.columns(2)
-    with left:
-        drill_down()
-    with right:
-        product_lookup()
+    product_lookup()
 with views[4]:
     rejects()

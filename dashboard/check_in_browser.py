@@ -27,9 +27,13 @@ from pathlib import Path
 
 import pymongo
 from selenium import webdriver
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+
+sys.path.insert(0, str(Path(__file__).parent))
+from store import complete_buckets, price_order  # noqa: E402  (the page's own rule)
 
 WAIT = 60.0
 
@@ -84,7 +88,10 @@ def metric(driver, label: str) -> str:
 def tab(driver, name: str) -> None:
     for button in driver.find_elements(By.CSS_SELECTOR, '[role="tab"]'):
         if button.get_attribute("innerText").strip() == name:
-            button.click()
+            if button.get_attribute("aria-selected") != "true":
+                # Scrolled down, the page's own header covers the tabs.
+                driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+                button.click()
             return
     raise Failed(f"no tab `{name}`")
 
@@ -95,6 +102,7 @@ def type_into(driver, label: str, value: str) -> None:
         lambda: driver.find_element(By.CSS_SELECTOR, f'input[aria-label="{label}"]'),
     )
     field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(Keys.DELETE)
     field.send_keys(value, Keys.ENTER)
 
 
@@ -149,6 +157,16 @@ class Check:
         if f"{products:,}" != want:
             raise Failed(f"price_buckets count {want} products, the collection holds {products}")
 
+    def at_rest(self) -> None:
+        """Everything streamed is stored: nothing waits, though each topic
+        ends in transaction markers (once counted as lag)."""
+        until(
+            "waiting to be stored = 0 and the pipeline up to date, at rest",
+            lambda: metric(self.driver, "waiting to be stored") == "0"
+            and metric(self.driver, "pipeline") == "up to date",
+        )
+        shot(self.driver, self.shots, "header-at-rest")
+
     def renaming(self) -> None:
         """The header says while products are being renamed. A sweep of the
         real sink lasts only while it runs, so this puts one in the store as
@@ -163,16 +181,22 @@ class Check:
             self.db.sink_partials.delete_one({"_id": sweep["_id"]})
         until("the renaming line gone", lambda: "renaming" not in text(self.driver))
 
-    def price_levels(self) -> None:
+    def price_levels(self, name: str = "price-levels") -> None:
+        """Every bucket in price order, empty ones as 0, as the store counts."""
         tab(self.driver, "Price levels")
-        want = {d["_id"]: int(d["products"]) for d in self.db.price_buckets.find({})}
+        stored = {d["_id"]: int(d["products"]) for d in self.db.price_buckets.find({})}
+        want = complete_buckets(stored)
+        if [b for b, _ in want] != sorted((b for b, _ in want), key=price_order):
+            raise Failed(f"the expected buckets are not in price order: {want}")
+        if sum(1 for _, n in want if n == 0) == 0:
+            print("note: no empty bucket between the stored ones", flush=True)
 
         def shown():
             rows = table_rows(self.driver, "bucket")
-            return {k: int(number(v[0])) for k, v in rows.items()} == want
+            return [(k, int(number(v[0]))) for k, v in rows.items()] == want
 
-        until(f"the price levels table = {want}", shown)
-        shot(self.driver, self.shots, "price-levels")
+        until(f"the price levels table, in price order = {want}", shown)
+        shot(self.driver, self.shots, name)
 
     def categories(self) -> None:
         tab(self.driver, "Categories")
@@ -250,15 +274,38 @@ class Check:
         shot(self.driver, self.shots, "price-history")
 
     def drill_down(self) -> None:
-        tab(self.driver, "Look-ups")
-        # The median category: a typical drill-down at any size (FerretDB
-        # reads every product of the category for its top ten).
+        """By typed name: the median category (a typical drill-down at any
+        size; FerretDB reads every product of the category for its top ten)."""
+        tab(self.driver, "Categories")
         ranked = sorted(self.db.category_stats.find({}), key=lambda d: (d["products"], d["_id"]))
         d = ranked[len(ranked) // 2]
-        type_into(self.driver, "category number", str(d["_id"]))
+        type_into(self.driver, "category name or number", d["category_name"].upper())
+        self.shows_category(d, "category-drill-down")
+
+    def click_drill_down(self) -> None:
+        """A click on the first row of the categories table (the biggest)."""
+        tab(self.driver, "Categories")
+        type_into(self.driver, "search categories", "")
+        biggest = max(self.db.category_stats.find({}), key=lambda d: (d["products"], -d["_id"]))
+        grid = until(
+            "the categories table",
+            lambda: self.driver.find_element(By.CSS_SELECTOR, '[data-testid="stDataFrame"] canvas'),
+        )
+        # Selenium offsets are from the element's centre; the row marker
+        # (the selection box) is the first 30 px, a row 35 px under a
+        # 35 px header.
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", grid)
+        width, height = grid.size["width"], grid.size["height"]
+        ActionChains(self.driver).move_to_element_with_offset(
+            grid, -width // 2 + 15, -height // 2 + 35 + 17
+        ).click().perform()
+        self.shows_category(biggest, "category-click")
+
+    def shows_category(self, d: dict, name: str) -> None:
         until(
-            f"category {d['_id']}'s products = {d['products']:,}",
-            lambda: metric(self.driver, "products") == f"{d['products']:,}",
+            f"category {d['_id']} ({d.get('category_name')}) with products = {d['products']:,}",
+            lambda: f"(category {d['_id']})" in text(self.driver)
+            and metric(self.driver, "products") == f"{d['products']:,}",
         )
         if d.get("avg_price") is not None and metric(self.driver, "average price") != f"${d['avg_price']:,.2f}":
             raise Failed(f"average price {metric(self.driver, 'average price')}, stored {d['avg_price']}")
@@ -273,9 +320,10 @@ class Check:
             f"the top product {top['_id']} of category {d['_id']}",
             lambda: top["_id"] in table_rows(self.driver, "asin"),
         )
-        shot(self.driver, self.shots, "category-drill-down")
+        shot(self.driver, self.shots, name)
 
     def product_lookup(self) -> None:
+        tab(self.driver, "Look-ups")
         product = self.db.products.find_one({})
         type_into(self.driver, "asin", product["_id"])
         until(
@@ -399,11 +447,13 @@ def main() -> int:
         took = check.first_render()
         print(f"first render: {took:.1f} s", flush=True)
         check.header()
+        check.at_rest()
         check.renaming()
         check.price_levels()
         check.categories()
         check.trends()
         check.drill_down()
+        check.click_drill_down()
         check.product_lookup()
         check.price_history()
         check.rejects()
@@ -421,6 +471,7 @@ def main() -> int:
                     f"median {intervals[len(intervals) // 2]:.1f} s, max {intervals[-1]:.1f} s",
                     flush=True,
                 )
+            check.price_levels("price-levels-after-refresh")
             check.store_down_and_back()
             print("store outage: shown, and recovered from without a reload", flush=True)
     except Failed as failure:

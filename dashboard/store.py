@@ -25,6 +25,8 @@ class Settings:
 
     mongo: str
     database: str
+    gateway: str
+    runtime_metrics: str
     sink_metrics: str
     refresh_seconds: float
 
@@ -34,6 +36,8 @@ class Settings:
         return cls(
             mongo=env("SHELF_MONGO", "mongodb://127.0.0.1:27017/"),
             database=env("SHELF_DB", "shelfstream"),
+            gateway=env("SHELF_INGEST_LISTEN", "127.0.0.1:8080").replace("0.0.0.0:", "127.0.0.1:"),
+            runtime_metrics=env("SHELF_TRANSFORM_METRICS_LISTEN", "127.0.0.1:9101"),
             sink_metrics=env("SHELF_SINK_METRICS_LISTEN", "127.0.0.1:9102"),
             refresh_seconds=float(env("SHELF_DASHBOARD_REFRESH_S", "3")),
         )
@@ -47,6 +51,28 @@ def price_order(label: str) -> float:
     """Buckets in price order: "0-5" < "5-10" < … < "300+" < "unpriced"."""
     match = re.match(r"^(\d+(?:\.\d+)?)", label)
     return float(match.group(1)) if match else float("inf")
+
+
+def complete_buckets(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Every bucket from 0 up to the highest seen, in price order, the empty
+    ones as 0 (a histogram that skipped them would misdraw its shape). The
+    width W and the cap C are the transform's deploy parameters, read off
+    the labels: `"{lo}-{lo+W}"`, `"{C}+"` and `"unpriced"`."""
+    ranges = []
+    for label in counts:
+        match = re.fullmatch(r"(\d+)-(\d+)", label)
+        if match:
+            ranges.append((int(match.group(1)), int(match.group(2))))
+    labels = set(counts)
+    if ranges:
+        width = min(hi - lo for lo, hi in ranges) or 1
+        top = max(hi for _, hi in ranges)
+        capped = [int(label[:-1]) for label in counts if re.fullmatch(r"\d+\+", label)]
+        if capped:
+            top = capped[0]
+        labels |= {f"{lo}-{lo + width}" for lo in range(0, top, width)}
+    ordered = sorted(labels, key=lambda label: (price_order(label), label))
+    return [(label, int(counts.get(label, 0))) for label in ordered]
 
 
 def money(x: float | None) -> str:
@@ -103,13 +129,10 @@ class Store:
         return sum(int(d.get("rename_pending") or 0) for d in docs)
 
     def price_buckets(self) -> pd.DataFrame:
+        """Products per bucket, every bucket in price order (empty ones as 0)."""
         docs = self._read(lambda: list(self.db.price_buckets.find({})))
-        frame = pd.DataFrame(
-            [{"bucket": d["_id"], "products": int(d.get("products", 0))} for d in docs],
-            columns=["bucket", "products"],
-        )
-        frame["order"] = frame["bucket"].map(price_order)
-        return frame.sort_values("order").drop(columns="order").reset_index(drop=True)
+        counts = {d["_id"]: int(d.get("products", 0)) for d in docs}
+        return pd.DataFrame(complete_buckets(counts), columns=["bucket", "products"])
 
     def categories(self) -> pd.DataFrame:
         docs = self._read(lambda: list(self.db.category_stats.find({}, {"buckets": 0})))
@@ -292,3 +315,37 @@ def metrics(address: str, timeout: float = 1.0) -> dict[str, float] | None:
 def total(series: dict[str, float], prefix: str) -> float:
     """The sum of every series whose name starts with `prefix`."""
     return sum(v for k, v in series.items() if k.startswith(prefix))
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage as `shelf status` shows it (cli/src/status.rs reads the
+    same metrics the same way)."""
+
+    name: str
+    up: bool
+    records: float | None
+    lag: float | None
+
+
+# Each stage's /metrics address setting, records counter and lag gauge.
+STAGES = [
+    ("gateway", "gateway", "shelf_ingest_records_accepted_total", None),
+    ("runtime", "runtime_metrics", "shelf_transform_records_in_total", "shelf_transform_lag"),
+    ("sink", "sink_metrics", "shelf_sink_records_total", "shelf_sink_lag"),
+]
+
+
+def pipeline(settings: Settings) -> list[Stage]:
+    """Every stage: up or down, records handled, and its lag in records
+    (0 when drained)."""
+    stages = []
+    for name, address, records, lag in STAGES:
+        series = metrics(getattr(settings, address))
+        if series is None:
+            stages.append(Stage(name, False, None, None))
+        else:
+            stages.append(
+                Stage(name, True, total(series, records), None if lag is None else total(series, lag))
+            )
+    return stages

@@ -83,6 +83,8 @@ async fn the_dashboard_shows_what_mongodb_holds_and_follows_the_stream() {
             .current_dir(&root)
             .args(["dashboard", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--refresh", "2", "--sink-metrics", &services.sink.listen])
+            .args(["--runtime-metrics", &services.runtime.listen])
+            .args(["--gateway", &format!("127.0.0.1:{}", services.gateway.port)])
             .arg("--venv")
             .arg(venv)
             .envs(platform_env(&p))
