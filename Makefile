@@ -3,7 +3,12 @@
 #   make test   formatting, lints and every test (needs `make up`)
 SHELL := bash
 CARGO ?= cargo
-SHELF := target/debug/shelf
+# One build serves the platform check, the demo and the services: `make
+# demo` and `make dashboard` build release (one build of about 8 min on 2
+# cores from nothing), `make up` and the tests debug.
+PROFILE ?= debug
+SHELF = target/$(PROFILE)/shelf
+PROFILE_FLAG = $(if $(filter release,$(PROFILE)),--release,)
 
 .PHONY: up down status setup install build build-wasm doctor demo dashboard test fmt lint unit chaos bench clean-local
 
@@ -18,7 +23,8 @@ WASM_DIR := $(shell sed -n 's/^wasm_dir = "\(.*\)"/\1/p' transforms/default-chai
 # both really answer (a Kafka metadata request, a MongoDB ping).
 up: setup build-wasm
 	infra/platform.sh up $(if $(CLUSTER),--brokers $(CLUSTER),)
-	$(CARGO) build -q -p shelf
+	@[[ -x $(SHELF) ]] || echo "[make] building shelf ($(PROFILE)): about 8 min on 2 cores the first time"
+	$(CARGO) build $(PROFILE_FLAG) -p shelf
 	$(SHELF) doctor --wait 90
 
 down:
@@ -41,6 +47,7 @@ build: build-wasm
 # The SmartModules (transforms/modules, a workspace of its own) for
 # wasm32-unknown-unknown; they land in $(WASM_DIR).
 build-wasm:
+	@[[ -d $(WASM_DIR) ]] || echo "[make] building the SmartModules (wasm32): about 1 min the first time"
 	$(CARGO) build -q --release --target wasm32-unknown-unknown \
 		--manifest-path transforms/modules/Cargo.toml --target-dir target/wasm
 
@@ -50,13 +57,14 @@ doctor: build
 # The main job: the whole pipeline on dataset/sample (or ROWS generated rows)
 # from an empty database, then the reconciliation and the charts.
 # A release build: at full size (ROWS=1426337) a debug one takes the
-# in-process client and sink a third longer.
+# in-process client and sink a third longer. `up` builds it (PROFILE).
+demo: PROFILE := release
 demo: up
-	$(CARGO) build -q --release -p shelf
-	target/release/shelf demo --reset $(if $(ROWS),--rows $(ROWS),)
+	$(SHELF) demo --reset $(if $(ROWS),--rows $(ROWS),)
 
 # The live dashboard on http://127.0.0.1:8501 (dashboard/), on the database
 # the demo and the sink write; Ctrl-C stops it.
+dashboard: PROFILE := release
 dashboard: up
 	$(SHELF) dashboard
 
@@ -92,6 +100,7 @@ chaos: up
 		$(CARGO) test -q -p shelf-tests --test chaos -- --nocapture
 
 # Benchmarks print figures; they assert nothing. Release builds.
+bench: PROFILE := release
 bench: up
 	$(CARGO) build --release -p shelf -p shelf-benches
 	target/release/ingest-bench

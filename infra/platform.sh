@@ -62,11 +62,19 @@ install_kafka() {
   want=$(sha256sum "$ROOT/infra/kafka/pom.xml" | cut -d' ' -f1)
   if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return; fi
   command -v mvn >/dev/null || die "mvn (Maven) is missing: apt-get install maven"
-  log "fetching Kafka jars from Maven Central (infra/kafka/pom.xml)"
+  log "fetching Kafka jars from Maven Central (infra/kafka/pom.xml; about 1 min)"
   rm -rf "$KAFKA_DIR/libs"
   mkdir -p "$KAFKA_DIR/libs"
-  mvn -q -B -Dstyle.color=never -f "$ROOT/infra/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$KAFKA_DIR/libs"
+  # Its output (colour codes even with -q) only when it fails.
+  local out
+  out=$(mktemp)
+  if ! mvn -q -B -Dstyle.color=never -f "$ROOT/infra/kafka/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_DIR/libs" >"$out" 2>&1; then
+    cat "$out" >&2
+    rm -f "$out"
+    die "Maven could not fetch the Kafka jars (above)"
+  fi
+  rm -f "$out"
   echo "$want" >"$stamp"
 }
 

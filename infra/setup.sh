@@ -4,6 +4,16 @@
 set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+# Runs a command with its output kept aside: shown only when it fails
+# (apt's progress lines and dpkg's chatter mean nothing when all goes well).
+quietly() {
+  local out rc=0
+  out=$(mktemp)
+  "$@" >"$out" 2>&1 || rc=$?
+  ((rc == 0)) || { cat "$out" >&2; log "failed ($rc): $*"; }
+  rm -f "$out"
+  return "$rc"
+}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 apt_missing=()
@@ -39,11 +49,11 @@ compgen -G "/usr/include/*curl/curl.h" >/dev/null || compgen -G "/usr/include/*/
 [[ -f /usr/include/openssl/ssl.h ]] || apt_missing+=(libssl-dev)
 
 if ((${#apt_missing[@]})); then
-  log "installing Debian packages: ${apt_missing[*]}"
+  log "installing Debian packages: ${apt_missing[*]} (about 1-3 min)"
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"
+  quietly $sudo apt-get update -qq
+  quietly env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"
 fi
 
 command -v cargo >/dev/null || { log "Rust is missing: install it with rustup (https://rustup.rs)"; exit 1; }
