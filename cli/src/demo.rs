@@ -204,7 +204,7 @@ impl Services {
         ];
         let gateway = shelf_ingest::Gateway::start(
             platform,
-            shelf_ingest::ServeArgs::from_flags(["--listen", gateway_listen])?,
+            shelf_ingest::ServeArgs::from_flags(["--listen", gateway_listen, "--no-auth"])?,
         )
         .await?;
         let runtime_args = flags(&["--metrics-listen", "127.0.0.1:0", "--group", &groups[0]])?;

@@ -81,8 +81,14 @@ impl Gateway {
     pub async fn start(platform: &Platform, args: ServeArgs) -> Result<Self, GatewayError> {
         args.validate()?;
         let tokens = args.load_tokens()?;
-        if tokens.is_open() {
-            tracing::warn!("no bearer tokens configured (or --no-auth): accepting every client");
+        // Asked for (--no-auth, as the demo does on the loopback): said once.
+        // Only configured that way by omission: a warning.
+        if args.no_auth {
+            tracing::info!("--no-auth: accepting every client");
+        } else if tokens.is_open() {
+            tracing::warn!(
+                "no bearer tokens configured: accepting every client (--no-auth says it is meant)"
+            );
         }
         let topics = &platform.topics;
         let specs = [&topics.ingest_product, &topics.ingest_category].map(|name| TopicSpec {
