@@ -130,11 +130,11 @@ fn commit_loop(
     generation: &AtomicU64,
     timeout: Duration,
 ) -> Result<(), RuntimeError> {
-    for prepared in receiver {
+    for mut prepared in receiver {
         if prepared.generation != generation.load(Ordering::Acquire) {
             continue; // read before a failure; it will be read again
         }
-        match transact(producer, &prepared, metrics, timeout) {
+        match transact(producer, &mut prepared, metrics, timeout) {
             Ok(()) => {
                 metrics
                     .transactions
@@ -180,7 +180,7 @@ fn commit_loop(
 /// offsets in one transaction.
 fn transact(
     producer: &ThreadedProducer<DefaultProducerContext>,
-    prepared: &Prepared,
+    prepared: &mut Prepared,
     metrics: &Metrics,
     timeout: Duration,
 ) -> Result<(), RuntimeError> {
@@ -229,6 +229,8 @@ fn transact(
         }
     }
     metrics.phase("produce", producing);
+    // The producer holds copies now: the outputs go while the commit waits.
+    prepared.outcomes = Vec::new();
 
     let committing = Instant::now();
     producer.send_offsets_to_transaction(

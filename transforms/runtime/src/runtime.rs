@@ -20,7 +20,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::Message;
 use shelf_config::Platform;
-use shelf_engine::{Engine, EngineConfig};
+use shelf_engine::{Engine, EngineConfig, Outcome};
 use shelf_kafka::{ensure_topics, BatchLimits, KafkaClients, TopicSpec};
 
 use crate::committer::{Committer, Prepared};
@@ -329,6 +329,7 @@ impl<'a> Runtime<'a> {
             self.active.chain.run(&self.engine, &inputs)
         };
         self.metrics.phase("chain", chaining);
+        let batch = drop_payloads_not_rejected(batch, &outcomes);
         Ok(Prepared {
             generation,
             batch,
@@ -340,6 +341,23 @@ impl<'a> Runtime<'a> {
             collected_at,
         })
     }
+}
+
+/// The input payloads only a dead letter still needs (it quotes its
+/// input); the others are freed now, so the batch that waits for the
+/// committer holds its records' metadata and outputs, not its inputs twice.
+fn drop_payloads_not_rejected(batch: Vec<OwnedMessage>, outcomes: &[Outcome]) -> Vec<OwnedMessage> {
+    let mut rejected = vec![false; batch.len()];
+    for outcome in outcomes {
+        if let Outcome::Reject { input, .. } = outcome {
+            rejected[*input] = true;
+        }
+    }
+    batch
+        .into_iter()
+        .zip(rejected)
+        .map(|(m, keep)| if keep { m } else { m.set_payload(None) })
+        .collect()
 }
 
 fn create_topics(
@@ -358,4 +376,51 @@ fn create_topics(
         .map_err(RuntimeError::LocalRuntime)?;
     local.block_on(ensure_topics(kafka, &specs, Duration::from_secs(30)))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::Timestamp;
+    use shelf_contract::{Reject, RejectReason};
+
+    fn message(offset: i64) -> OwnedMessage {
+        OwnedMessage::new(
+            Some(format!("record {offset}").into_bytes()),
+            None,
+            "in".into(),
+            Timestamp::NotAvailable,
+            0,
+            offset,
+            None,
+        )
+    }
+
+    #[test]
+    fn only_rejected_records_keep_their_payload() {
+        let batch = (0..3).map(message).collect();
+        let outcomes = [
+            Outcome::Output {
+                input: 0,
+                key: None,
+                value: b"out".to_vec(),
+            },
+            Outcome::Reject {
+                input: 1,
+                reject: Reject::new(RejectReason::InvalidPrice, "price"),
+            },
+            Outcome::Output {
+                input: 2,
+                key: None,
+                value: b"out".to_vec(),
+            },
+        ];
+        let kept = drop_payloads_not_rejected(batch, &outcomes);
+        let payloads: Vec<Option<&[u8]>> = kept.iter().map(|m| m.payload()).collect();
+        assert_eq!(payloads, [None, Some(&b"record 1"[..]), None]);
+        assert_eq!(
+            kept.iter().map(|m| m.offset()).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+    }
 }
