@@ -24,24 +24,10 @@ pub struct DashboardArgs {
     /// Seconds between the page's refreshes of its figures.
     #[arg(long, env = "SHELF_DASHBOARD_REFRESH_S", default_value_t = 3.0)]
     pub refresh: f64,
-    /// The gateway's address (its /metrics), for the header's pipeline
-    /// figures (those of `shelf status`).
-    #[arg(long, env = "SHELF_INGEST_LISTEN", default_value = "127.0.0.1:8080")]
-    pub gateway: String,
-    /// The transform runtime's /metrics address.
-    #[arg(
-        long,
-        env = "SHELF_TRANSFORM_METRICS_LISTEN",
-        default_value = "127.0.0.1:9101"
-    )]
-    pub runtime_metrics: String,
-    /// The sink's /metrics address.
-    #[arg(
-        long,
-        env = "SHELF_SINK_METRICS_LISTEN",
-        default_value = "127.0.0.1:9102"
-    )]
-    pub sink_metrics: String,
+    /// The services' /metrics, for the header's pipeline figures (those
+    /// of `shelf status`).
+    #[command(flatten)]
+    pub services: crate::status::ServiceAddrs,
 }
 
 impl DashboardArgs {
@@ -86,9 +72,12 @@ pub async fn run(platform: &Platform, args: DashboardArgs) -> Result<()> {
         .args(["--logger.level", "warning"])
         .env("SHELF_MONGO", &platform.mongo)
         .env("SHELF_DB", &platform.database)
-        .env("SHELF_INGEST_LISTEN", &args.gateway)
-        .env("SHELF_TRANSFORM_METRICS_LISTEN", &args.runtime_metrics)
-        .env("SHELF_SINK_METRICS_LISTEN", &args.sink_metrics)
+        .env("SHELF_INGEST_LISTEN", &args.services.gateway)
+        .env(
+            "SHELF_TRANSFORM_METRICS_LISTEN",
+            &args.services.runtime_metrics,
+        )
+        .env("SHELF_SINK_METRICS_LISTEN", &args.services.sink_metrics)
         .env("SHELF_DASHBOARD_REFRESH_S", args.refresh.to_string())
         .stdin(Stdio::null())
         .kill_on_drop(true);

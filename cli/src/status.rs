@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-/// Flags of `shelf status` (the services' own listen variables, so one
-/// environment serves both).
+/// Where the services' `/metrics` are: their own listen settings, with
+/// the same variables, so one environment serves them, `shelf status` and
+/// `shelf dashboard`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct StatusArgs {
+pub struct ServiceAddrs {
     /// The gateway's address; its /metrics is on the same port.
     #[arg(long, env = "SHELF_INGEST_LISTEN", default_value = "127.0.0.1:8080")]
     pub gateway: String,
@@ -20,14 +21,21 @@ pub struct StatusArgs {
         env = "SHELF_TRANSFORM_METRICS_LISTEN",
         default_value = "127.0.0.1:9101"
     )]
-    pub runtime: String,
+    pub runtime_metrics: String,
     /// The sink's /metrics address.
     #[arg(
         long,
         env = "SHELF_SINK_METRICS_LISTEN",
         default_value = "127.0.0.1:9102"
     )]
-    pub sink: String,
+    pub sink_metrics: String,
+}
+
+/// Flags of `shelf status`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub services: ServiceAddrs,
     /// Seconds between the two reads the rates come from.
     #[arg(long, default_value_t = 1.0)]
     pub interval: f64,
@@ -92,7 +100,8 @@ pub async fn read(args: &StatusArgs) -> Vec<Stage> {
         .timeout(Duration::from_secs(2))
         .build()
         .unwrap_or_default();
-    let addrs = [&args.gateway, &args.runtime, &args.sink].map(|a| metrics_url(a));
+    let s = &args.services;
+    let addrs = [&s.gateway, &s.runtime_metrics, &s.sink_metrics].map(|a| metrics_url(a));
     let first = fetch_all(&http, &addrs).await;
     let wait = Duration::from_secs_f64(args.interval.clamp(0.1, 60.0));
     tokio::time::sleep(wait).await;

@@ -92,7 +92,17 @@ impl Service {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         loop {
             let started = Instant::now();
-            let mut child = self.spawn()?;
+            let mut child = match self.spawn() {
+                Ok(child) => child,
+                Err(e) => {
+                    let wait = backoff.next_wait();
+                    tracing::error!(service = self.name, error = %format!("{e:#}"), retry_in = ?wait, "cannot start the service");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => continue,
+                        () = until(&stopping) => return Ok(()),
+                    }
+                }
+            };
             let pid = child.id().unwrap_or_default();
             tracing::info!(service = self.name, pid, "started");
             let status = tokio::select! {

@@ -49,23 +49,7 @@ pub fn platform() -> Platform {
 /// The environment that points a `shelf` process at `p`: its Kafka
 /// settings, store and topics.
 pub fn platform_env(p: &Platform) -> Vec<(&'static str, String)> {
-    let mut env = p.kafka.to_env();
-    env.extend([
-        ("SHELF_MONGO", p.mongo.clone()),
-        ("SHELF_DB", p.database.clone()),
-        ("SHELF_TOPIC_PRODUCT_CLEAN", p.topics.product_clean.clone()),
-        (
-            "SHELF_TOPIC_INGEST_CATEGORY",
-            p.topics.ingest_category.clone(),
-        ),
-        ("SHELF_TOPIC_PRODUCT_DLQ", p.topics.product_dlq.clone()),
-        (
-            "SHELF_TOPIC_INGEST_PRODUCT",
-            p.topics.ingest_product.clone(),
-        ),
-        ("SHELF_TOPIC_TRANSFORMS", p.topics.transforms.clone()),
-    ]);
-    env
+    p.to_env()
 }
 
 /// Whether the first broker of `kafka` and the host of `mongo` accept a

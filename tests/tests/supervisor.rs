@@ -18,8 +18,8 @@ fn status(ports: &[u16; 3]) -> Vec<serde_json::Value> {
         .arg("status")
         .arg("--json")
         .args(["--gateway", &format!("127.0.0.1:{}", ports[0])])
-        .args(["--runtime", &format!("127.0.0.1:{}", ports[1])])
-        .args(["--sink", &format!("127.0.0.1:{}", ports[2])])
+        .args(["--runtime-metrics", &format!("127.0.0.1:{}", ports[1])])
+        .args(["--sink-metrics", &format!("127.0.0.1:{}", ports[2])])
         .args(["--interval", "0.5"])
         .output()
         .unwrap();
