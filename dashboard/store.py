@@ -324,28 +324,24 @@ class Stage:
 
     name: str
     up: bool
-    records: float | None
     lag: float | None
 
 
-# Each stage's /metrics address setting, records counter and lag gauge.
+# Each stage's /metrics address setting and lag gauge (the gateway has none).
 STAGES = [
-    ("gateway", "gateway", "shelf_ingest_records_accepted_total", None),
-    ("runtime", "runtime_metrics", "shelf_transform_records_in_total", "shelf_transform_lag"),
-    ("sink", "sink_metrics", "shelf_sink_records_total", "shelf_sink_lag"),
+    ("gateway", "gateway", None),
+    ("runtime", "runtime_metrics", "shelf_transform_lag"),
+    ("sink", "sink_metrics", "shelf_sink_lag"),
 ]
 
 
 def pipeline(settings: Settings) -> list[Stage]:
-    """Every stage: up or down, records handled, and its lag in records
-    (0 when drained)."""
+    """Every stage: up or down, and its lag in records (0 when drained)."""
     stages = []
-    for name, address, records, lag in STAGES:
+    for name, address, lag in STAGES:
         series = metrics(getattr(settings, address))
         if series is None:
-            stages.append(Stage(name, False, None, None))
+            stages.append(Stage(name, False, None))
         else:
-            stages.append(
-                Stage(name, True, total(series, records), None if lag is None else total(series, lag))
-            )
+            stages.append(Stage(name, True, None if lag is None else total(series, lag)))
     return stages
