@@ -32,6 +32,10 @@ pub struct DayChanges {
 }
 
 impl DayChanges {
+    pub fn is_none(&self) -> bool {
+        *self == DayChanges::default()
+    }
+
     /// Adds (`sign` 1) or retracts (-1) a change of `pct_tenths`.
     pub fn apply(&mut self, pct_tenths: Option<i64>, sign: i64) {
         self.changes += sign;
@@ -64,6 +68,9 @@ pub struct DailyPartial {
     /// Versions observed that day in the category (its days start at the
     /// first).
     pub observed: i64,
+    /// Left out of the stored text when there are none (most days of most
+    /// categories): every byte of it costs the store at each batch.
+    #[serde(default, skip_serializing_if = "DayChanges::is_none")]
     pub changes: DayChanges,
     /// As [`crate::figures::Partial::applied_offset`].
     pub applied_offset: i64,
@@ -216,6 +223,15 @@ mod tests {
         assert_eq!(DailyState::from_document(&d).unwrap(), state);
         assert_eq!(key_of("p2:2023-09-01"), Some((2, 19_601)));
         assert_eq!(key_of("p2"), None);
+    }
+
+    #[test]
+    fn a_day_without_price_changes_stores_none() {
+        let mut p = DailyPartial::new(7);
+        p.figures.apply(&product(7, Some(10.0), "10-15"), 1);
+        let text = serde_json::to_string(&p).unwrap();
+        assert!(!text.contains("changes"), "{text}");
+        assert_eq!(serde_json::from_str::<DailyPartial>(&text).unwrap(), p);
     }
 
     #[test]

@@ -5,9 +5,12 @@
 //! adding and later retracting the same product gives back exactly the
 //! previous figure; floating-point sums would drift with every retraction.
 
-use std::collections::BTreeMap;
+mod buckets;
+mod stored;
 
 use serde::{Deserialize, Serialize};
+
+pub use buckets::{Bucket, Buckets, Label};
 
 /// Millionths per unit: sums are exact to a millionth of a dollar.
 const MICROS: f64 = 1e6;
@@ -24,7 +27,7 @@ pub struct Contribution {
     pub stars_micros: Option<i128>,
     pub bestseller: bool,
     pub bought_last_month: i128,
-    pub bucket: String,
+    pub bucket: Label,
     pub bucket_lo: Option<i64>,
 }
 
@@ -39,22 +42,17 @@ pub(crate) fn from_micros(x: i128) -> f64 {
 }
 
 /// Sums of the contributions of a set of products.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Figures {
     pub products: i64,
     pub priced: i64,
-    #[serde(with = "i128_text")]
     pub price_micros: i128,
     pub bestsellers: i64,
     pub rated: i64,
-    #[serde(with = "i128_text")]
     pub stars_micros: i128,
-    #[serde(with = "i128_text")]
     pub bought_last_month: i128,
     /// Products per price bucket label (labels with none are left out).
-    pub buckets: BTreeMap<String, i64>,
-    /// Each label's lower bound (`None` for "unpriced").
-    pub bucket_lo: BTreeMap<String, Option<i64>>,
+    pub buckets: Buckets,
 }
 
 impl Figures {
@@ -74,13 +72,7 @@ impl Figures {
             self.bestsellers += sign;
         }
         self.bought_last_month += wide * c.bought_last_month;
-        let n = count(&mut self.buckets, &c.bucket, sign);
-        if n == 0 {
-            self.buckets.remove(&c.bucket);
-            self.bucket_lo.remove(&c.bucket);
-        } else {
-            set(&mut self.bucket_lo, &c.bucket, c.bucket_lo);
-        }
+        self.buckets.apply(&c.bucket, c.bucket_lo, sign);
     }
 
     /// The figures analysts read: sums in units and the averages
@@ -106,39 +98,7 @@ impl Figures {
         self.rated += other.rated;
         self.stars_micros += other.stars_micros;
         self.bought_last_month += other.bought_last_month;
-        for (label, n) in &other.buckets {
-            count(&mut self.buckets, label, *n);
-        }
-        for (label, lo) in &other.bucket_lo {
-            set(&mut self.bucket_lo, label, *lo);
-        }
-    }
-}
-
-// The label is cloned only when it is new to the map: sums run over every
-// partition, category and day at each merge, and copying the labels was
-// most of their cost.
-
-/// Adds `n` to a label's count; returns the new count.
-fn count(map: &mut BTreeMap<String, i64>, label: &str, n: i64) -> i64 {
-    match map.get_mut(label) {
-        Some(v) => {
-            *v += n;
-            *v
-        }
-        None => {
-            map.insert(label.to_owned(), n);
-            n
-        }
-    }
-}
-
-fn set(map: &mut BTreeMap<String, Option<i64>>, label: &str, lo: Option<i64>) {
-    match map.get_mut(label) {
-        Some(v) => *v = lo,
-        None => {
-            map.insert(label.to_owned(), lo);
-        }
+        self.buckets.add(&other.buckets);
     }
 }
 
@@ -179,20 +139,6 @@ impl Partial {
             named,
             applied_offset: -1,
         }
-    }
-}
-
-/// An `i128` stored as decimal text: BSON has no 128-bit integer.
-mod i128_text {
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(x: &i128, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&x.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(D::Error::custom)
     }
 }
 

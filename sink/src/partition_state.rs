@@ -29,8 +29,13 @@ use bson::{doc, Bson, Document};
 /// 1: one document per partition and category (`category_id`, no
 /// `layout`). 2: one per partition; the documents of the first sinks with
 /// it have no `layout` field. 3: observation time: products carry their
-/// versions (`_hist`), the daily figures are in `sink_daily`.
-pub const LAYOUT: i32 = 3;
+/// versions (`_hist`), the daily figures are in `sink_daily`. 4: the
+/// figures as arrays (`crate::figures` `stored`), half as long; layout 3
+/// documents are still read, and rewritten as 4 at their next write.
+pub const LAYOUT: i32 = 4;
+
+/// The layouts this sink reads.
+pub const READS: [i32; 2] = [3, LAYOUT];
 
 use crate::figures::Partial;
 use crate::rename::Sweep;

@@ -222,7 +222,7 @@ fn contribution_of<'a>(get: impl Fn(&str) -> Option<Scalar<'a>>) -> Result<Contr
     };
     let bucket = match field(field::PRICE_BUCKET) {
         Some(Scalar::Str(s)) if !s.is_empty() && !s.contains('.') && !s.starts_with('$') => {
-            s.to_owned()
+            s.into()
         }
         _ => {
             return Err(

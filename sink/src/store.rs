@@ -164,7 +164,7 @@ impl Store {
     pub async fn check_partials_layout(&self) -> Result<(), StoreError> {
         let partials = self.db.collection::<Document>(collections::SINK_PARTIALS);
         let first_layout = doc! { "category_id": { "$exists": true } };
-        let other = doc! { "layout": { "$exists": true, "$ne": partition_state::LAYOUT } };
+        let other = doc! { "layout": { "$exists": true, "$nin": partition_state::READS.to_vec() } };
         for (filter, implied) in [(first_layout, Some(1)), (other, None)] {
             let found = self.timed(partials.find_one(filter).into_future()).await?;
             let Some(d) = found else { continue };

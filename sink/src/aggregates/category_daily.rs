@@ -124,7 +124,7 @@ fn first_difference(a: &BTreeMap<i64, DaySums>, b: &BTreeMap<i64, DaySums>) -> O
 /// Adds a day's changes; buckets that empty are left out, as elsewhere.
 fn add(running: &mut Figures, day: &Figures) {
     running.add(day);
-    running.buckets.retain(|_, n| *n != 0);
+    running.buckets.retain_nonzero();
 }
 
 fn document(
@@ -150,7 +150,7 @@ fn document(
         stars_sum: r.stars_sum,
         avg_stars: r.avg_stars,
         bought_last_month: r.bought_last_month,
-        buckets: f.buckets.clone(),
+        buckets: f.buckets.counts(),
         changes: changes.changes,
         drops: changes.drops,
         rises: changes.rises,

@@ -32,7 +32,7 @@ impl CategoryStatsAggregate {
                     stars_sum: r.stars_sum,
                     avg_stars: r.avg_stars,
                     bought_last_month: r.bought_last_month,
-                    buckets: f.buckets.clone(),
+                    buckets: f.buckets.counts(),
                 }
             })
             .collect()

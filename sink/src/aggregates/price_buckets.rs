@@ -17,10 +17,10 @@ impl PriceBucketsAggregate {
     pub fn buckets(merged: &Merged<'_>) -> Vec<PriceBucket> {
         let mut buckets: BTreeMap<&str, (Option<i64>, i64)> = BTreeMap::new();
         for f in merged.categories.values() {
-            for (label, n) in &f.buckets {
-                let e = buckets.entry(label).or_default();
-                e.0 = f.bucket_lo.get(label).copied().flatten();
-                e.1 += n;
+            for b in f.buckets.iter() {
+                let e = buckets.entry(&b.label).or_default();
+                e.0 = b.lo;
+                e.1 += b.products;
             }
         }
         buckets

@@ -17,7 +17,7 @@ fn version(at: i64, offset: i64, category: i64, price: Option<i64>) -> Version {
             stars_micros: None,
             bestseller: false,
             bought_last_month: 0,
-            bucket: price.map_or("unpriced".into(), |p| format!("{p}")),
+            bucket: price.map_or("unpriced".into(), |p| format!("{p}").into()),
             bucket_lo: price,
         },
         list_micros: None,
@@ -96,15 +96,12 @@ fn inserted(versions: &[Version]) -> (DailyFigures, Changes, History) {
         for day in 0..6 {
             if let Some(d) = deltas.get(&(day, c)) {
                 running.add(d);
-                running.buckets.retain(|_, n| *n != 0);
+                running.buckets.retain_nonzero();
             }
             if running.products != 0 {
                 daily.insert((day, c), running.clone());
             }
         }
-    }
-    for f in daily.values_mut() {
-        f.bucket_lo.retain(|label, _| f.buckets.contains_key(label));
     }
     (daily, changes, history)
 }

@@ -144,7 +144,7 @@ impl From<Row<'_>> for Version {
                 stars_micros: number(r.5),
                 bestseller: r.6,
                 bought_last_month: r.7.parse().unwrap_or(0),
-                bucket: r.8.into_owned(),
+                bucket: r.8.as_ref().into(),
                 bucket_lo: r.9,
             },
             list_micros: number(r.4),
@@ -179,7 +179,7 @@ impl Serialize for RowOf<'_> {
         t.serialize_element(&c.stars_micros.map(Text))?;
         t.serialize_element(&c.bestseller)?;
         t.serialize_element(&Text(c.bought_last_month))?;
-        t.serialize_element(&c.bucket)?;
+        t.serialize_element(&*c.bucket)?;
         t.serialize_element(&c.bucket_lo)?;
         t.end()
     }
@@ -220,7 +220,7 @@ mod tests {
     fn an_escaped_bucket_label_reads_back() {
         let text = r#"[[0,1,2,null,null,null,false,"0","a\"b",null]]"#;
         let history = History::from_text(text).unwrap();
-        assert_eq!(history.versions[0].contribution.bucket, "a\"b");
+        assert_eq!(&*history.versions[0].contribution.bucket, "a\"b");
         assert_eq!(history.to_text(), text);
     }
 

@@ -30,9 +30,16 @@ use shelf_contract::wire::{kafka_headers, InputRow, Redrive};
 use shelf_contract::Position;
 use shelf_engine::Outcome;
 use shelf_kafka::{header_text, next_offsets};
+use shelf_service::memory::PeriodicRelease;
 
 use crate::error::RuntimeError;
 use crate::metrics::{Metrics, ReasonLabels, ResultLabels};
+
+/// How often the committer gives freed heap pages back (those of glibc's
+/// malloc, which librdkafka uses). After every batch, the pages faulted in
+/// again at the next batch cost the runtime 0.7 CPU-s per million rows at
+/// full size (11.3 against 10.6).
+const RELEASE_EVERY: Duration = Duration::from_secs(1);
 
 /// A batch run through the chain, ready to be committed.
 pub struct Prepared {
@@ -130,6 +137,7 @@ fn commit_loop(
     generation: &AtomicU64,
     timeout: Duration,
 ) -> Result<(), RuntimeError> {
+    let mut release = PeriodicRelease::new(RELEASE_EVERY);
     for mut prepared in receiver {
         if prepared.generation != generation.load(Ordering::Acquire) {
             continue; // read before a failure; it will be read again
@@ -167,10 +175,10 @@ fn commit_loop(
             }
         }
         // The batch's records and outputs, allocated on the chain's
-        // threads, are freed here; their pages go back at once.
+        // threads, are freed here; their pages go back every so often.
         let releasing = Instant::now();
         drop(prepared);
-        shelf_service::memory::release_free_heap();
+        release.maybe_release();
         metrics.phase("release", releasing);
     }
     Ok(())

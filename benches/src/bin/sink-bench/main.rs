@@ -9,8 +9,11 @@
 //!   the new state in).
 //!
 //! Prints documents/s, MongoDB round trips per 1000 records, and the
-//! sink's CPU and peak RSS. Needs the platform (`make up`); `make bench`
-//! runs it.
+//! sink's CPU and peak RSS. The store's speed drifts on a shared machine
+//! by more than the difference measured, so the plain insert and the sink
+//! run in turns (`--rounds`), each sink run held against the plain insert
+//! just before it, and the median of the rounds is the figure. Needs the
+//! platform (`make up`); `make bench` runs it.
 
 mod plain;
 
@@ -45,8 +48,15 @@ struct Args {
     /// it is slow).
     #[arg(long, default_value_t = 5_000)]
     naive_records: usize,
+    /// The sink's batch (`shelf sink run --batch-size`).
     #[arg(long, default_value_t = 5000)]
     batch: usize,
+    /// Documents per `insert` command of the plain insert.
+    #[arg(long, default_value_t = 5000)]
+    plain_batch: usize,
+    /// Turns of plain insert then sink, each on a fresh database.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    rounds: u32,
     #[command(flatten)]
     platform: Endpoints,
 }
@@ -115,22 +125,52 @@ fn main() -> Result<()> {
     producer.flush(Duration::from_secs(120))?;
 
     let database = prefix.replace('-', "_");
-    let plain = rt.block_on(plain::run(
-        &args.platform.mongo,
-        &format!("{database}_plain"),
-        &data,
-        args.batch,
-    ))?;
-    let sink = sink(&rt, &args, &data, &database, [&products, &categories, &dlq])?;
-    println!("\nthe sink against the plain insert of its documents:");
-    println!(
-        "  rate {:.0} % of the plain insert's (steady rate, products stored per second)",
-        100.0 * sink.products_per_s / plain.docs_per_s
-    );
-    if let (Some(s), Some(p)) = (sink.store_cpu_per_m, plain.store_cpu_per_m) {
+    let mut rates = Vec::new();
+    let mut store_cpus = Vec::new();
+    for round in 1..=args.rounds {
+        println!("\nround {round} of {}", args.rounds);
+        let plain = rt.block_on(plain::run(
+            &args.platform.mongo,
+            &format!("{database}_plain"),
+            &data,
+            args.plain_batch,
+        ))?;
+        let sink_db = format!("{database}_{round}");
+        let sink = sink(&rt, &args, &data, &sink_db, [&products, &categories, &dlq]);
+        rt.block_on(drop_database(&args.platform.mongo, &sink_db))?;
+        let sink = sink?;
+        let rate = sink.products_per_s / plain.docs_per_s;
         println!(
-            "  FerretDB CPU per million products: {:.2} times the plain insert's",
-            s / p
+            "\n  round {round}: the sink at {:.0} % of the plain insert's rate",
+            100.0 * rate
+        );
+        rates.push(rate);
+        if let (Some(s), Some(p)) = (sink.store_cpu_per_m, plain.store_cpu_per_m) {
+            println!(
+                "  FerretDB CPU per million products: {:.2} times the plain insert's",
+                s / p
+            );
+            store_cpus.push(s / p);
+        }
+    }
+    println!(
+        "\nthe sink against the plain insert of its documents (median of {} rounds):",
+        args.rounds
+    );
+    println!(
+        "  rate {:.0} % of the plain insert's (steady rate, products stored per second; rounds: {})",
+        100.0 * median(&mut rates),
+        percentages(&rates)
+    );
+    if !store_cpus.is_empty() {
+        println!(
+            "  FerretDB CPU per million products: {:.2} times the plain insert's (rounds: {})",
+            median(&mut store_cpus),
+            store_cpus
+                .iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     rt.block_on(naive(
@@ -138,6 +178,34 @@ fn main() -> Result<()> {
         &data[..args.naive_records.min(data.len())],
         &format!("{database}_naive"),
     ))?;
+    rt.block_on(async {
+        drop_database(&args.platform.mongo, &format!("{database}_naive")).await?;
+        let topics = [products.as_str(), categories.as_str(), dlq.as_str()];
+        shelf_kafka::delete_topics(&kafka, &topics, Duration::from_secs(60)).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}
+
+/// The median (sorts `xs`; not empty).
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn percentages(xs: &[f64]) -> String {
+    xs.iter()
+        .map(|x| format!("{:.0} %", 100.0 * x))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn drop_database(mongo: &str, database: &str) -> Result<()> {
+    mongodb::Client::with_uri_str(mongo)
+        .await?
+        .database(database)
+        .drop()
+        .await?;
     Ok(())
 }
 
