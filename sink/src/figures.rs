@@ -11,6 +11,7 @@ mod stored;
 use serde::{Deserialize, Serialize};
 
 pub use buckets::{Bucket, Buckets, Label};
+pub(crate) use stored::Text as AmountText;
 
 /// Millionths per unit: sums are exact to a millionth of a dollar.
 const MICROS: f64 = 1e6;

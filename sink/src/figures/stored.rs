@@ -24,11 +24,6 @@ use super::{Bucket, Buckets, Figures};
 
 impl Serialize for Figures {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let rows: Vec<(&str, i64, Option<i64>)> = self
-            .buckets
-            .iter()
-            .map(|b| (&*b.label, b.products, b.lo))
-            .collect();
         let mut t = s.serialize_tuple(8)?;
         t.serialize_element(&self.products)?;
         t.serialize_element(&self.priced)?;
@@ -37,7 +32,7 @@ impl Serialize for Figures {
         t.serialize_element(&self.rated)?;
         t.serialize_element(&Text(self.stars_micros))?;
         t.serialize_element(&Text(self.bought_last_month))?;
-        t.serialize_element(&rows)?;
+        t.serialize_element(&Rows(&self.buckets))?;
         t.end()
     }
 }
@@ -48,12 +43,22 @@ impl<'de> Deserialize<'de> for Figures {
     }
 }
 
-/// An `i128` written as its decimal digits.
-struct Text(i128);
+/// An `i128` amount written as a JSON string of its digits (no JSON
+/// reader keeps 128-bit integers); the stored histories use it too.
+pub(crate) struct Text(pub(crate) i128);
 
 impl Serialize for Text {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&self.0)
+    }
+}
+
+/// The buckets as `[label, products, lo]` rows.
+struct Rows<'a>(&'a Buckets);
+
+impl Serialize for Rows<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|b| (&*b.label, b.products, b.lo)))
     }
 }
 

@@ -13,7 +13,7 @@ use serde::ser::{SerializeSeq, SerializeTuple};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::{History, Version};
-use crate::figures::Contribution;
+use crate::figures::{AmountText as Text, Contribution};
 
 impl History {
     pub fn to_text(&self) -> String {
@@ -182,15 +182,6 @@ impl Serialize for RowOf<'_> {
         t.serialize_element(&*c.bucket)?;
         t.serialize_element(&c.bucket_lo)?;
         t.end()
-    }
-}
-
-/// An amount written as a JSON string of its digits.
-struct Text(i128);
-
-impl Serialize for Text {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
     }
 }
 
