@@ -2,7 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-/// Returns the free memory of every malloc arena to the OS.
+/// Returns the free memory of every glibc malloc arena to the OS.
+///
+/// Since `shelf` allocates with jemalloc (which gives its own freed pages
+/// back), glibc's heap holds what librdkafka allocates: fetched records,
+/// the producer's copies of a batch. What follows is why it was needed
+/// when everything was glibc's.
 ///
 /// glibc gives each busy thread an arena of its own and shrinks an arena
 /// only from its top. The transform runtime's chain threads allocate a

@@ -161,7 +161,8 @@ struct Sink {
     dirty: bool,
     last_merge: Instant,
     last_verify: Instant,
-    /// Freed batches' pages go back to the OS, not only an arena's top.
+    /// Freed glibc pages (librdkafka's: a batch's fetched records) go back
+    /// to the OS, not only an arena's top.
     release: PeriodicRelease,
 }
 
