@@ -48,6 +48,12 @@ pub fn sleep_unless_stopping(shutdown: &AtomicBool, wait: Duration) {
 /// `restartable` decides) or `shutdown` is set; between attempts, `ready`
 /// is false and the wait grows ([`Backoff`]). `what` names the loop in the
 /// log. On the calling (blocking) thread.
+///
+/// A stop requested while the loop fails for a passing reason (a lost
+/// broker, a fenced consumer) is a clean stop: what the failed attempt had
+/// not committed is read again by whoever takes over, so nothing is lost,
+/// and a supervisor that sent SIGTERM should not see a failure. The error
+/// is logged.
 pub fn supervise<E: std::error::Error + 'static>(
     what: &str,
     shutdown: &AtomicBool,
@@ -58,11 +64,20 @@ pub fn supervise<E: std::error::Error + 'static>(
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
     loop {
         match attempt() {
-            Err(e) if restartable(&e) && !shutdown.load(Ordering::Relaxed) => {
+            Err(e) if restartable(&e) => {
                 ready.store(false, Ordering::Relaxed);
+                if shutdown.load(Ordering::Relaxed) {
+                    tracing::warn!(error = %crate::error_chain(&e), "{what} stopped as asked; its last attempt had failed, and what it had not committed is read again");
+                    return Ok(());
+                }
                 let wait = backoff.next_wait();
                 tracing::warn!(error = %crate::error_chain(&e), retry_in = ?wait, "{what} restarting");
                 sleep_unless_stopping(shutdown, wait);
+                // Not another attempt (which may wait a minute on a lost
+                // broker) when the stop came during the wait.
+                if shutdown.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
             }
             done => return done,
         }
@@ -100,16 +115,60 @@ mod tests {
     }
 
     #[test]
-    fn a_shutdown_ends_the_retries() {
+    fn a_shutdown_ends_the_retries_as_a_clean_stop() {
         let (stop, ready) = (AtomicBool::new(true), AtomicBool::new(true));
+        let mut attempts = 0;
         let result = supervise(
             "test loop",
             &stop,
             &ready,
             |_: &Failed| true,
-            || Err(Failed("lost")),
+            || {
+                attempts += 1;
+                Err(Failed("lost"))
+            },
         );
-        assert!(result.is_err());
+        assert!(result.is_ok());
+        assert_eq!(attempts, 1);
+        assert!(!ready.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_shutdown_still_reports_an_error_that_is_not_passing() {
+        let (stop, ready) = (AtomicBool::new(true), AtomicBool::new(true));
+        let result = supervise(
+            "test loop",
+            &stop,
+            &ready,
+            |e: &Failed| e.0 == "lost",
+            || Err(Failed("broken")),
+        );
+        assert_eq!(result.unwrap_err().0, "broken");
+    }
+
+    #[test]
+    fn a_shutdown_during_the_wait_makes_no_further_attempt() {
+        let (stop, ready) = (AtomicBool::new(false), AtomicBool::new(true));
+        let mut attempts = 0;
+        let result = std::thread::scope(|s| {
+            // As SIGTERM would, 100 ms into the first wait (500 ms).
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                stop.store(true, Ordering::Relaxed);
+            });
+            supervise(
+                "test loop",
+                &stop,
+                &ready,
+                |_: &Failed| true,
+                || {
+                    attempts += 1;
+                    Err(Failed("lost"))
+                },
+            )
+        });
+        assert!(result.is_ok());
+        assert_eq!(attempts, 1);
     }
 
     #[test]

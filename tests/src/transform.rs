@@ -24,7 +24,11 @@ impl RuntimeProcess {
             .args(["--batch-size", &batch_size.to_string()])
             .args(["--group", group, "--instance", instance])
             .envs(crate::sink::platform_env(p))
-            .env("RUST_LOG", "error")
+            // Warnings say why a runtime restarted or failed to stop.
+            .env(
+                "RUST_LOG",
+                std::env::var("SHELF_TEST_RUNTIME_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .spawn()
             .expect("start shelf transform run");

@@ -279,7 +279,7 @@ impl<'a> Runtime<'a> {
     /// batch; a slow broker delays the change to a later batch.)
     fn catch_up_registry(&mut self) {
         if let Err(e) = self.reader.catch_up(Duration::from_secs(2)) {
-            tracing::warn!(error = %e, "registry not read to its end; a change deployed just now applies to a later batch");
+            tracing::warn!(error = %shelf_service::error_chain(&e), "registry not read to its end; a change deployed just now applies to a later batch");
         }
     }
 
