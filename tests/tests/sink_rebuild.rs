@@ -186,3 +186,95 @@ async fn partials_of_an_older_layout_stop_the_sink_and_name_the_rebuild() {
     let sink = SinkProcess::start(&p, &group, "0", 400).await;
     assert!(sink.terminate().success());
 }
+
+/// A store the sink of layout 3 left (figures as objects, every day's
+/// price changes written out) is read by this sink, which carries on from
+/// it: the end state is exact, and equals a rebuild from `products`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_carries_on_from_partials_of_layout_3() {
+    let p = platform();
+    create_sink_topics(&p).await;
+    let db = database(&p).await;
+    let names: HashMap<i64, String> = (1..=CATEGORIES).map(|id| (id, category_name(id))).collect();
+    produce_all(
+        &p.kafka,
+        &p.topics.ingest_category,
+        &category_records(1..=CATEGORIES),
+    )
+    .await
+    .unwrap();
+    let (events, last) = product_events(43, "L3", 2000, 3, CATEGORIES);
+    produce_all(&p.kafka, &p.topics.product_clean, &events)
+        .await
+        .unwrap();
+    let group = unique("g");
+    let sink = SinkProcess::start(&p, &group, "0", 400).await;
+    wait_for_all(&db, &last, &names, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert!(sink.terminate().success());
+
+    let rewritten = [("sink_partials", "partials"), ("sink_daily", "daily")]
+        .map(|(collection, field)| (collection, field, db.collection::<Document>(collection)));
+    for (collection, field, coll) in &rewritten {
+        let docs = all(&db, collection).await.unwrap();
+        assert!(!docs.is_empty(), "no {collection} to rewrite");
+        for d in docs {
+            let text = as_layout_3(d.get_str(field).unwrap());
+            coll.update_one(
+                doc! { "_id": d.get("_id").unwrap() },
+                doc! { "$set": { *field: text, "layout": 3 } },
+            )
+            .await
+            .unwrap();
+        }
+    }
+
+    let (more, last) = product_events(44, "L3", 2000, 2, CATEGORIES);
+    produce_all(&p.kafka, &p.topics.product_clean, &more)
+        .await
+        .unwrap();
+    let sink = SinkProcess::start(&p, &group, "0", 400).await;
+    wait_for_all(&db, &last, &names, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert!(sink.terminate().success());
+    let carried_on = snapshot(&db).await;
+    let out = rebuild(&p, &group, 30_000);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        snapshot(&db).await,
+        carried_on,
+        "the store carried on from layout 3 differs from its rebuild"
+    );
+}
+
+/// A `partials` or `daily` text of layout 4 as layout 3 wrote it.
+fn as_layout_3(text: &str) -> String {
+    use serde_json::{json, Map, Value};
+    let mut entries: Vec<Value> = serde_json::from_str(text).unwrap();
+    for entry in &mut entries {
+        let f = entry["figures"].as_array().unwrap().clone();
+        let (mut buckets, mut lo) = (Map::new(), Map::new());
+        for row in f[7].as_array().unwrap() {
+            let label = row[0].as_str().unwrap().to_owned();
+            buckets.insert(label.clone(), row[1].clone());
+            lo.insert(label, row[2].clone());
+        }
+        entry["figures"] = json!({
+            "products": f[0], "priced": f[1], "price_micros": f[2],
+            "bestsellers": f[3], "rated": f[4], "stars_micros": f[5],
+            "bought_last_month": f[6], "buckets": buckets, "bucket_lo": lo,
+        });
+        // Layout 3 wrote a day's changes even when there were none.
+        if entry.get("observed").is_some() && entry.get("changes").is_none() {
+            entry["changes"] =
+                serde_json::to_value(shelf_sink::daily::DayChanges::default()).unwrap();
+        }
+    }
+    serde_json::to_string(&entries).unwrap()
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use shelf_benches::{shelf_release_bin, wait_http, Service};
+use shelf_config::{Platform, Topics};
 
 use crate::Args;
 
@@ -46,20 +47,29 @@ impl Names {
         ]
     }
 
+    /// The platform every process of the run works on: the bench's own
+    /// broker and store, with the run's database and topics.
+    fn platform(&self, args: &Args) -> Platform {
+        Platform {
+            config: None,
+            kafka: args.platform.kafka.clone(),
+            mongo: args.platform.mongo.clone(),
+            database: self.database.clone(),
+            topics: Topics {
+                ingest_product: self.ingest_product.clone(),
+                ingest_category: self.ingest_category.clone(),
+                product_clean: self.product_clean.clone(),
+                product_dlq: self.product_dlq.clone(),
+                transforms: self.transforms.clone(),
+            },
+        }
+    }
+
     /// The environment every process of the run gets.
     fn env(&self, args: &Args) -> Vec<(&'static str, String)> {
-        let mut env: Vec<(&str, String)> = args.platform.kafka.to_env();
-        env.extend([
-            ("SHELF_MONGO", args.platform.mongo.clone()),
-            ("SHELF_DB", self.database.clone()),
-            ("SHELF_TOPIC_INGEST_PRODUCT", self.ingest_product.clone()),
-            ("SHELF_TOPIC_INGEST_CATEGORY", self.ingest_category.clone()),
-            ("SHELF_TOPIC_PRODUCT_CLEAN", self.product_clean.clone()),
-            ("SHELF_TOPIC_PRODUCT_DLQ", self.product_dlq.clone()),
-            ("SHELF_TOPIC_TRANSFORMS", self.transforms.clone()),
-            // Warnings would be expected ones (the faulty rows' 400s).
-            ("RUST_LOG", "error".into()),
-        ]);
+        let mut env = self.platform(args).to_env();
+        // Warnings would be expected ones (the faulty rows' 400s).
+        env.push(("RUST_LOG", "error".into()));
         env
     }
 }
