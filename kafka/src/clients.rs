@@ -40,6 +40,15 @@ pub enum SettingsError {
 /// pace for 7-13 MiB less, 8 MiB a quarter (docs/benchmarks.md).
 pub const READ_AHEAD_KIB: usize = 16 * 1024;
 
+/// How often every client refreshes the cluster's metadata, in ms
+/// (librdkafka's default: 5 minutes). After a broker restarts, a client
+/// can be told of a partition's new leader before it knows that broker
+/// again ("new leader not found in cache"), and the partition then waits
+/// for the next refresh. The three-broker test, after that warning, once
+/// sat idle for nine minutes with nothing logged (a likely cause, not a
+/// proven one). A metadata request every 10 s is cheap.
+pub const METADATA_REFRESH_MS: u64 = 10_000;
+
 /// Checked Kafka settings, from which every Kafka client of shelfstream is
 /// configured: producers, transactional producers, consumers and admin
 /// clients. Cheap to clone.
@@ -69,7 +78,11 @@ impl KafkaClients {
         let protocol = settings.security_protocol;
         let mut base = ClientConfig::new();
         base.set("bootstrap.servers", &settings.bootstrap)
-            .set("security.protocol", protocol.as_librdkafka());
+            .set("security.protocol", protocol.as_librdkafka())
+            .set(
+                "topic.metadata.refresh.interval.ms",
+                METADATA_REFRESH_MS.to_string(),
+            );
         let sasl = if protocol.uses_sasl() {
             let missing = |setting| SettingsError::Missing { protocol, setting };
             let mechanism = settings
