@@ -10,7 +10,7 @@ use mongodb::bson::{doc, Document};
 use shelf_sink::partition_state::PartitionState;
 use shelf_tests::sink::{
     all, category_name, category_records, create_sink_topics, database, product_events,
-    wait_for_all, SinkProcess,
+    wait_for_all, SinkProcess, State,
 };
 use shelf_tests::{platform, produce_all, unique};
 
@@ -61,8 +61,18 @@ async fn snapshot(db: &mongodb::Database) -> Snapshot {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_rebuilt_from_products_equals_the_streamed_one_and_the_sink_resumes_on_it() {
+/// A sink's store after a first stream: the categories and up to three
+/// versions of `asins` products, stored exactly by a sink still running.
+struct Stored {
+    p: shelf_config::Platform,
+    db: mongodb::Database,
+    names: HashMap<i64, String>,
+    group: String,
+    sink: SinkProcess,
+    last: BTreeMap<String, State>,
+}
+
+async fn stored(seed: u64, prefix: &str, asins: usize) -> Stored {
     let p = platform();
     create_sink_topics(&p).await;
     let db = database(&p).await;
@@ -74,7 +84,7 @@ async fn a_store_rebuilt_from_products_equals_the_streamed_one_and_the_sink_resu
     )
     .await
     .unwrap();
-    let (events, last) = product_events(41, "RB", 3000, 3, CATEGORIES);
+    let (events, last) = product_events(seed, prefix, asins, 3, CATEGORIES);
     produce_all(&p.kafka, &p.topics.product_clean, &events)
         .await
         .unwrap();
@@ -83,6 +93,26 @@ async fn a_store_rebuilt_from_products_equals_the_streamed_one_and_the_sink_resu
     wait_for_all(&db, &last, &names, Duration::from_secs(120))
         .await
         .unwrap();
+    Stored {
+        p,
+        db,
+        names,
+        group,
+        sink,
+        last,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_rebuilt_from_products_equals_the_streamed_one_and_the_sink_resumes_on_it() {
+    let Stored {
+        p,
+        db,
+        names,
+        group,
+        sink,
+        last,
+    } = stored(41, "RB", 3000).await;
 
     // While a sink of the group runs, the rebuild refuses.
     let refused = rebuild(&p, &group, 0);
@@ -192,26 +222,14 @@ async fn partials_of_an_older_layout_stop_the_sink_and_name_the_rebuild() {
 /// it: the end state is exact, and equals a rebuild from `products`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_carries_on_from_partials_of_layout_3() {
-    let p = platform();
-    create_sink_topics(&p).await;
-    let db = database(&p).await;
-    let names: HashMap<i64, String> = (1..=CATEGORIES).map(|id| (id, category_name(id))).collect();
-    produce_all(
-        &p.kafka,
-        &p.topics.ingest_category,
-        &category_records(1..=CATEGORIES),
-    )
-    .await
-    .unwrap();
-    let (events, last) = product_events(43, "L3", 2000, 3, CATEGORIES);
-    produce_all(&p.kafka, &p.topics.product_clean, &events)
-        .await
-        .unwrap();
-    let group = unique("g");
-    let sink = SinkProcess::start(&p, &group, "0", 400).await;
-    wait_for_all(&db, &last, &names, Duration::from_secs(120))
-        .await
-        .unwrap();
+    let Stored {
+        p,
+        db,
+        names,
+        group,
+        sink,
+        ..
+    } = stored(43, "L3", 2000).await;
     assert!(sink.terminate().success());
 
     let rewritten = [("sink_partials", "partials"), ("sink_daily", "daily")]
