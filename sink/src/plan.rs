@@ -76,8 +76,8 @@ pub struct Plan {
     pub partials: Vec<Partial>,
     /// 2. The daily entries it changed, by (partition, day).
     pub daily: Vec<(DayKey, DailyPartial)>,
-    /// 3. Price changes by `_id`: the document, or `None` to delete.
-    pub price_changes: Vec<(String, Option<Document>)>,
+    /// 3. Price changes, to write or delete.
+    pub price_changes: Vec<PriceChangeWrite>,
     /// 4. The products' new states: full documents where the current
     ///    version changed, else `$set`s of the times and history.
     pub products: Vec<RawDocumentBuf>,
@@ -89,6 +89,19 @@ pub struct Plan {
     /// Records applied, and records skipped because already applied.
     pub applied: u64,
     pub skipped: u64,
+}
+
+/// A price change the batch writes (`document`) or deletes (`None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceChangeWrite {
+    pub id: String,
+    /// The offset of the product's last record in the batch, written as
+    /// the document's `_src`: a writer that computed the change from an
+    /// older state of the product (a sink that lost the partition) carries
+    /// a smaller one, and the store refuses its write
+    /// ([`crate::store::Store::write_price_changes`]).
+    pub src: i64,
+    pub document: Option<Document>,
 }
 
 /// A product as the batch leaves it.
@@ -179,7 +192,8 @@ pub fn plan(
     };
     let mut batch_end: HashMap<i32, i64> = HashMap::new();
     let mut latest: HashMap<String, Latest> = HashMap::new();
-    let mut changes: HashMap<String, Option<Document>> = HashMap::new();
+    // By `_id`: the asin and the document, or `None` to delete.
+    let mut changes: HashMap<String, (String, Option<Document>)> = HashMap::new();
 
     for r in records {
         let end = batch_end.entry(r.partition).or_insert(r.offset);
@@ -263,7 +277,7 @@ pub fn plan(
         {
             let id = price_changes::id(&asin, &change.new);
             let document = (sign > 0).then(|| price_changes::document(&asin, change));
-            changes.insert(id, document);
+            changes.insert(id, (asin.clone(), document));
         }
         if fx.becomes_current && !fx.repeated {
             if let Some(old) = &fx.replaces {
@@ -305,7 +319,13 @@ pub fn plan(
         .iter()
         .filter_map(|k| Some(((k.0, k.1), w.changed_daily.remove(k)?)))
         .collect();
-    plan.price_changes = changes.into_iter().collect();
+    plan.price_changes = changes
+        .into_iter()
+        .map(|(id, (asin, document))| {
+            let src = latest.get(&asin).map_or(-1, |l| l.state.offset);
+            PriceChangeWrite { id, src, document }
+        })
+        .collect();
     for (asin, product) in latest {
         let Some(times) = Times::of(&product.state.history) else {
             continue;

@@ -5,6 +5,13 @@
 //! The `_id` is the asin and the version's offset in the product topic, so
 //! a late version that moves a change point rewrites or deletes exactly the
 //! documents it affects, and a replay writes the same documents again.
+//!
+//! They are written before the product whose history they come from (a
+//! replay skips what the product holds), so the product's own guard does
+//! not fence them: each carries `_src`, the offset of its product's last
+//! record in the batch that wrote it, and a write expects the stored one no
+//! greater ([`guard`]). A sink that lost the partition and still writes
+//! what it computed from an older state of the product is refused.
 
 use bson::{doc, Bson, DateTime, Document};
 use shelf_contract::fields::{price_change as change_field, product as field};
@@ -12,6 +19,10 @@ use shelf_contract::time::{day_number, format_day};
 
 use crate::figures::from_micros;
 use crate::history::{Change, Version};
+
+/// Where a change was computed: the offset of its product's last record
+/// in the batch (the sink's own field, as on `products`).
+pub const SRC: &str = "_src";
 
 /// The `_id` of the change a version makes: `{asin}:{offset}`.
 pub fn id(asin: &str, version: &Version) -> String {
@@ -40,6 +51,12 @@ pub fn document(asin: &str, change: &Change) -> Document {
             .pct_tenths()
             .map_or(Bson::Null, |t| Bson::Double(t as f64 / 10.0)),
     }
+}
+
+/// The condition a write computed at `src` puts on the stored change:
+/// written at the same point or an earlier one (or before `_src` existed).
+pub fn guard(src: i64) -> Document {
+    doc! { "$or": [ { SRC: { "$exists": false } }, { SRC: { "$lte": src } } ] }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use crate::metrics::StoreUsage;
 use crate::partition_state::{self, PartitionState, StateError};
 
 mod command;
+mod price_changes;
 mod products;
 mod slices;
 
@@ -358,6 +359,23 @@ impl Store {
         }
         self.usage.record("delete", collection, ids.len());
         self.delete_where(collection, doc! { "_id": { "$in": ids } })
+            .await
+    }
+
+    /// Deletes each document with that `_id` that also meets its
+    /// conditions (see [`Store::update_by_id`]'s guard); one that does not
+    /// is left as it is, without an error: it is someone else's to write.
+    pub async fn delete_by_id(
+        &self,
+        collection: &str,
+        deletes: impl IntoIterator<Item = (Bson, Document)>,
+    ) -> Result<(), StoreError> {
+        let statements = deletes.into_iter().map(|(id, condition)| {
+            let mut filter = doc! { "_id": id };
+            filter.extend(condition);
+            doc! { "q": filter, "limit": 1 }
+        });
+        self.send_chunked(collection, "delete", "deletes", statements, MAX_STATEMENTS)
             .await
     }
 

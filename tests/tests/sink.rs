@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use mongodb::bson::{doc, Document, RawDocumentBuf};
+use shelf_sink::plan::PriceChangeWrite;
 use shelf_tests::sink::{
     category_name, category_records, check_all, create_sink_topics, database, product_events,
     wait_for_all, SinkProcess,
@@ -386,6 +387,53 @@ async fn a_guarded_write_that_finds_the_document_changed_is_a_conflict() {
             .unwrap(),
         9
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_price_change_computed_from_an_older_state_is_neither_written_nor_deleted() {
+    let p = platform();
+    let store = shelf_sink::store::Store::connect(&p.mongo, &p.database, Default::default())
+        .await
+        .unwrap();
+    store.prepare(&[]).await.unwrap();
+    let write = |src: i64, price: Option<f64>| PriceChangeWrite {
+        id: "A:3".into(),
+        src,
+        document: price.map(|price| doc! {"_id": "A:3", "asin": "A", "price": price}),
+    };
+    let stored = || async {
+        database(&p)
+            .await
+            .collection::<Document>("price_changes")
+            .find_one(doc! {"_id": "A:3"})
+            .await
+            .unwrap()
+    };
+    store
+        .write_price_changes(&[write(5, Some(9.0))])
+        .await
+        .unwrap();
+    // A replay of the same batch, then a later one.
+    store
+        .write_price_changes(&[write(5, Some(9.0))])
+        .await
+        .unwrap();
+    store
+        .write_price_changes(&[write(8, Some(8.0))])
+        .await
+        .unwrap();
+    // A sink that computed it at offset 7 (it lost the partition since).
+    let err = store
+        .write_price_changes(&[write(7, Some(9.5))])
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    store.write_price_changes(&[write(7, None)]).await.unwrap();
+    let d = stored().await.expect("still stored");
+    assert_eq!((d.get_f64("price"), d.get_i64("_src")), (Ok(8.0), Ok(8)));
+    // Its owner deletes it.
+    store.write_price_changes(&[write(8, None)]).await.unwrap();
+    assert_eq!(stored().await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,18 +28,7 @@ const TIMESTAMP: i64 = 1_693_526_400_000;
 /// "stores" its writes into `db` the way the sink would, optionally
 /// crashing after the partials, days and price changes are written.
 fn run(db: &mut Db, first: i64, values: &[Vec<u8>], crash_before_products: bool) {
-    let records = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| ProductRecord {
-            partition: 0,
-            offset: first + i as i64,
-            timestamp: Some(TIMESTAMP),
-            value: v,
-            event: parse(v),
-            redrive: None,
-        })
-        .collect();
+    let records = records(first, values);
     // A restarted instance starts from what is stored.
     let plan = plan(
         &db.partials,
@@ -55,10 +44,10 @@ fn run(db: &mut Db, first: i64, values: &[Vec<u8>], crash_before_products: bool)
     for (key, d) in plan.daily {
         db.daily.entry(key).or_default().insert(d.category_id, d);
     }
-    for (id, d) in plan.price_changes {
-        match d {
-            Some(d) => db.price_changes.insert(id, d),
-            None => db.price_changes.remove(&id),
+    for c in plan.price_changes {
+        match c.document {
+            Some(d) => db.price_changes.insert(c.id, d),
+            None => db.price_changes.remove(&c.id),
         };
     }
     if crash_before_products {
@@ -70,6 +59,22 @@ fn run(db: &mut Db, first: i64, values: &[Vec<u8>], crash_before_products: bool)
         let (asin, state) = stored_product(&d).unwrap();
         db.products.insert(asin, state);
     }
+}
+
+/// `values` as records of partition 0, offsets from `first`.
+fn records(first: i64, values: &[Vec<u8>]) -> Vec<ProductRecord<'_>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ProductRecord {
+            partition: 0,
+            offset: first + i as i64,
+            timestamp: Some(TIMESTAMP),
+            value: v,
+            event: parse(v),
+            redrive: None,
+        })
+        .collect()
 }
 
 #[derive(Default)]
@@ -175,6 +180,35 @@ fn late_versions_after_any_crash_give_the_in_order_history() {
         assert_eq!(changes(&db), want_changes, "split at {split}");
         assert_eq!(totals(&db), totals(&clean), "split at {split}");
     }
+}
+
+#[test]
+fn a_price_change_is_written_from_its_products_last_record_in_the_batch() {
+    let mut db = Db::default();
+    run(&mut db, 0, &[observed("A", 1, 10.0, Some(1))], false);
+    let batch = [
+        observed("A", 1, 12.0, Some(3)),
+        observed("B", 1, 5.0, Some(1)),
+        // Late: a change on the 2nd, and the 3rd's is now against it.
+        observed("A", 1, 11.0, Some(2)),
+        observed("C", 1, 5.0, Some(1)),
+    ];
+    let p = plan(
+        &db.partials,
+        &db.daily,
+        records(1, &batch),
+        &db.products,
+        &db.names,
+        "t",
+    );
+    let mut writes: Vec<(String, i64, bool)> = p
+        .price_changes
+        .into_iter()
+        .map(|c| (c.id, c.src, c.document.is_some()))
+        .collect();
+    writes.sort();
+    // Both changes of A carry A's last offset (3), not their own.
+    assert_eq!(writes, [("A:1".into(), 3, true), ("A:3".into(), 3, true)]);
 }
 
 fn totals(db: &Db) -> Vec<(i64, i64, f64)> {

@@ -245,7 +245,7 @@ impl Sink {
 struct Written<'a> {
     states: &'a [merge::StateWrite<i32>],
     days: &'a [merge::StateWrite<DayKey>],
-    price_changes: Vec<(String, Option<Document>)>,
+    price_changes: Vec<plan::PriceChangeWrite>,
     products: Vec<RawDocumentBuf>,
     product_times: Vec<Document>,
     stored_docs: &'a HashMap<String, RawDocumentBuf>,
@@ -265,23 +265,7 @@ impl Written<'_> {
         // replay skips its record.
         merge::write_states(store, stored_seq, self.states).await?;
         merge::write_daily(store, daily_seq, self.days).await?;
-        let (changed, gone): (Vec<_>, Vec<_>) = self
-            .price_changes
-            .into_iter()
-            .partition(|(_, d)| d.is_some());
-        store
-            .upsert(
-                collections::PRICE_CHANGES,
-                changed.into_iter().filter_map(|(_, d)| d).collect(),
-                None,
-            )
-            .await?;
-        store
-            .delete_ids(
-                collections::PRICE_CHANGES,
-                gone.into_iter().map(|(id, _)| Bson::String(id)).collect(),
-            )
-            .await?;
+        store.write_price_changes(&self.price_changes).await?;
         // Products not stored before are inserted: an insert is guarded by
         // `_id` uniqueness alone, and much cheaper on FerretDB.
         let stored_docs = self.stored_docs;
