@@ -77,11 +77,24 @@ pub struct Part {
 
 /// Every aggregate the sink keeps, in the order they are written.
 pub fn all() -> Vec<Box<dyn Aggregate>> {
+    let mut list = current();
+    list.extend(daily());
+    list
+}
+
+/// The aggregates of the current figures (computed from
+/// [`Merged::categories`] alone), which follow a change within a second.
+pub fn current() -> Vec<Box<dyn Aggregate>> {
     vec![
         Box::new(CategoryStatsAggregate),
         Box::new(PriceBucketsAggregate),
-        Box::new(CategoryDailyAggregate),
     ]
+}
+
+/// The aggregates of days (computed from [`Merged::daily`] alone), which
+/// the sink merges less often.
+pub fn daily() -> Vec<Box<dyn Aggregate>> {
+    vec![Box::new(CategoryDailyAggregate)]
 }
 
 /// The figures of every partition, summed per category, and the known

@@ -46,7 +46,7 @@ use shelf_contract::{collections, Position};
 use shelf_kafka::{ensure_topics, KafkaClients, TopicSpec};
 use tokio::runtime::Handle;
 
-use crate::aggregates::{Aggregates, Merged};
+use crate::aggregates::{self, Aggregates, Merged};
 use crate::categories::{CategoryReader, CategoryRecord};
 use crate::config::SinkArgs;
 use crate::daily::{self, DailyPartial, DailyState, DayKey};
@@ -149,7 +149,10 @@ struct Sink {
     to_load: HashSet<i32>,
     /// Every partition of the product topic (empty: to be looked up).
     topic_partitions: Vec<i32>,
-    aggregates: Aggregates,
+    /// `category_stats` and `price_buckets`.
+    current_merge: merge::Schedule,
+    /// `category_daily`.
+    daily_merge: merge::Schedule,
     /// Rename sweeps of owned partitions, as last read or written.
     sweeps: HashMap<i32, Sweep>,
     /// When the sweeps' progress was last written to the store.
@@ -158,9 +161,6 @@ struct Sink {
     sweeps_logged: Instant,
     /// The last batch came full: the sink has a backlog.
     behind: bool,
-    dirty: bool,
-    last_merge: Instant,
-    last_verify: Instant,
     /// Freed glibc pages (librdkafka's: a batch's fetched records) go back
     /// to the OS, not only an arena's top.
     release: PeriodicRelease,
@@ -213,14 +213,12 @@ impl Sink {
             loaded: HashSet::new(),
             to_load: HashSet::new(),
             topic_partitions: Vec::new(),
-            aggregates: Aggregates::default(),
+            current_merge: merge::Schedule::new(Aggregates::of(aggregates::current())),
+            daily_merge: merge::Schedule::new(Aggregates::of(aggregates::daily())),
             sweeps: HashMap::new(),
             sweeps_saved: Instant::now(),
             sweeps_logged: Instant::now(),
             behind: false,
-            dirty: true,
-            last_merge: Instant::now(),
-            last_verify: Instant::now(),
             release: PeriodicRelease::new(RELEASE_EVERY),
         })
     }
@@ -240,9 +238,10 @@ impl Sink {
             }
             self.behind = batch.len() >= self.args.batch_size;
             let step_started = Instant::now();
+            let idle = batch.is_empty();
             let stored = self
                 .step(&batch)
-                .and_then(|()| self.between_batches(stopping, step_started.elapsed()));
+                .and_then(|()| self.between_batches(stopping, idle, step_started.elapsed()));
             match stored {
                 Ok(()) if stopping => {
                     tracing::info!("sink stopped");
@@ -268,8 +267,13 @@ impl Sink {
 
     /// After a stored batch: the merge when due, then rename slices (or,
     /// when stopping, where the sweeps stand saved).
-    fn between_batches(&mut self, stopping: bool, step_took: Duration) -> Result<(), SinkError> {
-        if let Err(e) = self.merge_if_due(stopping) {
+    fn between_batches(
+        &mut self,
+        stopping: bool,
+        idle: bool,
+        step_took: Duration,
+    ) -> Result<(), SinkError> {
+        if let Err(e) = self.merge_if_due(stopping, idle) {
             // Another instance writing the same aggregate at once (a
             // duplicate key on upsert) or a store hiccup: the next merge
             // repairs it; the batch itself is not affected.

@@ -31,16 +31,22 @@ pub struct Aggregates {
 }
 
 impl Default for Aggregates {
+    /// Every aggregate.
     fn default() -> Self {
-        Self {
-            list: all(),
-            known: None,
-            previous: None,
-        }
+        Self::of(all())
     }
 }
 
 impl Aggregates {
+    /// These aggregates, nothing known of what the store holds.
+    pub fn of(list: Vec<Box<dyn Aggregate>>) -> Self {
+        Self {
+            list,
+            known: None,
+            previous: None,
+        }
+    }
+
     /// Forgets what the store holds: the next sync reads it first.
     pub fn forget(&mut self) {
         self.known = None;

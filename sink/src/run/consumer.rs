@@ -121,9 +121,9 @@ impl Sink {
         }
         // Another instance joined or left: check the aggregates whole at
         // the next merge, and whether partitions were added.
-        self.aggregates.forget();
+        self.current_merge.forget();
+        self.daily_merge.forget();
         self.topic_partitions.clear();
-        self.dirty = true;
         if !assigned.is_empty() {
             tracing::info!(?assigned, "partitions assigned");
             for (_, p) in assigned.iter().filter(|(t, _)| t == products) {
@@ -165,7 +165,8 @@ impl Sink {
         self.daily.clear();
         self.daily_seq.clear();
         self.sweeps.clear();
-        self.aggregates.forget();
+        self.current_merge.forget();
+        self.daily_merge.forget();
         self.to_load.extend(self.loaded.drain());
         self.rewind()
     }

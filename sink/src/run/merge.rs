@@ -115,15 +115,21 @@ impl Sink {
 
     /// Brings `category_stats` and `price_buckets` up to the merge of all
     /// partials (this instance's from memory, the other partitions' read
-    /// from the store): after a change, at most every merge interval; on
-    /// every verify interval, when it also reads the stored aggregates back
-    /// whole; and when stopping. Both intervals stretch to the "behind"
-    /// one while batches come full.
-    pub(super) fn merge_if_due(&mut self, stopping: bool) -> Result<(), SinkError> {
-        let (merge_every, verify_every) = self.args.merge_intervals(self.behind);
-        let verify = self.last_verify.elapsed() >= verify_every;
-        let due = stopping || verify || (self.dirty && self.last_merge.elapsed() >= merge_every);
-        if !due {
+    /// from the store), and `category_daily` up to the merge of all daily
+    /// entries, each on its own [`Schedule`]: after a change, at most every
+    /// merge interval (`category_daily`'s is longer while records keep
+    /// coming: `idle` says none came); on every verify interval, when the
+    /// stored documents are also read back; and when stopping. The
+    /// intervals stretch to the "behind" ones while batches come full.
+    pub(super) fn merge_if_due(&mut self, stopping: bool, idle: bool) -> Result<(), SinkError> {
+        let current = self
+            .current_merge
+            .due(stopping, self.args.merge_intervals(self.behind));
+        let daily = self.daily_merge.due(
+            stopping || (idle && self.daily_merge.dirty),
+            self.args.daily_merge_intervals(self.behind),
+        );
+        if current.is_none() && daily.is_none() {
             return Ok(());
         }
         if self.topic_partitions.is_empty() {
@@ -135,48 +141,97 @@ impl Sink {
             .filter(|p| !self.loaded.contains(p))
             .copied()
             .collect();
-        let store = &self.store;
-        let names = &self.names;
-        let own = &self.partials;
-        let own_daily = &self.daily;
-        let aggregates = &mut self.aggregates;
-        let changes = block_on_until(&self.handle, &self.shutdown, async {
-            let others_daily = store.daily_states(&others).await?;
-            let others = store.partition_states(&others).await?;
-            let merged = Merged::of(
-                own.values()
-                    .chain(others.iter().flat_map(|s| s.partials.iter())),
-                names,
-            )
-            .with_daily(
-                own_daily
-                    .iter()
-                    .flat_map(|((_, day), m)| m.values().map(move |p| (*day, p)))
-                    .chain(
-                        others_daily
-                            .iter()
-                            .flat_map(|s| s.partials.iter().map(move |p| (s.day, p))),
-                    ),
-            );
-            aggregates.sync(store, &merged, verify).await
-        });
-        let changes = match changes {
-            Ok(n) => n,
-            Err(e) => {
-                self.aggregates.forget();
-                return Err(e.into());
-            }
-        };
+        let (store, names) = (&self.store, &self.names);
+        if let Some(verify) = current {
+            let own = &self.partials;
+            let schedule = &mut self.current_merge;
+            let changes = block_on_until(&self.handle, &self.shutdown, async {
+                let others = store.partition_states(&others).await?;
+                let merged = Merged::of(
+                    own.values()
+                        .chain(others.iter().flat_map(|s| s.partials.iter())),
+                    names,
+                );
+                schedule.aggregates.sync(store, &merged, verify).await
+            });
+            self.current_merge.merged(changes, verify, &self.metrics)?;
+        }
+        if let Some(verify) = daily {
+            let own = &self.daily;
+            let schedule = &mut self.daily_merge;
+            let changes = block_on_until(&self.handle, &self.shutdown, async {
+                let others = store.daily_states(&others).await?;
+                let merged = Merged::of(std::iter::empty(), names).with_daily(
+                    own.iter()
+                        .flat_map(|((_, day), m)| m.values().map(move |p| (*day, p)))
+                        .chain(
+                            others
+                                .iter()
+                                .flat_map(|s| s.partials.iter().map(move |p| (s.day, p))),
+                        ),
+                );
+                schedule.aggregates.sync(store, &merged, verify).await
+            });
+            self.daily_merge.merged(changes, verify, &self.metrics)?;
+        }
+        Ok(())
+    }
+}
+
+/// Aggregates merged on a schedule of their own: `category_stats` and
+/// `price_buckets` follow the partials within a second, `category_daily`
+/// (whose documents cost the store as much, and describe days) less often.
+pub(super) struct Schedule {
+    pub aggregates: Aggregates,
+    /// The partials changed since the last merge.
+    pub dirty: bool,
+    last_merge: Instant,
+    last_verify: Instant,
+}
+
+impl Schedule {
+    pub fn new(aggregates: Aggregates) -> Self {
+        Self {
+            aggregates,
+            dirty: true,
+            last_merge: Instant::now(),
+            last_verify: Instant::now(),
+        }
+    }
+
+    /// Whether a merge is due (`now`, or by the intervals `(merge,
+    /// verify)`), and if so whether it verifies.
+    fn due(&self, now: bool, (merge, verify): (Duration, Duration)) -> Option<bool> {
+        let verifies = self.last_verify.elapsed() >= verify;
+        let due = now || verifies || (self.dirty && self.last_merge.elapsed() >= merge);
+        due.then_some(verifies)
+    }
+
+    /// After a merge: on failure what the store holds is no longer known.
+    fn merged(
+        &mut self,
+        changes: Result<usize, StoreError>,
+        verified: bool,
+        metrics: &Metrics,
+    ) -> Result<(), SinkError> {
+        let changes = changes.inspect_err(|_| self.aggregates.forget())?;
         if changes > 0 {
-            self.metrics.merges.inc();
+            metrics.merges.inc();
             tracing::debug!(changes, "aggregates merged");
         }
         self.dirty = false;
         self.last_merge = Instant::now();
-        if verify {
+        if verified {
             self.last_verify = self.last_merge;
         }
         Ok(())
+    }
+
+    /// Another instance joined or left, or a batch failed: what the store
+    /// holds is read again at the next merge.
+    pub fn forget(&mut self) {
+        self.aggregates.forget();
+        self.dirty = true;
     }
 }
 
@@ -221,4 +276,22 @@ pub(super) async fn write_daily(
     store
         .upsert(collections::SINK_DAILY, documents, Some(&guard))
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_merge_is_due_when_asked_for_when_checked_or_when_a_change_waited_long_enough() {
+        let ms = Duration::from_millis;
+        let mut s = Schedule::new(Aggregates::of(Vec::new()));
+        s.dirty = false;
+        assert_eq!(s.due(false, (ms(0), ms(60_000))), None);
+        assert_eq!(s.due(true, (ms(60_000), ms(60_000))), Some(false));
+        assert_eq!(s.due(false, (ms(60_000), ms(0))), Some(true));
+        s.dirty = true;
+        assert_eq!(s.due(false, (ms(60_000), ms(60_000))), None);
+        assert_eq!(s.due(false, (ms(0), ms(60_000))), Some(false));
+    }
 }

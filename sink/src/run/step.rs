@@ -74,7 +74,10 @@ impl Sink {
         self.block_on(written.write(&self.store, &self.stored_seq, &self.daily_seq))?;
 
         if plan.applied > 0 || !plan.partials.is_empty() {
-            self.dirty = true;
+            self.current_merge.dirty = true;
+        }
+        if plan.applied > 0 || !plan.daily.is_empty() {
+            self.daily_merge.dirty = true;
         }
         self.adopt(
             states,
@@ -234,7 +237,9 @@ impl Sink {
         for (id, name) in learned {
             if self.names.get(&id) != Some(&name) {
                 self.names.insert(id, name);
-                self.dirty = true;
+                // Both carry the names.
+                self.current_merge.dirty = true;
+                self.daily_merge.dirty = true;
             }
         }
         Ok(())
