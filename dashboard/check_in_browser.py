@@ -107,8 +107,12 @@ def type_into(driver, label: str, value: str) -> None:
 
 
 def table_rows(driver, heading: str) -> dict[str, list[str]]:
-    """The rows of the first table whose header row starts with `heading`, by first cell."""
-    for table in driver.find_elements(By.CSS_SELECTOR, "table"):
+    """The rows of the first `st.table` whose header row starts with `heading`, by first cell.
+
+    Only `st.table`s: an `st.dataframe` draws on a canvas but also keeps an
+    accessible `<table role="grid">` in the page, which the categories'
+    grid (headed `id`, `category`) once matched, its first cells the ids."""
+    for table in driver.find_elements(By.CSS_SELECTOR, 'table[data-testid="stTableStyledTable"]'):
         head = [th.get_attribute("textContent").strip() for th in table.find_elements(By.CSS_SELECTOR, "thead th")]
         if not head or heading not in head[:2]:
             continue
