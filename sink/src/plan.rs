@@ -95,11 +95,13 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PriceChangeWrite {
     pub id: String,
-    /// The offset of the product's last record in the batch, written as
-    /// the document's `_src`: a writer that computed the change from an
-    /// older state of the product (a sink that lost the partition) carries
-    /// a smaller one, and the store refuses its write
-    /// ([`crate::store::Store::write_price_changes`]).
+    /// The offset the product was stored at before the batch (-1: not
+    /// stored), written as the document's `_src`: a writer that computed
+    /// the change from an older state of the product (a sink that lost the
+    /// partition) carries a smaller one, and the store refuses its write
+    /// ([`crate::store::Store::write_price_changes`]). Not the batch's
+    /// last offset: a replay after a crash may end its batch earlier, and
+    /// must still write.
     pub src: i64,
     pub document: Option<Document>,
 }
@@ -322,7 +324,7 @@ pub fn plan(
     plan.price_changes = changes
         .into_iter()
         .map(|(id, (asin, document))| {
-            let src = latest.get(&asin).map_or(-1, |l| l.state.offset);
+            let src = stored.get(&asin).map_or(-1, |s| s.offset);
             PriceChangeWrite { id, src, document }
         })
         .collect();

@@ -8,10 +8,12 @@
 //!
 //! They are written before the product whose history they come from (a
 //! replay skips what the product holds), so the product's own guard does
-//! not fence them: each carries `_src`, the offset of its product's last
-//! record in the batch that wrote it, and a write expects the stored one no
+//! not fence them: each carries `_src`, the offset its product was stored
+//! at when the change was computed, and a write expects the stored one no
 //! greater ([`guard`]). A sink that lost the partition and still writes
-//! what it computed from an older state of the product is refused.
+//! what it computed from an older state of the product is refused; a
+//! replay of the same batch, whatever its boundaries, computes from the
+//! same state.
 
 use bson::{doc, Bson, DateTime, Document};
 use shelf_contract::fields::{price_change as change_field, product as field};
@@ -20,8 +22,8 @@ use shelf_contract::time::{day_number, format_day};
 use crate::figures::from_micros;
 use crate::history::{Change, Version};
 
-/// Where a change was computed: the offset of its product's last record
-/// in the batch (the sink's own field, as on `products`).
+/// Where a change was computed: the offset its product was stored at
+/// (the sink's own field, as on `products`).
 pub const SRC: &str = "_src";
 
 /// The `_id` of the change a version makes: `{asin}:{offset}`.
