@@ -28,16 +28,8 @@ const TIMESTAMP: i64 = 1_693_526_400_000;
 /// "stores" its writes into `db` the way the sink would, optionally
 /// crashing after the partials, days and price changes are written.
 fn run(db: &mut Db, first: i64, values: &[Vec<u8>], crash_before_products: bool) {
-    let records = records(first, values);
     // A restarted instance starts from what is stored.
-    let plan = plan(
-        &db.partials,
-        &db.daily,
-        records,
-        &db.products,
-        &db.names,
-        "t",
-    );
+    let plan = plan_for(db, records(first, values));
     for p in plan.partials {
         db.partials.insert((p.partition, p.category_id), p);
     }
@@ -59,6 +51,18 @@ fn run(db: &mut Db, first: i64, values: &[Vec<u8>], crash_before_products: bool)
         let (asin, state) = stored_product(&d).unwrap();
         db.products.insert(asin, state);
     }
+}
+
+/// The plan of `records` against what `db` stores.
+fn plan_for<'a>(db: &Db, records: Vec<ProductRecord<'a>>) -> Plan {
+    plan(
+        &db.partials,
+        &db.daily,
+        records,
+        &db.products,
+        &db.names,
+        "t",
+    )
 }
 
 /// `values` as records of partition 0, offsets from `first`.
@@ -195,15 +199,7 @@ fn a_price_change_carries_the_offset_its_product_was_stored_at() {
         observed("C", 1, 5.0, Some(1)),
     ];
     let writes = |records| {
-        let p = plan(
-            &db.partials,
-            &db.daily,
-            records,
-            &db.products,
-            &db.names,
-            "t",
-        );
-        let mut w: Vec<(String, i64, bool)> = p
+        let mut w: Vec<(String, i64, bool)> = plan_for(&db, records)
             .price_changes
             .into_iter()
             .map(|c| (c.id, c.src, c.document.is_some()))
