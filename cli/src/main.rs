@@ -7,18 +7,7 @@ use shelf::transform::TransformCommand;
 use shelf::{doctor, logging};
 use shelf_config::Platform;
 
-// jemalloc, not glibc's malloc: the sink and the runtime allocate and free
-// parts of every record, and glibc's malloc and free took a fifth to a
-// quarter of their CPU, its per-thread arenas holding freed batches
-// resident (docs/benchmarks.md). jemalloc's background thread gives freed
-// pages back after a second (`dirty_decay_ms`), so a service's resident
-// memory follows what it holds. `MALLOC_CONF` overrides these settings.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-#[allow(non_upper_case_globals)]
-#[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+mod allocator;
 
 /// shelfstream: a streaming ETL from CSV to MongoDB through Kafka and WASM
 /// transforms.
@@ -201,6 +190,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sink(SinkCommand::Run(args)) => {
+            allocator::hold_freed_pages(allocator::SINK_DECAY);
             shelf_sink::run(&cli.platform, args).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -24,6 +24,24 @@ fn version_and_help() {
     }
 }
 
+/// The allocator's settings are overridden by the variable the docs name
+/// (`_RJEM_MALLOC_CONF`: the jemalloc `shelf` links carries a prefix, and
+/// a plain `MALLOC_CONF` is not read).
+#[test]
+fn the_allocator_reads_the_variable_the_docs_name() {
+    let stats = |var: &str| {
+        let out = shelf()
+            .arg("--version")
+            .env(var, "stats_print:true")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).contains("jemalloc statistics")
+    };
+    assert!(stats("_RJEM_MALLOC_CONF"), "_RJEM_MALLOC_CONF was not read");
+    assert!(!stats("MALLOC_CONF"), "MALLOC_CONF is read: fix the docs");
+}
+
 /// With nothing listening where the store should be, `shelf doctor` exits
 /// non-zero and says which service is missing and how to start it. Needs no
 /// platform: both addresses point at closed ports.

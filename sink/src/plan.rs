@@ -25,7 +25,7 @@ use shelf_contract::{Position, Reject, RejectReason};
 
 use crate::product::ProductEvent;
 use crate::stored_document::{self, Times};
-use crate::{price_changes, reject};
+use crate::{bson_bytes, price_changes, reject};
 
 /// Key of a partial: (partition, category id).
 pub type PartialKey = (i32, i64);
@@ -432,25 +432,23 @@ fn renamed_partials(
 
 /// The state of a stored product document, as [`plan`] needs it.
 pub fn stored_product(d: &RawDocument) -> Option<(String, StoredProduct)> {
-    // One pass by element, parsing only the values read: a product
-    // document has a few dozen fields and is read once per version.
+    // One pass over the elements by their sizes, parsing only the values
+    // read: a product document has a few dozen fields and is read once per
+    // version.
     let (mut asin, mut src, mut hist, mut changes) = (None, None, None, None);
-    for e in d.iter_elements().flatten() {
-        match e.key() {
-            "_id" => asin = Some(e),
-            "_src" => src = Some(e),
-            stored_document::HISTORY => hist = Some(e),
-            shelf_contract::fields::product::PRICE_CHANGE_COUNT => changes = Some(e),
+    for e in bson_bytes::elements(d.as_bytes())? {
+        match e.key {
+            b"_id" => asin = e.as_str(),
+            b"_src" => src = e.as_document(),
+            k if k == stored_document::HISTORY.as_bytes() => hist = Some(e),
+            k if k == shelf_contract::fields::product::PRICE_CHANGE_COUNT.as_bytes() => {
+                changes = e.as_i64();
+            }
             _ => {}
         }
     }
-    let changes = changes.and_then(|e| match e.value().ok()? {
-        RawBsonRef::Int32(i) => Some(i64::from(i)),
-        RawBsonRef::Int64(i) => Some(i),
-        _ => None,
-    });
-    let asin = asin?.value().ok()?.as_str()?.to_owned();
-    let src = src?.value().ok()?.as_document()?;
+    let asin = asin?.to_owned();
+    let src = src?;
     let int = |name: &str| match src.get(name).ok()?? {
         RawBsonRef::Int32(i) => Some(i64::from(i)),
         RawBsonRef::Int64(i) => Some(i),
@@ -459,7 +457,7 @@ pub fn stored_product(d: &RawDocument) -> Option<(String, StoredProduct)> {
     let partition = i32::try_from(int("partition")?).ok()?;
     let offset = int("offset")?;
     let current = int("current").unwrap_or(offset);
-    let history = match hist.and_then(|e| e.value().ok()?.as_str()) {
+    let history = match hist.and_then(|e| e.as_str()) {
         // Only the newest version is parsed, given the stored count of
         // price changes (all of them without it).
         Some(text) => match changes {

@@ -76,20 +76,16 @@ struct RowSpans {
 /// not of that shape or rows are not separated by a single comma.
 fn split_rows(text: &str) -> Option<RowSpans> {
     let b = text.as_bytes();
-    let (mut depth, mut in_string, mut escaped) = (0_u32, false, false);
+    let mut depth = 0_u32;
     let (mut start, mut first, mut last, mut count) = (0, None, None, 0);
-    for (i, &c) in b.iter().enumerate() {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            b'"' => in_string = true,
+    // From one bracket or quote to the next: a history is read back for
+    // every version stored, and most of its bytes are digits.
+    let mut at = 0;
+    while let Some(found) = memchr::memchr3(b'"', b'[', b']', &b[at..]) {
+        let i = at + found;
+        at = i + 1;
+        match b[i] {
+            b'"' => at = string_end(b, at)?,
             b'[' => {
                 depth += 1;
                 if depth == 2 {
@@ -99,7 +95,7 @@ fn split_rows(text: &str) -> Option<RowSpans> {
                     start = i;
                 }
             }
-            b']' => {
+            _ => {
                 if depth == 2 {
                     count += 1;
                     first.get_or_insert(start..i + 1);
@@ -107,7 +103,6 @@ fn split_rows(text: &str) -> Option<RowSpans> {
                 }
                 depth = depth.checked_sub(1)?;
             }
-            _ => {}
         }
     }
     (depth == 0 && b.first() == Some(&b'[')).then_some(RowSpans {
@@ -115,6 +110,19 @@ fn split_rows(text: &str) -> Option<RowSpans> {
         last: last?,
         count,
     })
+}
+
+/// Where the JSON string whose contents start at `at` ends: past its
+/// closing quote. `None` when it does not end.
+fn string_end(b: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let i = at + memchr::memchr2(b'"', b'\\', b.get(at..)?)?;
+        if b[i] == b'"' {
+            return Some(i + 1);
+        }
+        // An escape: the next byte is part of it.
+        at = i + 2;
+    }
 }
 
 /// A version as read back.
@@ -224,5 +232,14 @@ mod tests {
         assert_eq!(&text[rows.last], r#"[5,6,"x",null]"#);
         assert!(split_rows("[[1] [2]]").is_none());
         assert!(split_rows("[[1],[2]").is_none());
+        // A label ending in a backslash, and one of escapes and brackets.
+        let text = r#"[[1,"a\\",null],[2,"]\\\"[",null]]"#;
+        let rows = split_rows(text).unwrap();
+        assert_eq!(rows.count, 2);
+        assert_eq!(&text[rows.last], r#"[2,"]\\\"[",null]"#);
+        assert!(
+            split_rows(r#"[[1,"a],[2]]"#).is_none(),
+            "a string that never ends"
+        );
     }
 }
