@@ -135,11 +135,6 @@ pub fn elements(doc: &[u8]) -> Option<Vec<Element<'_>>> {
     (at == last && doc[last] == 0).then_some(elements)
 }
 
-/// The keys of a document's top-level elements ([`elements`]).
-pub fn keys(doc: &[u8]) -> Option<Vec<&[u8]>> {
-    Some(elements(doc)?.into_iter().map(|e| e.key).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use bson::{doc, oid::ObjectId, Binary, RawDocumentBuf, Regex, Timestamp};
@@ -158,15 +153,15 @@ mod tests {
             "max": bson::Bson::MaxKey, "last": "end",
         };
         let raw = RawDocumentBuf::from_document(&d).unwrap();
-        let got: Vec<&str> = keys(raw.as_bytes())
+        let got: Vec<&str> = elements(raw.as_bytes())
             .unwrap()
             .into_iter()
-            .map(|k| std::str::from_utf8(k).unwrap())
+            .map(|e| std::str::from_utf8(e.key).unwrap())
             .collect();
         let want: Vec<&str> = d.keys().map(String::as_str).collect();
         assert_eq!(got, want);
-        assert_eq!(keys(&raw.as_bytes()[..raw.as_bytes().len() - 3]), None);
-        assert_eq!(keys(&[5, 0, 0, 0, 0]), Some(vec![]));
+        assert_eq!(elements(&raw.as_bytes()[..raw.as_bytes().len() - 3]), None);
+        assert_eq!(elements(&[5, 0, 0, 0, 0]), Some(vec![]));
     }
 
     #[test]

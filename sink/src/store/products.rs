@@ -99,16 +99,16 @@ fn fields_after_id(d: &RawDocument) -> Option<&[u8]> {
 
 /// The keys `old` has and `new` has not.
 fn gone(old: &RawDocument, new: &RawDocument) -> Vec<String> {
-    let old = bson_bytes::keys(old.as_bytes()).unwrap_or_default();
-    let new = bson_bytes::keys(new.as_bytes()).unwrap_or_default();
+    let old = bson_bytes::elements(old.as_bytes()).unwrap_or_default();
+    let new = bson_bytes::elements(new.as_bytes()).unwrap_or_default();
     // Usually the same keys in the same order.
-    if old == new {
+    if old.len() == new.len() && old.iter().zip(&new).all(|(o, n)| o.key == n.key) {
         return Vec::new();
     }
-    let kept: HashSet<&[u8]> = new.into_iter().collect();
-    old.into_iter()
-        .filter(|k| !kept.contains(k))
-        .map(|k| String::from_utf8_lossy(k).into_owned())
+    let kept: HashSet<&[u8]> = new.iter().map(|e| e.key).collect();
+    old.iter()
+        .filter(|e| !kept.contains(e.key))
+        .map(|e| String::from_utf8_lossy(e.key).into_owned())
         .collect()
 }
 
@@ -136,5 +136,9 @@ mod tests {
         let old = rawdoc! { "_id": "B01", "title": "x", "_hist": "v", "extra": 1 };
         let new = rawdoc! { "_id": "B01", "title": "y" };
         assert_eq!(gone(&old, &new), ["_hist", "extra"]);
+        // As many keys, one of them another.
+        let new = rawdoc! { "_id": "B01", "title": "y", "_hist": "w", "other": 2 };
+        assert_eq!(gone(&old, &new), ["extra"]);
+        assert!(gone(&old, &old).is_empty());
     }
 }
