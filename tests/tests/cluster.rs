@@ -65,9 +65,15 @@ async fn losing_a_broker_mid_stream_loses_nothing_and_counts_nothing_twice() {
     let status = client.wait(Duration::from_secs(240)).await.unwrap();
     assert!(status.success(), "shelf stream: {status}");
     check_client_rejects(&data, &want).unwrap();
-    wait_for_store(&database(&p).await, &want, Duration::from_secs(300))
-        .await
-        .unwrap();
+    let stored = wait_for_store(&database(&p).await, &want, Duration::from_secs(300)).await;
+    if let Err(e) = stored {
+        // Which stage stopped: each process's counters and lag.
+        let listens = runtimes.iter().map(|r| ("runtime", &r.listen));
+        for (stage, listen) in listens.chain(sinks.iter().map(|s| ("sink", &s.listen))) {
+            eprintln!("{stage} at {listen}:\n{}", progress(listen).await);
+        }
+        panic!("{e:?}");
+    }
     eprintln!(
         "gateway answers 503: {:.0}",
         unavailable_answers(&gateway).await.abs()
@@ -95,4 +101,24 @@ async fn unavailable_answers(gateway: &GatewayProcess) -> f64 {
         .filter(|l| l.starts_with("shelf_ingest_requests_total") && l.contains("status=\"503\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// The lines of a process's `/metrics` that say how far it got.
+async fn progress(listen: &str) -> String {
+    let text = match reqwest::get(format!("http://{listen}/metrics")).await {
+        Ok(answer) => answer.text().await.unwrap_or_default(),
+        Err(e) => return format!("no metrics: {e}"),
+    };
+    let wanted = [
+        "records",
+        "lag",
+        "transactions",
+        "batches",
+        "rebalance",
+        "restarts",
+    ];
+    text.lines()
+        .filter(|l| !l.starts_with('#') && wanted.iter().any(|w| l.contains(w)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
