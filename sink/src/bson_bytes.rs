@@ -2,6 +2,7 @@
 //! from already-encoded parts (`stored_document`, `store::command`): the
 //! element types they use and the small pieces every element is made of.
 
+pub const DOUBLE: u8 = 0x01;
 pub const STRING: u8 = 0x02;
 pub const DOCUMENT: u8 = 0x03;
 pub const ARRAY: u8 = 0x04;
@@ -55,6 +56,8 @@ pub struct Element<'a> {
     pub kind: u8,
     pub key: &'a [u8],
     pub value: &'a [u8],
+    /// The whole element: type, key and value.
+    pub bytes: &'a [u8],
 }
 
 impl<'a> Element<'a> {
@@ -77,6 +80,18 @@ impl<'a> Element<'a> {
         }
     }
 
+    /// The value of a datetime element, ms since the epoch.
+    pub fn as_datetime(&self) -> Option<i64> {
+        (self.kind == DATETIME)
+            .then(|| Some(i64::from_le_bytes(self.value.try_into().ok()?)))
+            .flatten()
+    }
+
+    /// The items of an array element, in order.
+    pub fn as_array(&self) -> Option<Vec<Element<'a>>> {
+        (self.kind == ARRAY).then(|| elements(self.value)).flatten()
+    }
+
     /// The value of an embedded document element.
     pub fn as_document(&self) -> Option<&'a bson::RawDocument> {
         (self.kind == DOCUMENT)
@@ -95,6 +110,7 @@ pub fn elements(doc: &[u8]) -> Option<Vec<Element<'_>>> {
     let mut at = 4;
     let last = doc.len().checked_sub(1)?;
     while at < last {
+        let element_start = at;
         let kind = doc[at];
         let key_start = at + 1;
         let key_len = doc.get(key_start..last)?.iter().position(|b| *b == 0)?;
@@ -129,8 +145,13 @@ pub fn elements(doc: &[u8]) -> Option<Vec<Element<'_>>> {
             _ => return None,
         };
         let value = doc.get(at..at.checked_add(size)?)?;
-        elements.push(Element { kind, key, value });
         at += size;
+        elements.push(Element {
+            kind,
+            key,
+            value,
+            bytes: &doc[element_start..at],
+        });
     }
     (at == last && doc[last] == 0).then_some(elements)
 }
@@ -168,6 +189,7 @@ mod tests {
     fn elements_give_their_values_as_the_document_holds_them() {
         let d = doc! {
             "s": "text", "i": 7, "l": -9_i64, "o": { "a": 1 }, "n": null, "e": "",
+            "t": bson::DateTime::from_millis(-5), "r": ["x", "y"],
         };
         let raw = RawDocumentBuf::from_document(&d).unwrap();
         let elements = elements(raw.as_bytes()).unwrap();
@@ -181,6 +203,22 @@ mod tests {
         let o = by_key("o").as_document().unwrap();
         assert_eq!(o.get_i32("a").unwrap(), 1);
         assert!(by_key("i").as_document().is_none());
+        assert_eq!(by_key("t").as_datetime(), Some(-5));
+        // Each element's bytes, one after the other, are the document's.
+        let joined: Vec<u8> = elements
+            .iter()
+            .flat_map(|e| e.bytes.iter().copied())
+            .collect();
+        assert_eq!(joined, raw.as_bytes()[4..raw.as_bytes().len() - 1]);
+        assert_eq!(by_key("l").as_datetime(), None);
+        let r: Vec<&str> = by_key("r")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(r, ["x", "y"]);
+        assert!(by_key("o").as_array().is_none());
         // A value that runs past the end.
         let mut bytes = raw.as_bytes().to_vec();
         bytes.truncate(bytes.len() - 2);

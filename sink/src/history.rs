@@ -12,8 +12,11 @@
 //!   version, kept as a change `+v` on its day and `-v` on the next one's;
 //! - the price changes: each version against the one before it.
 //!
-//! The history is stored with the product (`_hist`, compact JSON text), so
-//! reading the product for a batch reads its history too.
+//! The history is stored with the product, one row of compact JSON text
+//! per version (`_rows`, see `stored_document`). A batch reads the
+//! product without its rows: the newest version is the document itself,
+//! and a version after it is appended (`$push`). Only a late version
+//! needs the rows read, and rewrites them.
 
 use shelf_contract::time::day_number;
 
@@ -101,35 +104,101 @@ pub struct Effects {
 
 /// A product's versions, oldest first.
 ///
-/// Read back from its stored form, only the newest version need be parsed
-/// ([`History::from_text_newest`]): a new version usually comes after it,
-/// and what it changes depends on that one alone. The earlier ones stay
-/// text until a late version needs them, so a product's work per version
-/// does not grow with its history.
+/// Read back from its stored form, only the newest version need be known
+/// ([`History::from_stored_newest`]): a new version usually comes after
+/// it, and what it changes depends on that one alone. The earlier ones are
+/// read (or parsed) only when a late version needs them, so a product's
+/// work per version does not grow with its history.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
     /// The versions parsed: all of them, or the newest (see `earlier`).
     pub versions: Vec<Version>,
     earlier: Option<Earlier>,
+    /// How many of `versions` (after the earlier ones) the store holds as
+    /// rows, in this order: later ones are appended to them. `None` when
+    /// it holds no rows to append to (a product seen once, a history
+    /// stored as text, or a version inserted before stored ones): then
+    /// all rows are written.
+    stored_rows: Option<usize>,
 }
 
 /// The stored versions before `versions`, not parsed.
 #[derive(Debug, Clone, PartialEq)]
 struct Earlier {
-    /// Their rows as stored, comma-separated.
-    text: String,
+    /// Their rows, comma-separated, when read: a history stored as text,
+    /// or rows read back for a late version ([`History::needs_rows`]).
+    text: Option<String>,
     count: usize,
     first_at: i64,
     /// The price changes among them and into the first parsed version.
     changes: i64,
 }
 
+/// The versions the store lacks, as rows to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rows {
+    /// None: the store's rows are complete, or a product seen once has
+    /// none (its one version is the document).
+    Keep,
+    /// These rows come after the stored ones.
+    Append(Vec<String>),
+    /// The stored rows (if any) are replaced by these, all of them.
+    Replace(Vec<String>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("stored history: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the stored rows of a history were needed but not read")]
+    NotRead,
+}
+
 impl History {
+    /// Versions none of which the store holds as rows.
     pub fn of(versions: Vec<Version>) -> Self {
         Self {
             versions,
             earlier: None,
+            stored_rows: None,
         }
+    }
+
+    /// A stored history known by its newest version (the product
+    /// document) and what is stored beside it: how many versions, the
+    /// first one's time and the count of price changes. Its rows are not
+    /// read ([`History::attach_rows`] adds them when needed).
+    pub fn from_stored_newest(newest: Version, count: usize, first_at: i64, changes: i64) -> Self {
+        if count <= 1 {
+            return Self::of(vec![newest]);
+        }
+        Self {
+            versions: vec![newest],
+            earlier: Some(Earlier {
+                text: None,
+                count: count - 1,
+                first_at,
+                changes,
+            }),
+            stored_rows: Some(1),
+        }
+    }
+
+    /// Whether a version observed at `at` comes before the parsed ones
+    /// while the rows before them are not read: the store's rows must be
+    /// read first ([`History::attach_rows`]).
+    pub fn needs_rows(&self, at: i64) -> bool {
+        self.earlier.as_ref().is_some_and(|e| e.text.is_none())
+            && self.versions.first().is_none_or(|f| at < f.at)
+    }
+
+    /// Takes the stored rows, all of them, as read back.
+    pub fn attach_rows<'a>(
+        &mut self,
+        rows: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), HistoryError> {
+        *self = Self::from_rows(rows)?;
+        Ok(())
     }
 
     /// How many versions it holds.
@@ -142,12 +211,17 @@ impl History {
     }
 
     /// Parses the versions still held as text.
-    pub fn load_all(&mut self) -> Result<(), serde_json::Error> {
-        if let Some(e) = self.earlier.take() {
-            let mut all = Self::from_text(&format!("[{}]", e.text))?.versions;
-            all.append(&mut self.versions);
-            self.versions = all;
-        }
+    pub fn load_all(&mut self) -> Result<(), HistoryError> {
+        let Some(e) = &self.earlier else {
+            return Ok(());
+        };
+        let text = e.text.as_ref().ok_or(HistoryError::NotRead)?;
+        let mut all = Self::from_text(&format!("[{text}]"))?.versions;
+        let count = all.len();
+        all.append(&mut self.versions);
+        self.versions = all;
+        self.earlier = None;
+        self.stored_rows = self.stored_rows.map(|k| k + count);
         Ok(())
     }
 
@@ -155,10 +229,11 @@ impl History {
     /// that changes.
     pub fn insert(&mut self, v: Version) -> Effects {
         if self.earlier.is_some() && self.versions.first().is_none_or(|f| v.at < f.at) {
-            // A late version: the ones before it are needed. (Text this
-            // sink wrote; unreadable, the newest alone decide.)
+            // A late version: the ones before it are needed. (Rows this
+            // sink wrote, read before the plan; unreadable, the newest
+            // alone decide.)
             if let Err(e) = self.load_all() {
-                tracing::warn!(error = %e, "unreadable stored history; its earlier versions are left out");
+                tracing::error!(error = %e, "stored history left out of a late version");
             }
         }
         let at = self.versions.partition_point(|h| h.at <= v.at);
@@ -209,8 +284,31 @@ impl History {
         if fx.becomes_current {
             fx.replaces = prev;
         }
+        if self.stored_rows.is_some_and(|k| at < k) {
+            // Before stored rows: they are written again, all of them.
+            self.stored_rows = None;
+        }
         self.versions.insert(at, v);
         fx
+    }
+
+    /// What the store's rows lack.
+    pub fn rows(&self) -> Result<Rows, HistoryError> {
+        if self.len() <= 1 {
+            return Ok(Rows::Keep);
+        }
+        Ok(match self.stored_rows {
+            Some(k) if k >= self.versions.len() => Rows::Keep,
+            Some(k) => Rows::Append(self.versions[k..].iter().map(text::row).collect()),
+            None if self.earlier.is_none() => {
+                Rows::Replace(self.versions.iter().map(text::row).collect())
+            }
+            None => {
+                let mut all = self.clone();
+                all.load_all()?;
+                Rows::Replace(all.versions.iter().map(text::row).collect())
+            }
+        })
     }
 
     pub fn current(&self) -> Option<&Version> {

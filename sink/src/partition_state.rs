@@ -31,11 +31,14 @@ use bson::{doc, Bson, Document};
 /// it have no `layout` field. 3: observation time: products carry their
 /// versions (`_hist`), the daily figures are in `sink_daily`. 4: the
 /// figures as arrays (`crate::figures` `stored`), half as long; layout 3
-/// documents are still read, and rewritten as 4 at their next write.
-pub const LAYOUT: i32 = 4;
+/// documents are still read, and rewritten as 4 at their next write. 5:
+/// the partials as in 4, but products keep their versions as rows
+/// (`_rows`, appended to), which a sink of layout 4 would overwrite with
+/// its one version: it must stop (stored `_hist` texts are still read).
+pub const LAYOUT: i32 = 5;
 
 /// The layouts this sink reads.
-pub const READS: [i32; 2] = [3, LAYOUT];
+pub const READS: [i32; 3] = [3, 4, LAYOUT];
 
 use crate::figures::Partial;
 use crate::rename::Sweep;

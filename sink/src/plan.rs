@@ -16,11 +16,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use bson::{Document, RawBsonRef, RawDocument, RawDocumentBuf};
+use bson::{Document, RawDocument, RawDocumentBuf};
+use shelf_contract::fields::product as product_field;
 
 use crate::daily::{day_changes, DailyPartial, DayKey};
 use crate::figures::{Contribution, Partial};
-use crate::history::{History, Version};
+use crate::history::{History, Rows, Version};
 use shelf_contract::{Position, Reject, RejectReason};
 
 use crate::product::ProductEvent;
@@ -79,9 +80,9 @@ pub struct Plan {
     /// 3. Price changes, to write or delete.
     pub price_changes: Vec<PriceChangeWrite>,
     /// 4. The products' new states: full documents where the current
-    ///    version changed, else `$set`s of the times and history.
-    pub products: Vec<RawDocumentBuf>,
-    pub product_times: Vec<Document>,
+    ///    version changed, else updates of the times and rows (by asin).
+    pub products: Vec<ProductWrite>,
+    pub product_times: Vec<(String, Document)>,
     /// 5. Rejects (idempotent by `_id`; any time).
     pub rejects: Vec<Document>,
     /// Partitions whose stored products need a category's new name.
@@ -89,6 +90,14 @@ pub struct Plan {
     /// Records applied, and records skipped because already applied.
     pub applied: u64,
     pub skipped: u64,
+}
+
+/// A product whose current version changed: its document, and the rows
+/// of versions to append to the stored ones (not in the document).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductWrite {
+    pub document: RawDocumentBuf,
+    pub append: Vec<String>,
 }
 
 /// A price change the batch writes (`document`) or deletes (`None`).
@@ -338,17 +347,23 @@ pub fn plan(
         match product.current {
             Some(event) => {
                 let name = names.get(&event.contribution.category_id);
-                plan.products.push(stored_document::product(
+                let document = stored_document::product(
                     &asin,
                     &event.fields,
                     name.map(String::as_str),
                     &times,
                     partition,
                     offset,
-                ));
+                );
+                let append = match times.rows {
+                    Rows::Append(rows) => rows,
+                    _ => Vec::new(),
+                };
+                plan.products.push(ProductWrite { document, append });
             }
-            None => plan.product_times.push(stored_document::times_update(
-                &asin, &times, partition, offset,
+            None => plan.product_times.push((
+                asin,
+                stored_document::times_update(&times, partition, offset),
             )),
         }
     }
@@ -430,57 +445,112 @@ fn renamed_partials(
     renames
 }
 
-/// The state of a stored product document, as [`plan`] needs it.
+/// The products of `records` whose stored rows must be read before the
+/// plan: those a version comes before the newest stored one of (a late
+/// version), which changes the history before it.
+pub fn rows_needed(
+    records: &[ProductRecord<'_>],
+    stored: &HashMap<String, StoredProduct>,
+) -> Vec<String> {
+    let mut asins: Vec<String> = records
+        .iter()
+        .filter_map(|r| {
+            let event = r.event.as_ref().ok()?;
+            let at = event.observed_at.or(r.timestamp)?;
+            let product = stored.get(&event.asin)?;
+            product.history.needs_rows(at).then(|| event.asin.clone())
+        })
+        .collect();
+    asins.sort_unstable();
+    asins.dedup();
+    asins
+}
+
+/// Gives the products in `stored` their rows, read back for
+/// [`rows_needed`] (documents of `_id` and `_rows`).
+pub fn attach_rows(stored: &mut HashMap<String, StoredProduct>, docs: &[RawDocumentBuf]) {
+    for d in docs {
+        let Some(elements) = bson_bytes::elements(d.as_bytes()) else {
+            continue;
+        };
+        let field = |key: &str| elements.iter().find(|e| e.key == key.as_bytes());
+        let Some(asin) = field("_id").and_then(|e| e.as_str()) else {
+            continue;
+        };
+        let rows = field(stored_document::ROWS)
+            .and_then(|e| e.as_array())
+            .and_then(|rows| rows.iter().map(|r| r.as_str()).collect::<Option<Vec<_>>>());
+        let (Some(rows), Some(product)) = (rows, stored.get_mut(asin)) else {
+            tracing::error!(
+                asin,
+                "a product's stored rows are missing; the newest version alone decides"
+            );
+            continue;
+        };
+        if let Err(e) = product.history.attach_rows(rows) {
+            tracing::error!(asin, error = %e, "unreadable stored rows; the newest version alone decides");
+        }
+    }
+}
+
+/// The state of a stored product document, as [`plan`] needs it. A batch
+/// reads products without their rows (`_rows`): the newest version is
+/// the document itself, and the count, the first time and the price
+/// changes are stored beside it. With the rows (a late version's second
+/// read, a rebuild), all versions are parsed.
 pub fn stored_product(d: &RawDocument) -> Option<(String, StoredProduct)> {
     // One pass over the elements by their sizes, parsing only the values
     // read: a product document has a few dozen fields and is read once per
     // version.
-    let (mut asin, mut src, mut hist, mut changes) = (None, None, None, None);
-    for e in bson_bytes::elements(d.as_bytes())? {
+    let (mut asin, mut src, mut rows, mut text) = (None, None, None, None);
+    let (mut changes, mut first_seen, mut observed_at) = (None, None, None);
+    let elements = bson_bytes::elements(d.as_bytes())?;
+    for e in &elements {
         match e.key {
             b"_id" => asin = e.as_str(),
             b"_src" => src = e.as_document(),
-            k if k == stored_document::HISTORY.as_bytes() => hist = Some(e),
-            k if k == shelf_contract::fields::product::PRICE_CHANGE_COUNT.as_bytes() => {
-                changes = e.as_i64();
-            }
+            k if k == stored_document::ROWS.as_bytes() => rows = e.as_array(),
+            k if k == stored_document::LEGACY_HISTORY.as_bytes() => text = e.as_str(),
+            k if k == product_field::PRICE_CHANGE_COUNT.as_bytes() => changes = e.as_i64(),
+            k if k == product_field::FIRST_SEEN.as_bytes() => first_seen = e.as_datetime(),
+            k if k == product_field::OBSERVED_AT.as_bytes() => observed_at = e.as_datetime(),
             _ => {}
         }
     }
     let asin = asin?.to_owned();
-    let src = src?;
-    let int = |name: &str| match src.get(name).ok()?? {
-        RawBsonRef::Int32(i) => Some(i64::from(i)),
-        RawBsonRef::Int64(i) => Some(i),
-        _ => None,
-    };
+    let src = bson_bytes::elements(src?.as_bytes())?;
+    let int = |name: &str| src.iter().find(|e| e.key == name.as_bytes())?.as_i64();
     let partition = i32::try_from(int("partition")?).ok()?;
     let offset = int("offset")?;
     let current = int("current").unwrap_or(offset);
-    let history = match hist.and_then(|e| e.as_str()) {
+    let history = if let Some(rows) = rows {
+        let rows: Vec<&str> = rows.iter().map(|r| r.as_str()).collect::<Option<_>>()?;
+        History::from_rows(rows).ok()?
+    } else if let Some(text) = text {
         // Only the newest version is parsed, given the stored count of
         // price changes (all of them without it).
-        Some(text) => match changes {
+        match changes {
             Some(changes) => History::from_text_newest(text, changes).ok()?,
             None => History::from_text(text).ok()?,
-        },
-        // Seen once (no history stored): its one version is the document,
-        // read at `_src`. (Or written by hand, or before observation times:
-        // observed at the epoch then.)
-        None => History::of(
-            crate::product::raw_contribution(d)
-                .ok()
-                .map(|contribution| Version {
-                    at: d
-                        .get_datetime(shelf_contract::fields::product::OBSERVED_AT)
-                        .map_or(0, |t| t.timestamp_millis()),
+        }
+    } else {
+        // The newest version is the document, read at `_src.current`. (A
+        // document written by hand, or before observation times: observed
+        // at the epoch then.)
+        match crate::product::counted(&elements) {
+            (Ok(contribution), list_micros) => {
+                let newest = Version {
+                    at: observed_at.unwrap_or(0),
                     offset: current,
-                    list_micros: crate::product::raw_list_micros(d),
+                    list_micros,
                     contribution,
-                })
-                .into_iter()
-                .collect(),
-        ),
+                };
+                let count = int("versions").and_then(|n| usize::try_from(n).ok());
+                let first = first_seen.unwrap_or(newest.at);
+                History::from_stored_newest(newest, count.unwrap_or(1), first, changes.unwrap_or(0))
+            }
+            (Err(_), _) => History::default(),
+        }
     };
     Some((
         asin,

@@ -183,7 +183,9 @@ impl Sums {
         // The history, or for a product seen once what its one version is
         // read from.
         let mut p = doc! {
-            "_src": 1, product::CATEGORY_NAME: 1, crate::stored_document::HISTORY: 1,
+            "_src": 1, product::CATEGORY_NAME: 1, crate::stored_document::ROWS: 1,
+            crate::stored_document::LEGACY_HISTORY: 1, product::FIRST_SEEN: 1,
+            product::PRICE_CHANGE_COUNT: 1,
             product::OBSERVED_AT: 1, product::LIST_PRICE: 1,
         };
         for f in crate::product::COUNTED_FIELDS {
@@ -342,7 +344,7 @@ mod tests {
         }
         let mut d = stored("A", 0, 1, 12.0, Some("Toys"));
         d.insert("bestseller", false);
-        d.insert(crate::stored_document::HISTORY, history.to_text());
+        d.insert(crate::stored_document::LEGACY_HISTORY, history.to_text());
         let mut sums = Sums::default();
         sums.add(&d, &HashMap::new());
         let (_, days, _) = sums.finish();

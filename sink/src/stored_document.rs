@@ -11,12 +11,20 @@ use bson::{doc, DateTime, Document, RawDocumentBuf};
 use shelf_contract::fields::product as field;
 use shelf_contract::time::{day_number, format_day};
 
-use crate::bson_bytes::{cstring, end, start, string, DATETIME, DOCUMENT, INT32, INT64, NULL};
-use crate::history::History;
+use crate::bson_bytes::{
+    cstring, end, start, string, ARRAY, DATETIME, DOCUMENT, INT32, INT64, NULL,
+};
+use crate::history::{History, Rows};
 
-/// The stored product's history: its versions as compact text
-/// ([`History::to_text`]), not for analysts.
-pub const HISTORY: &str = "_hist";
+/// The stored product's versions, oldest first: an array of rows of
+/// compact JSON text (`history::text`), not for analysts. Absent for a
+/// product seen once (its one version is the document). Appended to with
+/// `$push`, so a version after the newest does not rewrite them.
+pub const ROWS: &str = "_rows";
+
+/// The versions as sinks before [`ROWS`] stored them: one JSON text. Read
+/// still, and replaced by `_rows` at the product's next write.
+pub const LEGACY_HISTORY: &str = "_hist";
 
 /// What a product's versions say about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,36 +37,65 @@ pub struct Times {
     pub first_seen: i64,
     pub last_seen: i64,
     pub price_change_count: i64,
-    /// `None` for a product seen once: its one version is the document
-    /// itself (a first load stores no history).
-    pub history: Option<String>,
+    /// How many versions (kept in `_src.versions` when more than one: a
+    /// batch reads the product without its rows).
+    pub versions: usize,
+    /// The rows the store lacks: [`product`] writes those that replace
+    /// the stored ones, the caller appends the others.
+    pub rows: Rows,
 }
 
 impl Times {
     /// `None` for an empty history.
     pub fn of(history: &History) -> Option<Self> {
+        let rows = history.rows().unwrap_or_else(|e| {
+            // Not reached: a late version's rows are read before the plan.
+            tracing::error!(error = %e, "a product's stored rows are left as they are");
+            Rows::Keep
+        });
         Some(Self {
             observed_at: history.current()?.at,
             current_offset: history.current()?.offset,
             first_seen: history.first_seen()?,
             last_seen: history.last_seen()?,
             price_change_count: history.price_change_count(),
-            history: (history.len() > 1).then(|| history.to_text()),
+            versions: history.len(),
+            rows,
         })
     }
 }
 
-/// The fields a version that is not the newest changes: `$set` over the
-/// stored document.
-pub fn times_update(asin: &str, times: &Times, partition: i32, offset: i64) -> Document {
-    doc! {
-        "_id": asin,
+/// The update of a product by a version that is not the newest: the
+/// times and `_src` set, the rows appended or replaced.
+pub fn times_update(times: &Times, partition: i32, offset: i64) -> Document {
+    let mut src =
+        doc! { "partition": partition, "offset": offset, "current": times.current_offset };
+    if times.versions > 1 {
+        src.insert("versions", versions_i64(times.versions));
+    }
+    let mut set = doc! {
         field::FIRST_SEEN: DateTime::from_millis(times.first_seen),
         field::LAST_SEEN: DateTime::from_millis(times.last_seen),
         field::PRICE_CHANGE_COUNT: times.price_change_count,
-        HISTORY: times.history.as_deref().unwrap_or_default(),
-        "_src": { "partition": partition, "offset": offset, "current": times.current_offset },
+        "_src": src,
+    };
+    let mut update = Document::new();
+    match &times.rows {
+        Rows::Keep => {}
+        Rows::Append(rows) => {
+            update.insert("$push", doc! { ROWS: { "$each": rows } });
+        }
+        Rows::Replace(rows) => {
+            set.insert(ROWS, rows);
+            update.insert("$unset", doc! { LEGACY_HISTORY: "" });
+        }
     }
+    update.insert("$set", set);
+    update
+}
+
+fn versions_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// The document stored for a product.
@@ -73,7 +110,10 @@ pub fn product(
     let field_bytes = fields.as_bytes();
     let elements = &field_bytes[4..field_bytes.len() - 1];
     let name_len = category_name.map_or(0, str::len);
-    let history_len = times.history.as_ref().map_or(0, String::len);
+    let history_len = match &times.rows {
+        Rows::Replace(rows) => rows.iter().map(|r| r.len() + 16).sum(),
+        _ => 0,
+    };
     let mut b = Vec::with_capacity(224 + asin.len() + elements.len() + name_len + history_len);
     let doc = start(&mut b);
     string(&mut b, "_id", asin);
@@ -101,8 +141,14 @@ pub fn product(
     b.push(INT64);
     cstring(&mut b, field::PRICE_CHANGE_COUNT);
     b.extend(times.price_change_count.to_le_bytes());
-    if let Some(history) = &times.history {
-        string(&mut b, HISTORY, history);
+    if let Rows::Replace(rows) = &times.rows {
+        b.push(ARRAY);
+        cstring(&mut b, ROWS);
+        let array = start(&mut b);
+        for (i, row) in rows.iter().enumerate() {
+            string(&mut b, &i.to_string(), row);
+        }
+        end(&mut b, array);
     }
     b.push(DOCUMENT);
     cstring(&mut b, "_src");
@@ -120,6 +166,11 @@ pub fn product(
         cstring(&mut b, "current");
         b.extend(times.current_offset.to_le_bytes());
     }
+    if times.versions > 1 {
+        b.push(INT64);
+        cstring(&mut b, "versions");
+        b.extend(versions_i64(times.versions).to_le_bytes());
+    }
     end(&mut b, src);
     end(&mut b, doc);
     RawDocumentBuf::from_bytes(b).unwrap_or_else(|_| {
@@ -134,11 +185,7 @@ pub fn product(
             None => d.append("category_name", bson::RawBson::Null),
         }
         append_times(&mut d, times);
-        let mut src = bson::rawdoc! { "partition": partition, "offset": offset };
-        if times.current_offset != offset {
-            src.append("current", times.current_offset);
-        }
-        d.append("_src", src);
+        d.append("_src", src_slow(times, partition, offset));
         d
     })
 }
@@ -150,14 +197,30 @@ fn append_times(d: &mut RawDocumentBuf, times: &Times) {
     d.append(field::FIRST_SEEN, DateTime::from_millis(times.first_seen));
     d.append(field::LAST_SEEN, DateTime::from_millis(times.last_seen));
     d.append(field::PRICE_CHANGE_COUNT, times.price_change_count);
-    if let Some(history) = &times.history {
-        d.append(HISTORY, history.as_str());
+    if let Rows::Replace(rows) = &times.rows {
+        let mut array = bson::RawArrayBuf::new();
+        for row in rows {
+            array.push(row.as_str());
+        }
+        d.append(ROWS, array);
     }
+}
+
+/// `_src`, the slow way.
+fn src_slow(times: &Times, partition: i32, offset: i64) -> RawDocumentBuf {
+    let mut src = bson::rawdoc! { "partition": partition, "offset": offset };
+    if times.current_offset != offset {
+        src.append("current", times.current_offset);
+    }
+    if times.versions > 1 {
+        src.append("versions", versions_i64(times.versions));
+    }
+    src
 }
 
 #[cfg(test)]
 mod tests {
-    use bson::{rawdoc, RawBson};
+    use bson::{rawdoc, Bson, RawBson};
 
     use super::*;
 
@@ -168,7 +231,8 @@ mod tests {
             first_seen: 1_693_526_400_000,
             last_seen: 1_693_549_800_250,
             price_change_count: 2,
-            history: Some("[[1]]".into()),
+            versions: 2,
+            rows: Rows::Replace(vec!["[1]".into(), "[2]".into()]),
         }
     }
 
@@ -188,13 +252,20 @@ mod tests {
             append_times(&mut want, &times());
             want.append(
                 "_src",
-                rawdoc! { "partition": partition, "offset": offset, "current": 9_i64 },
+                rawdoc! { "partition": partition, "offset": offset, "current": 9_i64, "versions": 2_i64 },
             );
             let got = product("B01", &fields, name, &times(), partition, offset);
             assert_eq!(got.as_bytes(), want.as_bytes());
+            let rows = got.get_array(ROWS).unwrap();
+            let rows: Vec<&str> = rows
+                .into_iter()
+                .map(|r| r.unwrap().as_str().unwrap())
+                .collect();
+            assert_eq!(rows, ["[1]", "[2]"]);
         }
         let once = Times {
-            history: None,
+            versions: 1,
+            rows: Rows::Keep,
             ..times()
         };
         let want = {
@@ -208,7 +279,15 @@ mod tests {
         };
         let got = product("B03", &RawDocumentBuf::new(), None, &once, 1, 2);
         assert_eq!(got.as_bytes(), want.as_bytes());
-        assert!(got.get(HISTORY).unwrap().is_none());
+        assert!(got.get(ROWS).unwrap().is_none());
+        // Rows appended are not the document's: the caller pushes them.
+        let appended = Times {
+            rows: Rows::Append(vec!["[3]".into()]),
+            ..times()
+        };
+        let got = product("B05", &RawDocumentBuf::new(), None, &appended, 1, 2);
+        assert!(got.get(ROWS).unwrap().is_none());
+        assert_eq!(got.get_document("_src").unwrap().get_i64("versions"), Ok(2));
         let current = Times {
             current_offset: 2,
             ..times()
@@ -222,5 +301,38 @@ mod tests {
         let empty = product("B02", &RawDocumentBuf::new(), None, &times(), 1, 2);
         assert_eq!(empty.get_str("_id").unwrap(), "B02");
         assert_eq!(empty.get_str("day").unwrap(), "2023-09-01");
+    }
+
+    #[test]
+    fn a_version_before_the_newest_appends_or_replaces_rows() {
+        let append = Times {
+            rows: Rows::Append(vec!["[3]".into()]),
+            versions: 3,
+            ..times()
+        };
+        let u = times_update(&append, 1, 12);
+        assert_eq!(
+            u.get_document("$push").unwrap(),
+            &doc! { ROWS: { "$each": ["[3]"] } }
+        );
+        assert!(!u.contains_key("$unset"));
+        let set = u.get_document("$set").unwrap();
+        assert!(!set.contains_key(ROWS));
+        assert_eq!(
+            set.get_document("_src").unwrap(),
+            &doc! { "partition": 1, "offset": 12_i64, "current": 9_i64, "versions": 3_i64 }
+        );
+        let replace = times_update(&times(), 1, 12);
+        assert!(!replace.contains_key("$push"));
+        let set = replace.get_document("$set").unwrap();
+        assert_eq!(
+            set.get_array(ROWS).unwrap(),
+            &vec![Bson::from("[1]"), Bson::from("[2]")]
+        );
+        // A history stored as text goes.
+        assert_eq!(
+            replace.get_document("$unset").unwrap(),
+            &doc! { LEGACY_HISTORY: "" }
+        );
     }
 }

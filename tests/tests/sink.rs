@@ -320,26 +320,56 @@ async fn hundreds_of_updates_to_existing_documents_in_one_command_do_not_hang() 
     // version is removed, given the stored one.
     let raw = |d: Document| RawDocumentBuf::from_document(&d).unwrap();
     let id = |i: i32| format!("P{i:04}");
+    // Rows (`_rows`) are appended to, not read back.
+    let write = |document, append: &[&str]| shelf_sink::plan::ProductWrite {
+        document,
+        append: append.iter().map(|r| r.to_string()).collect(),
+    };
     let old: HashMap<String, RawDocumentBuf> = (0..400)
-        .map(|i| (id(i), raw(doc! {"_id": id(i), "v": 1, "gone": 1})))
+        .map(|i| {
+            (
+                id(i),
+                raw(doc! {"_id": id(i), "v": 1, "same": "s", "gone": 1}),
+            )
+        })
         .collect();
     let none = |_: &str| doc! {};
-    let first = old.values().cloned().collect();
+    let first = old
+        .values()
+        .map(|d| {
+            let mut d = d.to_document().unwrap();
+            d.insert("_rows", vec!["r0"]);
+            write(raw(d), &[])
+        })
+        .collect();
     store
         .update_products(first, &HashMap::new(), &none)
         .await
         .unwrap();
-    let new = (0..400).map(|i| raw(doc! {"_id": id(i), "v": 2})).collect();
+    let new = (0..400)
+        .map(|i| write(raw(doc! {"_id": id(i), "v": 2, "same": "s"}), &["r1", "r2"]))
+        .collect();
     store.update_products(new, &old, &none).await.unwrap();
     let db = database(&p).await;
     let c = db.collection::<Document>("products");
-    assert_eq!(c.count_documents(doc! {"v": 2}).await.unwrap(), 400);
+    assert_eq!(
+        c.count_documents(doc! {"v": 2, "same": "s"}).await.unwrap(),
+        400
+    );
     assert_eq!(
         c.count_documents(doc! {"gone": {"$exists": true}})
             .await
             .unwrap(),
         0
     );
+    let one = c.find_one(doc! {"_id": id(7)}).await.unwrap().unwrap();
+    let rows: Vec<&str> = one
+        .get_array("_rows")
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(rows, ["r0", "r1", "r2"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -218,8 +218,9 @@ async fn partials_of_an_older_layout_stop_the_sink_and_name_the_rebuild() {
 }
 
 /// A store the sink of layout 3 left (figures as objects, every day's
-/// price changes written out) is read by this sink, which carries on from
-/// it: the end state is exact, and equals a rebuild from `products`.
+/// price changes written out, products' versions as one text `_hist`) is
+/// read by this sink, which carries on from it: the end state is exact,
+/// and equals a rebuild from `products`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_carries_on_from_partials_of_layout_3() {
     let Stored {
@@ -248,6 +249,27 @@ async fn a_sink_carries_on_from_partials_of_layout_3() {
         }
     }
 
+    let products = db.collection::<Document>("products");
+    let mut texts = 0;
+    for d in all(&db, "products").await.unwrap() {
+        let Ok(rows) = d.get_array("_rows") else {
+            continue;
+        };
+        let rows: Vec<&str> = rows.iter().map(|r| r.as_str().unwrap()).collect();
+        products
+            .update_one(
+                doc! { "_id": d.get("_id").unwrap() },
+                doc! {
+                    "$set": { "_hist": format!("[{}]", rows.join(",")) },
+                    "$unset": { "_rows": "", "_src.versions": "" },
+                },
+            )
+            .await
+            .unwrap();
+        texts += 1;
+    }
+    assert!(texts > 0, "no product with versions to rewrite");
+
     let (more, last) = product_events(44, "L3", 2000, 2, CATEGORIES);
     produce_all(&p.kafka, &p.topics.product_clean, &more)
         .await
@@ -269,6 +291,11 @@ async fn a_sink_carries_on_from_partials_of_layout_3() {
         carried_on,
         "the store carried on from layout 3 differs from its rebuild"
     );
+    let moved = products
+        .count_documents(doc! { "_rows": { "$exists": true }, "_hist": { "$exists": true } })
+        .await
+        .unwrap();
+    assert_eq!(moved, 0, "a product kept both forms of its versions");
 }
 
 /// A `partials` or `daily` text of layout 4 as layout 3 wrote it.

@@ -204,10 +204,98 @@ fn inserted_through_the_store(versions: &[Version]) -> Result<(), TestCaseError>
     Ok(())
 }
 
+/// Stored as rows after each version, read back as the sink reads
+/// products (the newest version from the document, the rows only for a
+/// late version), and the rows appended or replaced as `rows()` says: the
+/// same effects as with every version in memory, and the stored rows are
+/// every version's, in order.
+fn inserted_through_stored_rows(versions: &[Version]) -> Result<(), TestCaseError> {
+    let (mut whole, mut rows) = (History::default(), Vec::<String>::new());
+    for v in versions {
+        let mut read = match whole.current() {
+            None => History::default(),
+            Some(newest) => History::from_stored_newest(
+                newest.clone(),
+                whole.len(),
+                whole.first_seen().unwrap(),
+                whole.price_change_count(),
+            ),
+        };
+        prop_assert_eq!(read.len(), whole.len());
+        if read.needs_rows(v.at) {
+            read.attach_rows(rows.iter().map(String::as_str)).unwrap();
+        } else {
+            // Only the newest is needed: it is known.
+            prop_assert!(whole.len() <= 1 || whole.current().is_none_or(|n| v.at >= n.at));
+        }
+        let (want, got) = (whole.insert(v.clone()), read.insert(v.clone()));
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(read.price_change_count(), whole.price_change_count());
+        prop_assert_eq!(read.first_seen(), whole.first_seen());
+        prop_assert_eq!(read.current(), whole.current());
+        match read.rows().unwrap() {
+            Rows::Keep => {}
+            Rows::Append(more) => rows.extend(more),
+            Rows::Replace(all) => rows = all,
+        }
+        let want: Vec<String> = match whole.len() {
+            1 => Vec::new(),
+            _ => whole.versions.iter().map(text::row).collect(),
+        };
+        prop_assert_eq!(&rows, &want);
+    }
+    Ok(())
+}
+
+#[test]
+fn a_version_after_the_newest_is_appended_one_before_rewrites() {
+    let (v1, v2, v3) = (
+        version(0, 0, 1, Some(10)),
+        version(DAY, 1, 1, Some(11)),
+        version(2 * DAY, 2, 1, Some(12)),
+    );
+    // Seen once: no rows yet; the second version writes both.
+    let mut h = History::from_stored_newest(v1.clone(), 1, 0, 0);
+    h.insert(v3.clone());
+    assert_eq!(
+        h.rows().unwrap(),
+        Rows::Replace(vec![text::row(&v1), text::row(&v3)])
+    );
+    // Two stored: the third, after them, is appended alone.
+    let mut h = History::from_stored_newest(v2.clone(), 2, 0, 1);
+    assert!(!h.needs_rows(v3.at));
+    h.insert(v3.clone());
+    assert_eq!(h.rows().unwrap(), Rows::Append(vec![text::row(&v3)]));
+    assert_eq!(h.len(), 3);
+    // A version before the newest needs the rows, and rewrites them.
+    let mut h = History::from_stored_newest(v3.clone(), 2, 0, 1);
+    assert!(h.needs_rows(v2.at));
+    h.attach_rows([text::row(&v1), text::row(&v3)].iter().map(String::as_str))
+        .unwrap();
+    assert!(!h.needs_rows(v2.at));
+    h.insert(v2.clone());
+    let all: Vec<String> = [&v1, &v2, &v3].into_iter().map(text::row).collect();
+    assert_eq!(h.rows().unwrap(), Rows::Replace(all.clone()));
+    // Not read: refused, not written short.
+    let mut h = History::from_stored_newest(v3.clone(), 2, 0, 1);
+    h.insert(v2.clone());
+    assert!(matches!(h.rows(), Err(HistoryError::NotRead)));
+    // A history stored as text is written as rows at its next version.
+    let text = History::of(vec![v1.clone(), v2.clone()]).to_text();
+    let mut h = History::from_text_newest(&text, 1).unwrap();
+    h.insert(v3);
+    assert_eq!(h.rows().unwrap(), Rows::Replace(all));
+}
+
 proptest! {
     #[test]
     fn reading_the_newest_version_only_changes_nothing(versions in arrivals()) {
         inserted_through_the_store(&versions)?;
+    }
+
+    #[test]
+    fn rows_appended_or_rewritten_are_every_version_in_order(versions in arrivals()) {
+        inserted_through_stored_rows(&versions)?;
     }
 
     /// Whatever the arrival order, inserting one version at a time gives

@@ -1,23 +1,54 @@
-//! The stored form of a history (`_hist`): a JSON array with one array
-//! per version, `[at, offset, category_id, price, listPrice, stars,
+//! The stored form of a history's versions: one row of JSON text per
+//! version, `[at, offset, category_id, price, listPrice, stars,
 //! bestseller, bought, bucket, bucket_lo]`, amounts in millionths as text
-//! (they may exceed 2^53).
+//! (they may exceed 2^53). Stored as an array of rows (`_rows`); sinks
+//! before it stored one JSON array of them as a single string (`_hist`),
+//! still read.
 //!
-//! Read and written once per stored version of every product a batch
-//! touches, so without a `String` per amount: rows borrow from the text
-//! and amounts are written straight into the output.
+//! Rows borrow from the text when read, and amounts are written straight
+//! into the output, without a `String` per amount.
 
 use std::borrow::Cow;
 
-use serde::ser::{SerializeSeq, SerializeTuple};
+#[cfg(test)]
+use serde::ser::SerializeSeq;
+use serde::ser::SerializeTuple;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::{History, Version};
 use crate::figures::{AmountText as Text, Contribution};
 
+/// One version's row.
+pub(super) fn row(v: &Version) -> String {
+    // Integers, booleans and strings always serialise.
+    serde_json::to_string(&RowOf(v)).unwrap_or_default()
+}
+
 impl History {
+    /// The versions stored as rows, oldest first, every one parsed.
+    pub fn from_rows<'a>(
+        rows: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, serde_json::Error> {
+        let versions = rows
+            .into_iter()
+            .map(|r| serde_json::from_str::<Row<'_>>(r).map(Version::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            stored_rows: Some(versions.len()),
+            versions,
+            earlier: None,
+        })
+    }
+
+    /// The history as one JSON array of rows: the text form sinks before
+    /// `_rows` stored (`_hist`), kept to test that it is still read.
+    #[cfg(test)]
     pub fn to_text(&self) -> String {
-        let earlier = self.earlier.as_ref().map_or("", |e| e.text.as_str());
+        let earlier = self
+            .earlier
+            .as_ref()
+            .and_then(|e| e.text.as_deref())
+            .unwrap_or("");
         let mut out = Vec::with_capacity(2 + earlier.len() + 96 * self.versions.len());
         let mut json = serde_json::Serializer::new(&mut out);
         // Integers, booleans and strings always serialise.
@@ -54,11 +85,12 @@ impl History {
             versions: vec![Version::from(last)],
             earlier: Some(super::Earlier {
                 // The rows before the last, without the comma after them.
-                text: text[rows.first.start..rows.last.start - 1].to_owned(),
+                text: Some(text[rows.first.start..rows.last.start - 1].to_owned()),
                 count: rows.count - 1,
                 first_at: first.0,
                 changes,
             }),
+            stored_rows: None,
         })
     }
 }
@@ -160,8 +192,10 @@ impl From<Row<'_>> for Version {
     }
 }
 
+#[cfg(test)]
 struct Rows<'a>(&'a [Version]);
 
+#[cfg(test)]
 impl Serialize for Rows<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;

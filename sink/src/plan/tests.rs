@@ -1,3 +1,5 @@
+use bson::doc;
+
 use super::*;
 use crate::aggregates::{CategoryDailyAggregate, CategoryStatsAggregate, Merged};
 use crate::product::parse;
@@ -45,24 +47,92 @@ fn run(db: &mut Db, first: i64, values: &[Vec<u8>], crash_before_products: bool)
     if crash_before_products {
         return;
     }
-    let times = plan.product_times.iter();
-    let times = times.map(|d| RawDocumentBuf::from_document(d).unwrap());
-    for d in plan.products.into_iter().chain(times) {
-        let (asin, state) = stored_product(&d).unwrap();
-        db.products.insert(asin, state);
+    for w in plan.products {
+        let new = w.document.to_document().unwrap();
+        let asin = new.get_str("_id").unwrap().to_owned();
+        let doc = db.products.entry(asin).or_default();
+        // Every field set, the others unset, the rows (not read) kept
+        // unless replaced, then appended to.
+        let rows = doc.remove(stored_document::ROWS);
+        *doc = new;
+        if let (false, Some(rows)) = (doc.contains_key(stored_document::ROWS), rows) {
+            doc.insert(stored_document::ROWS, rows);
+        }
+        push(doc, w.append);
     }
+    for (asin, update) in plan.product_times {
+        let doc = db.products.entry(asin).or_default();
+        for (op, fields) in update {
+            let fields = fields.as_document().unwrap().clone();
+            match op.as_str() {
+                "$set" => doc.extend(fields),
+                "$unset" => fields.keys().for_each(|k| drop(doc.remove(k))),
+                "$push" => {
+                    let each = fields.get_document(stored_document::ROWS).unwrap();
+                    let each = each.get_array("$each").unwrap();
+                    push(
+                        doc,
+                        each.iter()
+                            .map(|r| r.as_str().unwrap().to_owned())
+                            .collect(),
+                    );
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+    }
+}
+
+/// `$push` of rows.
+fn push(doc: &mut Document, rows: Vec<String>) {
+    if rows.is_empty() {
+        return;
+    }
+    let stored = doc
+        .entry(stored_document::ROWS.to_owned())
+        .or_insert_with(|| bson::Bson::Array(Vec::new()));
+    let bson::Bson::Array(stored) = stored else {
+        panic!("rows not an array")
+    };
+    stored.extend(rows.into_iter().map(bson::Bson::String));
+}
+
+/// What the sink reads of `db` for `records`: the products without their
+/// rows, then the rows of those a late version needs them of.
+fn stored(db: &Db, records: &[ProductRecord<'_>]) -> HashMap<String, StoredProduct> {
+    let mut stored: HashMap<String, StoredProduct> = db
+        .products
+        .values()
+        .filter_map(|d| {
+            let mut d = d.clone();
+            d.remove(stored_document::ROWS);
+            stored_product(&RawDocumentBuf::from_document(&d).unwrap())
+        })
+        .collect();
+    let rows: Vec<RawDocumentBuf> = rows_needed(records, &stored)
+        .iter()
+        .filter_map(|asin| {
+            let rows = db.products.get(asin)?.get(stored_document::ROWS)?.clone();
+            Some(
+                RawDocumentBuf::from_document(&doc! { "_id": asin, stored_document::ROWS: rows })
+                    .unwrap(),
+            )
+        })
+        .collect();
+    attach_rows(&mut stored, &rows);
+    stored
+}
+
+/// A product's history as stored, all of it.
+fn history(db: &Db, asin: &str) -> History {
+    let d = RawDocumentBuf::from_document(&db.products[asin]).unwrap();
+    stored_product(&d).unwrap().1.history
 }
 
 /// The plan of `records` against what `db` stores.
 fn plan_for<'a>(db: &Db, records: Vec<ProductRecord<'a>>) -> Plan {
-    plan(
-        &db.partials,
-        &db.daily,
-        records,
-        &db.products,
-        &db.names,
-        "t",
-    )
+    let stored = stored(db, &records);
+    plan(&db.partials, &db.daily, records, &stored, &db.names, "t")
 }
 
 /// `values` as records of partition 0, offsets from `first`.
@@ -86,7 +156,8 @@ struct Db {
     partials: HashMap<PartialKey, Partial>,
     daily: DailyPartials,
     price_changes: BTreeMap<String, Document>,
-    products: HashMap<String, StoredProduct>,
+    /// The stored product documents.
+    products: HashMap<String, Document>,
     names: HashMap<i64, String>,
 }
 
@@ -168,7 +239,7 @@ fn late_versions_after_any_crash_give_the_in_order_history() {
         Some(("2:2023-09-03".into(), 1, 7.0, 0, 0))
     );
     assert_eq!(want_days.len(), 6);
-    let a = &clean.products["A"].history;
+    let a = &history(&clean, "A");
     assert_eq!(a.current().map(|v| v.contribution.category_id), Some(1));
     assert_eq!(a.price_change_count(), 1);
 
@@ -184,6 +255,47 @@ fn late_versions_after_any_crash_give_the_in_order_history() {
         assert_eq!(changes(&db), want_changes, "split at {split}");
         assert_eq!(totals(&db), totals(&clean), "split at {split}");
     }
+}
+
+#[test]
+fn daily_batches_append_rows_and_a_late_one_rewrites_them() {
+    let prices = [10.0, 10.0, 12.0, 12.0, 9.0];
+    let day = |d: u32| observed("A", 1, prices[d as usize - 1], Some(d));
+    // A version of day 3 arriving last, its price another.
+    let late = observed("A", 1, 11.0, Some(3));
+    let mut db = Db::default();
+    for d in 1..=5 {
+        run(&mut db, i64::from(d), &[day(d)], false);
+        let rows = db.products["A"].get_array(stored_document::ROWS);
+        // Seen once: the document is the version; then every day a row.
+        assert_eq!(
+            rows.map_or(0, Vec::len),
+            if d == 1 { 0 } else { d as usize }
+        );
+    }
+    run(&mut db, 6, std::slice::from_ref(&late), false);
+    let mut clean = Db::default();
+    let in_order: Vec<Vec<u8>> = (1..=3)
+        .map(day)
+        .chain([late])
+        .chain((4..=5).map(day))
+        .collect();
+    run(&mut clean, 0, &in_order, false);
+    assert_eq!(days(&db), days(&clean));
+    assert_eq!(changes(&db).len(), changes(&clean).len());
+    let (got, want) = (history(&db, "A"), history(&clean, "A"));
+    assert_eq!(got.len(), 6);
+    let at_offsets = |h: &History| -> Vec<(i64, Option<i128>)> {
+        h.versions
+            .iter()
+            .map(|v| (v.at, v.contribution.price_micros))
+            .collect()
+    };
+    assert_eq!(at_offsets(&got), at_offsets(&want));
+    assert_eq!(got.price_change_count(), want.price_change_count());
+    let src = db.products["A"].get_document("_src").unwrap();
+    assert_eq!(src.get_i64("versions"), Ok(6));
+    assert_eq!(src.get_i64("current"), Ok(5));
 }
 
 #[test]
@@ -278,8 +390,9 @@ fn a_late_category_starts_a_rename_of_its_partition() {
     db.names.insert(1, "Kettles".into());
     db.names.insert(3, "Nothing stored yet".into());
     let mut partials = db.partials.clone();
+    let stored = stored(&db, &[]);
     let mut plan_and_adopt = |names: &HashMap<i64, String>| {
-        let plan = plan(&partials, &db.daily, Vec::new(), &db.products, names, "t");
+        let plan = plan(&partials, &db.daily, Vec::new(), &stored, names, "t");
         for p in &plan.partials {
             partials.insert((p.partition, p.category_id), p.clone());
         }

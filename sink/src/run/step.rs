@@ -41,10 +41,11 @@ impl Sink {
         // Runs even without records: a category that just arrived may need
         // its name put on stored products.
         let stored_docs = self.stored_documents(&products)?;
-        let stored = stored_docs
+        let mut stored = stored_docs
             .values()
             .filter_map(|d| plan::stored_product(d))
             .collect();
+        self.read_rows(&products, &mut stored)?;
         let plan = plan::plan(
             &self.partials,
             &self.daily,
@@ -208,6 +209,23 @@ impl Sink {
             .collect())
     }
 
+    /// Reads the stored rows of the products a late version needs them of
+    /// (a backfill, days out of order): read without them, a product
+    /// knows only its newest version.
+    fn read_rows(
+        &self,
+        products: &[ProductRecord<'_>],
+        stored: &mut HashMap<String, plan::StoredProduct>,
+    ) -> Result<(), SinkError> {
+        let asins = plan::rows_needed(products, stored);
+        if asins.is_empty() {
+            return Ok(());
+        }
+        let docs = self.block_on(self.store.product_rows(&asins))?;
+        plan::attach_rows(stored, &docs);
+        Ok(())
+    }
+
     /// Stores categories read since the last batch and learns their names.
     /// They stay pending (stored again, idempotently) until the batch that
     /// applies the names is stored, so that the metrics count a category
@@ -251,8 +269,8 @@ struct Written<'a> {
     states: &'a [merge::StateWrite<i32>],
     days: &'a [merge::StateWrite<DayKey>],
     price_changes: Vec<plan::PriceChangeWrite>,
-    products: Vec<RawDocumentBuf>,
-    product_times: Vec<Document>,
+    products: Vec<plan::ProductWrite>,
+    product_times: Vec<(String, Document)>,
     stored_docs: &'a HashMap<String, RawDocumentBuf>,
     stored: &'a HashMap<String, plan::StoredProduct>,
     rejects: Vec<Document>,
@@ -274,11 +292,13 @@ impl Written<'_> {
         // Products not stored before are inserted: an insert is guarded by
         // `_id` uniqueness alone, and much cheaper on FerretDB.
         let stored_docs = self.stored_docs;
-        let (stored_before, new): (Vec<RawDocumentBuf>, Vec<RawDocumentBuf>) =
-            self.products.into_iter().partition(|d| {
-                d.get_str("_id")
-                    .is_ok_and(|asin| stored_docs.contains_key(asin))
-            });
+        let (stored_before, new): (Vec<_>, Vec<_>) = self.products.into_iter().partition(|w| {
+            w.document
+                .get_str("_id")
+                .is_ok_and(|asin| stored_docs.contains_key(asin))
+        });
+        // Not stored before: the rows are all in the document.
+        let new = new.into_iter().map(|w| w.document).collect();
         store.insert_new(collections::PRODUCTS, new).await?;
         // Each update expects the product still at the offset read.
         let stored = self.stored;
@@ -291,8 +311,12 @@ impl Written<'_> {
             .await?;
         // An older version: the current fields stay, the times and history
         // change.
+        let times = self
+            .product_times
+            .into_iter()
+            .map(|(asin, update)| (bson::Bson::String(asin), update));
         store
-            .upsert(collections::PRODUCTS, self.product_times, Some(&guard))
+            .update_by_id(collections::PRODUCTS, times, Some(&guard))
             .await?;
         store.upsert(collections::REJECTS, self.rejects, None).await
     }

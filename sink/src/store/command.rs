@@ -67,12 +67,19 @@ pub fn body(
 }
 
 /// An update statement `{q: filter, u: {$set: {<fields>}, $unset: {<gone>:
-/// ""}}, upsert: true, multi: true}`, `fields` being a document's element
-/// bytes, copied in as they are.
-pub fn set_statement(filter: &RawDocumentBuf, fields: &[u8], gone: &[String]) -> RawDocumentBuf {
+/// ""}, $push: {<key>: {$each: [<items>]}}}, upsert: true, multi: true}`,
+/// `fields` being a document's element bytes, copied in as they are; no
+/// `$unset` or `$push` when there is nothing to unset or push.
+pub fn set_statement(
+    filter: &RawDocumentBuf,
+    fields: &[u8],
+    gone: &[String],
+    push: Option<(&str, &[String])>,
+) -> RawDocumentBuf {
     let q = filter.as_bytes();
     let gone_len: usize = gone.iter().map(|k| k.len() + 8).sum();
-    let mut b = Vec::with_capacity(64 + q.len() + fields.len() + gone_len);
+    let push_len: usize = push.map_or(0, |(_, items)| items.iter().map(|i| i.len() + 16).sum());
+    let mut b = Vec::with_capacity(96 + q.len() + fields.len() + gone_len + push_len);
     let doc = start(&mut b);
     b.push(DOCUMENT);
     cstring(&mut b, "q");
@@ -93,6 +100,23 @@ pub fn set_statement(filter: &RawDocumentBuf, fields: &[u8], gone: &[String]) ->
             string(&mut b, key, "");
         }
         end(&mut b, unset);
+    }
+    if let Some((key, items)) = push.filter(|(_, items)| !items.is_empty()) {
+        b.push(DOCUMENT);
+        cstring(&mut b, "$push");
+        let op = start(&mut b);
+        b.push(DOCUMENT);
+        cstring(&mut b, key);
+        let each_doc = start(&mut b);
+        b.push(ARRAY);
+        cstring(&mut b, "$each");
+        let each = start(&mut b);
+        for (i, item) in items.iter().enumerate() {
+            string(&mut b, &i.to_string(), item);
+        }
+        end(&mut b, each);
+        end(&mut b, each_doc);
+        end(&mut b, op);
     }
     end(&mut b, u);
     for flag in ["upsert", "multi"] {
@@ -138,14 +162,22 @@ mod tests {
         let fields = rawdoc! { "title": "x", "_src": { "offset": 9_i64 } };
         let bytes = fields.as_bytes();
         let elements = &bytes[4..bytes.len() - 1];
-        let got = set_statement(&q, elements, &["_hist".to_owned()]);
+        let got = set_statement(&q, elements, &["_hist".to_owned()], None);
         let want = bson::doc! {
             "q": { "_id": "B01", "_src.offset": 7_i64 },
             "u": { "$set": { "title": "x", "_src": { "offset": 9_i64 } }, "$unset": { "_hist": "" } },
             "upsert": true, "multi": true,
         };
         assert_eq!(got.to_document().unwrap(), want);
-        let got = set_statement(&q, elements, &[]);
+        let rows = ["[1]".to_owned(), "[2]".to_owned()];
+        let got = set_statement(&q, elements, &[], Some(("_rows", &rows)));
+        let want = bson::doc! {
+            "q": { "_id": "B01", "_src.offset": 7_i64 },
+            "u": { "$set": { "title": "x", "_src": { "offset": 9_i64 } }, "$push": { "_rows": { "$each": ["[1]", "[2]"] } } },
+            "upsert": true, "multi": true,
+        };
+        assert_eq!(got.to_document().unwrap(), want);
+        let got = set_statement(&q, elements, &[], Some(("_rows", &[])));
         assert!(got
             .to_document()
             .unwrap()

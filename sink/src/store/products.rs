@@ -17,14 +17,33 @@ use shelf_contract::collections;
 use super::command;
 use super::{Guard, Store, StoreError, MAX_STATEMENTS};
 use crate::bson_bytes::{self, STRING};
+use crate::plan::ProductWrite;
+use crate::stored_document::ROWS;
 
 impl Store {
-    /// The stored documents of these products.
+    /// The stored documents of these products, without their versions'
+    /// rows (which grow with every day a product is seen).
     pub async fn products(&self, asins: &[String]) -> Result<Vec<RawDocumentBuf>, StoreError> {
+        self.find_products(asins, doc! { ROWS: 0 }).await
+    }
+
+    /// The versions' rows of these products (`_id` and `_rows`).
+    pub async fn product_rows(&self, asins: &[String]) -> Result<Vec<RawDocumentBuf>, StoreError> {
+        self.find_products(asins, doc! { ROWS: 1 }).await
+    }
+
+    async fn find_products(
+        &self,
+        asins: &[String],
+        projection: bson::Document,
+    ) -> Result<Vec<RawDocumentBuf>, StoreError> {
         let coll = self.db.collection::<RawDocumentBuf>(collections::PRODUCTS);
         let mut out = Vec::with_capacity(asins.len());
         for chunk in asins.chunks(MAX_STATEMENTS) {
-            let options = FindOptions::builder().batch_size(10_000).build();
+            let options = FindOptions::builder()
+                .batch_size(10_000)
+                .projection(projection.clone())
+                .build();
             let docs: Vec<RawDocumentBuf> = self
                 .timed_as("find", collections::PRODUCTS, async {
                     coll.find(doc! { "_id": { "$in": chunk } })
@@ -40,38 +59,45 @@ impl Store {
         Ok(out)
     }
 
-    /// Rewrites stored products: each document's fields `$set`, and the
-    /// fields its `previous` version had and it has not `$unset` (see
-    /// [`Store::upsert`] for why not a replacement). `guard` as there.
+    /// Rewrites stored products: the fields of each document that its
+    /// `previous` version (as read, without rows) lacks or holds otherwise
+    /// are `$set`, those it had and the document has not are `$unset` (see
+    /// [`Store::upsert`] for why not a replacement), and the rows are
+    /// appended. `guard` as there: it makes `previous` the stored state.
     pub async fn update_products(
         &self,
-        docs: Vec<RawDocumentBuf>,
+        writes: Vec<ProductWrite>,
         previous: &HashMap<String, RawDocumentBuf>,
         guard: Guard<'_>,
     ) -> Result<(), StoreError> {
-        let statements = docs.into_iter().map(|d| -> Result<RawDocumentBuf, String> {
-            let id = d.get_str("_id").map_err(|e| e.to_string())?;
-            let mut filter = doc! { "_id": id };
-            filter.extend(guard(id));
-            let filter = RawDocumentBuf::from_document(&filter).map_err(|e| e.to_string())?;
-            let gone = previous
-                .get(id)
-                .map(|old| gone(old, &d))
-                .unwrap_or_default();
-            let set: Cow<'_, [u8]> = match fields_after_id(&d) {
-                Some(elements) => Cow::Borrowed(elements),
-                None => {
-                    // Not a document `stored_document::product` wrote: the
-                    // same, the slow way.
-                    let mut fields = d.to_document().map_err(|e| e.to_string())?;
-                    fields.remove("_id");
-                    let raw = RawDocumentBuf::from_document(&fields).map_err(|e| e.to_string())?;
-                    let bytes = raw.as_bytes();
-                    Cow::Owned(bytes[4..bytes.len() - 1].to_vec())
+        let statements = writes
+            .into_iter()
+            .map(|w| -> Result<RawDocumentBuf, String> {
+                let d = &w.document;
+                let id = d.get_str("_id").map_err(|e| e.to_string())?;
+                let mut filter = doc! { "_id": id };
+                filter.extend(guard(id));
+                let filter = RawDocumentBuf::from_document(&filter).map_err(|e| e.to_string())?;
+                let push = Some((ROWS, w.append.as_slice()));
+                if let Some((set, gone)) = previous.get(id).and_then(|old| changes(old, d)) {
+                    return Ok(command::set_statement(&filter, &set, &gone, push));
                 }
-            };
-            Ok(command::set_statement(&filter, &set, &gone))
-        });
+                // Nothing readable to compare with: every field.
+                let set: Cow<'_, [u8]> = match fields_after_id(d) {
+                    Some(elements) => Cow::Borrowed(elements),
+                    None => {
+                        // Not a document `stored_document::product` wrote: the
+                        // same, the slow way.
+                        let mut fields = d.to_document().map_err(|e| e.to_string())?;
+                        fields.remove("_id");
+                        let raw =
+                            RawDocumentBuf::from_document(&fields).map_err(|e| e.to_string())?;
+                        let bytes = raw.as_bytes();
+                        Cow::Owned(bytes[4..bytes.len() - 1].to_vec())
+                    }
+                };
+                Ok(command::set_statement(&filter, &set, &[], push))
+            });
         let statements = statements
             .map(|s| {
                 s.map_err(|message| StoreError::Encode {
@@ -97,19 +123,38 @@ fn fields_after_id(d: &RawDocument) -> Option<&[u8]> {
     b.get(rest..b.len().checked_sub(1)?)
 }
 
-/// The keys `old` has and `new` has not.
-fn gone(old: &RawDocument, new: &RawDocument) -> Vec<String> {
-    let old = bson_bytes::elements(old.as_bytes()).unwrap_or_default();
-    let new = bson_bytes::elements(new.as_bytes()).unwrap_or_default();
+/// What turns `old` into `new`: the bytes of `new`'s elements (its `_id`
+/// aside) that `old` lacks or holds otherwise, and the keys `old` has and
+/// `new` has not. `None` when either is not a well-formed document.
+///
+/// From one daily snapshot to the next most fields stay as they were:
+/// only the changed ones cross to the store, which parses every byte.
+fn changes(old: &RawDocument, new: &RawDocument) -> Option<(Vec<u8>, Vec<String>)> {
+    let old = bson_bytes::elements(old.as_bytes())?;
+    let new = bson_bytes::elements(new.as_bytes())?;
+    let mut set = Vec::with_capacity(256);
     // Usually the same keys in the same order.
     if old.len() == new.len() && old.iter().zip(&new).all(|(o, n)| o.key == n.key) {
-        return Vec::new();
+        for (o, n) in old.iter().zip(&new) {
+            if n.key != b"_id" && o.bytes != n.bytes {
+                set.extend_from_slice(n.bytes);
+            }
+        }
+        return Some((set, Vec::new()));
+    }
+    let stored: HashMap<&[u8], &[u8]> = old.iter().map(|e| (e.key, e.bytes)).collect();
+    for n in &new {
+        if n.key != b"_id" && stored.get(n.key) != Some(&n.bytes) {
+            set.extend_from_slice(n.bytes);
+        }
     }
     let kept: HashSet<&[u8]> = new.iter().map(|e| e.key).collect();
-    old.iter()
+    let gone = old
+        .iter()
         .filter(|e| !kept.contains(e.key))
         .map(|e| String::from_utf8_lossy(e.key).into_owned())
-        .collect()
+        .collect();
+    Some((set, gone))
 }
 
 #[cfg(test)]
@@ -131,14 +176,35 @@ mod tests {
         assert_eq!(fields_after_id(&rawdoc! { "_id": 7 }), None);
     }
 
+    /// The elements' bytes of a document built from these.
+    fn elements(d: RawDocumentBuf) -> Vec<u8> {
+        let b = d.as_bytes();
+        b[4..b.len() - 1].to_vec()
+    }
+
     #[test]
-    fn gone_keys_are_the_old_ones_the_new_document_lacks() {
+    fn changes_set_what_differs_and_unset_what_went() {
         let old = rawdoc! { "_id": "B01", "title": "x", "_hist": "v", "extra": 1 };
         let new = rawdoc! { "_id": "B01", "title": "y" };
-        assert_eq!(gone(&old, &new), ["_hist", "extra"]);
+        let (set, gone) = changes(&old, &new).unwrap();
+        assert_eq!(set, elements(rawdoc! { "title": "y" }));
+        assert_eq!(gone, ["_hist", "extra"]);
         // As many keys, one of them another.
-        let new = rawdoc! { "_id": "B01", "title": "y", "_hist": "w", "other": 2 };
-        assert_eq!(gone(&old, &new), ["extra"]);
-        assert!(gone(&old, &old).is_empty());
+        let new = rawdoc! { "_id": "B01", "title": "x", "_hist": "w", "other": 2 };
+        let (set, gone) = changes(&old, &new).unwrap();
+        assert_eq!(set, elements(rawdoc! { "_hist": "w", "other": 2 }));
+        assert_eq!(gone, ["extra"]);
+        // The same keys: only the values that differ, by type too.
+        let new = rawdoc! { "_id": "B01", "title": "x", "_hist": "v", "extra": 1_i64 };
+        let (set, gone) = changes(&old, &new).unwrap();
+        assert_eq!(set, elements(rawdoc! { "extra": 1_i64 }));
+        assert!(gone.is_empty());
+        let (set, gone) = changes(&old, &old).unwrap();
+        assert!(set.is_empty() && gone.is_empty());
+        // Another order: compared by key.
+        let new = rawdoc! { "_id": "B01", "extra": 1, "title": "z", "_hist": "v" };
+        let (set, gone) = changes(&old, &new).unwrap();
+        assert_eq!(set, elements(rawdoc! { "title": "z" }));
+        assert!(gone.is_empty());
     }
 }
