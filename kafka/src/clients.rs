@@ -40,6 +40,11 @@ pub enum SettingsError {
 /// pace for 7-13 MiB less, 8 MiB a quarter (docs/benchmarks.md).
 pub const READ_AHEAD_KIB: usize = 16 * 1024;
 
+/// How long a transactional producer keeps an idle broker connection; also
+/// the longest a transaction waits on a coordinator that is gone (see
+/// [`KafkaClients::transactional_producer`]).
+pub const TRANSACTIONAL_IDLE_CLOSE: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// How often every client refreshes the cluster's metadata, in ms
 /// (librdkafka's default: 5 minutes). After a broker restarts, a client
 /// can be told of a partition's new leader before it knows that broker
@@ -185,10 +190,26 @@ impl KafkaClients {
     }
 
     /// A transactional producer: idempotent, with `transactional.id`.
+    ///
+    /// It closes connections idle for [`TRANSACTIONAL_IDLE_CLOSE`] (unless
+    /// `--kafka-option` sets `connections.max.idle.ms`): librdkafka 2.12
+    /// can wait forever in `send_offsets_to_transaction` once the group's
+    /// coordinator broker died and left the metadata (its cached
+    /// coordinator is never looked up again, and the call's timeout is not
+    /// checked: librdkafka issues 5456 and 5511). It looks again only when
+    /// some broker connection goes up or down, which an idle connection
+    /// closing does; without it, a runtime that lost a broker mid-stream
+    /// stopped for good, and did not stop on SIGTERM.
     pub fn transactional_producer(&self, transactional_id: &str) -> ClientConfig {
         let mut c = self.base.clone();
         c.set("transactional.id", transactional_id)
             .set("enable.idempotence", "true");
+        if c.get("connections.max.idle.ms").is_none() {
+            c.set(
+                "connections.max.idle.ms",
+                TRANSACTIONAL_IDLE_CLOSE.as_millis().to_string(),
+            );
+        }
         c
     }
 
@@ -270,6 +291,19 @@ mod tests {
             assert_eq!(c.get("sasl.password"), Some("hunter2"));
         }
         assert!(!format!("{clients:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_transactional_producer_closes_idle_connections_unless_told_otherwise() {
+        let clients = KafkaClients::new(&KafkaSettings::plaintext("b:1")).unwrap();
+        let c = clients.transactional_producer("t");
+        assert_eq!(c.get("connections.max.idle.ms"), Some("20000"));
+        assert_eq!(clients.producer().get("connections.max.idle.ms"), None);
+
+        let mut s = KafkaSettings::plaintext("b:1");
+        s.options = vec!["connections.max.idle.ms=0".parse().unwrap()];
+        let c = KafkaClients::new(&s).unwrap().transactional_producer("t");
+        assert_eq!(c.get("connections.max.idle.ms"), Some("0"));
     }
 
     #[test]

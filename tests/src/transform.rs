@@ -29,6 +29,11 @@ impl RuntimeProcess {
                 "RUST_LOG",
                 std::env::var("SHELF_TEST_RUNTIME_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            // librdkafka's own debug contexts, say.
+            .envs(
+                std::env::var("SHELF_TEST_RUNTIME_KAFKA_OPTIONS")
+                    .map(|v| ("SHELF_KAFKA_OPTIONS", v)),
+            )
             .stdout(Stdio::null())
             .spawn()
             .expect("start shelf transform run");
