@@ -477,13 +477,16 @@ pub fn attach_rows(stored: &mut HashMap<String, StoredProduct>, docs: &[RawDocum
         let Some(asin) = field("_id").and_then(|e| e.as_str()) else {
             continue;
         };
+        let Some(product) = stored.get_mut(asin) else {
+            continue; // not asked for: the store answered more than the batch's
+        };
         let rows = field(stored_document::ROWS)
             .and_then(|e| e.as_array())
             .and_then(|rows| rows.iter().map(|r| r.as_str()).collect::<Option<Vec<_>>>());
-        let (Some(rows), Some(product)) = (rows, stored.get_mut(asin)) else {
+        let Some(rows) = rows else {
             tracing::error!(
                 asin,
-                "a product's stored rows are missing; the newest version alone decides"
+                "a product's stored rows are missing or not texts; the newest version alone decides"
             );
             continue;
         };

@@ -49,7 +49,9 @@ impl Times {
     /// `None` for an empty history.
     pub fn of(history: &History) -> Option<Self> {
         let rows = history.rows().unwrap_or_else(|e| {
-            // Not reached: a late version's rows are read before the plan.
+            // Only when a late version's stored rows could not be read
+            // (`plan::attach_rows` said why): rewriting them from the
+            // versions known would drop the others.
             tracing::error!(error = %e, "a product's stored rows are left as they are");
             Rows::Keep
         });

@@ -91,6 +91,33 @@ impl Cluster {
         Ok(())
     }
 
+    /// The node (1-3) coordinating `group` now: the leader of the
+    /// `__consumer_offsets` partition its name hashes to, as the brokers
+    /// place groups (`abs(String.hashCode) % partitions`).
+    pub fn group_coordinator(&self, group: &str) -> Result<u8> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let client: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create()?;
+        let metadata = client.fetch_metadata(
+            Some("__consumer_offsets"),
+            std::time::Duration::from_secs(10),
+        )?;
+        let partitions = metadata
+            .topics()
+            .first()
+            .map(|t| t.partitions())
+            .filter(|p| !p.is_empty())
+            .context("no __consumer_offsets partitions in the metadata")?;
+        let slot = java_hash_abs(group) as usize % partitions.len();
+        let leader = partitions
+            .iter()
+            .find(|p| p.id() as usize == slot)
+            .map(|p| p.leader())
+            .context("no leader for the group's partition")?;
+        u8::try_from(leader).with_context(|| format!("leader {leader} is not a node of 1-3"))
+    }
+
     /// Starts the nodes that are not running (a killed one).
     pub fn restart_missing(&self) -> Result<()> {
         self.platform("up")
@@ -112,9 +139,35 @@ impl Cluster {
     }
 }
 
+/// Kafka's `Utils.abs(s.hashCode())` of a Java string (UTF-16 units).
+fn java_hash_abs(s: &str) -> u32 {
+    let hash = s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
+    if hash == i32::MIN {
+        0
+    } else {
+        hash.unsigned_abs()
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self.platform("down");
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::java_hash_abs;
+
+    #[test]
+    fn java_string_hashes() {
+        // "hello".hashCode() == 99162322, "polygenelubricants" == MIN_VALUE.
+        assert_eq!(java_hash_abs("hello"), 99_162_322);
+        assert_eq!(java_hash_abs("polygenelubricants"), 0);
+        // "rt-abc".hashCode() is negative: -922678697.
+        assert_eq!(java_hash_abs("rt-abc"), 922_678_697);
     }
 }
