@@ -96,9 +96,10 @@ impl Cluster {
     /// place groups (`abs(String.hashCode) % partitions`).
     pub fn group_coordinator(&self, group: &str) -> Result<u8> {
         use rdkafka::consumer::{BaseConsumer, Consumer};
-        let client: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
-            .create()?;
+        let client: BaseConsumer =
+            shelf_kafka::KafkaClients::new(&KafkaSettings::plaintext(self.bootstrap()))?
+                .admin()
+                .create()?;
         let metadata = client.fetch_metadata(
             Some("__consumer_offsets"),
             std::time::Duration::from_secs(10),

@@ -1,7 +1,8 @@
 //! A three-broker cluster (replication 3, min.insync.replicas 2, the
 //! transaction log too) that loses a broker mid-stream: two transform
 //! runtimes and two sinks share the work while one broker, the one
-//! coordinating the runtimes' group, is killed (-9) and later restarted. Afterwards MongoDB holds exactly what an
+//! coordinating the runtimes' group, is killed (-9) and later restarted.
+//! Afterwards MongoDB holds exactly what an
 //! independent recomputation from the CSV says: nothing lost, nothing
 //! counted twice. The gateway may answer 503 while it cannot get its acks;
 //! a 200 it gave for a record that was then lost would show as a missing
