@@ -26,7 +26,7 @@ use shelf_contract::{Position, Reject, RejectReason};
 
 use crate::product::ProductEvent;
 use crate::stored_document::{self, Times};
-use crate::{bson_bytes, price_changes, reject};
+use crate::{bson_bytes, price_changes, reject, ByAsin};
 
 /// Key of a partial: (partition, category id).
 pub type PartialKey = (i32, i64);
@@ -187,7 +187,7 @@ pub fn plan(
     partials: &HashMap<PartialKey, Partial>,
     daily: &DailyPartials,
     records: Vec<ProductRecord<'_>>,
-    stored: &HashMap<String, StoredProduct>,
+    stored: &ByAsin<StoredProduct>,
     names: &HashMap<i64, String>,
     topic: &str,
 ) -> Plan {
@@ -202,9 +202,9 @@ pub fn plan(
         touched_daily: Vec::new(),
     };
     let mut batch_end: HashMap<i32, i64> = HashMap::new();
-    let mut latest: HashMap<String, Latest> = HashMap::new();
+    let mut latest = ByAsin::<Latest>::with_capacity_and_hasher(records.len(), Default::default());
     // By `_id`: the asin and the document, or `None` to delete.
-    let mut changes: HashMap<String, (String, Option<Document>)> = HashMap::new();
+    let mut changes = ByAsin::<(String, Option<Document>)>::default();
 
     for r in records {
         let end = batch_end.entry(r.partition).or_insert(r.offset);
@@ -448,10 +448,7 @@ fn renamed_partials(
 /// The products of `records` whose stored rows must be read before the
 /// plan: those a version comes before the newest stored one of (a late
 /// version), which changes the history before it.
-pub fn rows_needed(
-    records: &[ProductRecord<'_>],
-    stored: &HashMap<String, StoredProduct>,
-) -> Vec<String> {
+pub fn rows_needed(records: &[ProductRecord<'_>], stored: &ByAsin<StoredProduct>) -> Vec<String> {
     let mut asins: Vec<String> = records
         .iter()
         .filter_map(|r| {
@@ -468,7 +465,7 @@ pub fn rows_needed(
 
 /// Gives the products in `stored` their rows, read back for
 /// [`rows_needed`] (documents of `_id` and `_rows`).
-pub fn attach_rows(stored: &mut HashMap<String, StoredProduct>, docs: &[RawDocumentBuf]) {
+pub fn attach_rows(stored: &mut ByAsin<StoredProduct>, docs: &[RawDocumentBuf]) {
     for d in docs {
         let Some(elements) = bson_bytes::elements(d.as_bytes()) else {
             continue;

@@ -58,6 +58,7 @@ use crate::product;
 use crate::reject;
 use crate::rename::Sweep;
 use crate::store::{Store, StoreError};
+use crate::ByAsin;
 
 /// How long a store command may still run once a shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);

@@ -325,7 +325,7 @@ async fn hundreds_of_updates_to_existing_documents_in_one_command_do_not_hang() 
         document,
         append: append.iter().map(|r| r.to_string()).collect(),
     };
-    let old: HashMap<String, RawDocumentBuf> = (0..400)
+    let old: shelf_sink::ByAsin<RawDocumentBuf> = (0..400)
         .map(|i| {
             (
                 id(i),
@@ -343,7 +343,7 @@ async fn hundreds_of_updates_to_existing_documents_in_one_command_do_not_hang() 
         })
         .collect();
     store
-        .update_products(first, &HashMap::new(), &none)
+        .update_products(first, &shelf_sink::ByAsin::default(), &none)
         .await
         .unwrap();
     let new = (0..400)

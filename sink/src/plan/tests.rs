@@ -99,8 +99,8 @@ fn push(doc: &mut Document, rows: Vec<String>) {
 
 /// What the sink reads of `db` for `records`: the products without their
 /// rows, then the rows of those a late version needs them of.
-fn stored(db: &Db, records: &[ProductRecord<'_>]) -> HashMap<String, StoredProduct> {
-    let mut stored: HashMap<String, StoredProduct> = db
+fn stored(db: &Db, records: &[ProductRecord<'_>]) -> crate::ByAsin<StoredProduct> {
+    let mut stored: crate::ByAsin<StoredProduct> = db
         .products
         .values()
         .filter_map(|d| {
@@ -420,14 +420,16 @@ fn a_late_category_starts_a_rename_of_its_partition() {
 #[test]
 fn refused_and_misrouted_records_become_rejects() {
     let partials = HashMap::new();
-    let stored = HashMap::from([(
+    let stored: crate::ByAsin<_> = [(
         "A".to_owned(),
         StoredProduct {
             partition: 5,
             offset: 0,
             history: History::default(),
         },
-    )]);
+    )]
+    .into_iter()
+    .collect();
     let bad = br#"{"asin":"B","x.y":1}"#.to_vec();
     let a = value("A", 1, 1.0);
     let records = vec![

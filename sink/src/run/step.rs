@@ -192,15 +192,15 @@ impl Sink {
     fn stored_documents(
         &self,
         products: &[ProductRecord<'_>],
-    ) -> Result<HashMap<String, RawDocumentBuf>, SinkError> {
+    ) -> Result<ByAsin<RawDocumentBuf>, SinkError> {
         let asins: Vec<String> = products
             .iter()
             .filter_map(|r| r.event.as_ref().ok().map(|e| e.asin.clone()))
-            .collect::<HashSet<_>>()
+            .collect::<HashSet<_, foldhash::fast::RandomState>>()
             .into_iter()
             .collect();
         if asins.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(ByAsin::default());
         }
         Ok(self
             .block_on(self.store.products(&asins))?
@@ -215,7 +215,7 @@ impl Sink {
     fn read_rows(
         &self,
         products: &[ProductRecord<'_>],
-        stored: &mut HashMap<String, plan::StoredProduct>,
+        stored: &mut ByAsin<plan::StoredProduct>,
     ) -> Result<(), SinkError> {
         let asins = plan::rows_needed(products, stored);
         if asins.is_empty() {
@@ -271,8 +271,8 @@ struct Written<'a> {
     price_changes: Vec<plan::PriceChangeWrite>,
     products: Vec<plan::ProductWrite>,
     product_times: Vec<(String, Document)>,
-    stored_docs: &'a HashMap<String, RawDocumentBuf>,
-    stored: &'a HashMap<String, plan::StoredProduct>,
+    stored_docs: &'a ByAsin<RawDocumentBuf>,
+    stored: &'a ByAsin<plan::StoredProduct>,
     rejects: Vec<Document>,
 }
 

@@ -16,9 +16,10 @@ use shelf_contract::collections;
 
 use super::command;
 use super::{Guard, Store, StoreError, MAX_STATEMENTS};
-use crate::bson_bytes::{self, STRING};
+use crate::bson_bytes::{self, Element, STRING};
 use crate::plan::ProductWrite;
 use crate::stored_document::ROWS;
+use crate::ByAsin;
 
 impl Store {
     /// The stored documents of these products, without their versions'
@@ -67,7 +68,7 @@ impl Store {
     pub async fn update_products(
         &self,
         writes: Vec<ProductWrite>,
-        previous: &HashMap<String, RawDocumentBuf>,
+        previous: &ByAsin<RawDocumentBuf>,
         guard: Guard<'_>,
     ) -> Result<(), StoreError> {
         let statements = writes
@@ -133,17 +134,50 @@ fn changes(old: &RawDocument, new: &RawDocument) -> Option<(Vec<u8>, Vec<String>
     let old = bson_bytes::elements(old.as_bytes())?;
     let new = bson_bytes::elements(new.as_bytes())?;
     let mut set = Vec::with_capacity(256);
-    // Usually the same keys in the same order.
-    if old.len() == new.len() && old.iter().zip(&new).all(|(o, n)| o.key == n.key) {
-        for (o, n) in old.iter().zip(&new) {
-            if n.key != b"_id" && o.bytes != n.bytes {
-                set.extend_from_slice(n.bytes);
-            }
-        }
-        return Some((set, Vec::new()));
+    if old.len() > MATCHED_IN_ORDER || new.len() > MATCHED_IN_ORDER {
+        return Some(changes_by_key(&old, &new));
     }
-    let stored: HashMap<&[u8], &[u8]> = old.iter().map(|e| (e.key, e.bytes)).collect();
+    // Usually the same keys in the same order, give or take one (`_rows`
+    // written whole at a product's second version): each key of `new` is
+    // looked for from where the last one was found.
+    let mut found = [false; MATCHED_IN_ORDER];
+    let mut next = 0;
     for n in &new {
+        if n.key == b"_id" {
+            continue;
+        }
+        let at = (next..old.len())
+            .chain(0..next)
+            .find(|&i| old[i].key == n.key);
+        match at {
+            Some(i) => {
+                found[i] = true;
+                next = i + 1;
+                if old[i].bytes != n.bytes {
+                    set.extend_from_slice(n.bytes);
+                }
+            }
+            None => set.extend_from_slice(n.bytes),
+        }
+    }
+    let gone = old
+        .iter()
+        .zip(found)
+        .filter(|(e, found)| !found && !new.iter().any(|n| n.key == e.key))
+        .map(|(e, _)| String::from_utf8_lossy(e.key).into_owned())
+        .collect();
+    Some((set, gone))
+}
+
+/// Documents with more fields than this are compared through a map:
+/// matching keys in order costs the square of the fields when they are
+/// not in the same order.
+const MATCHED_IN_ORDER: usize = 64;
+
+fn changes_by_key(old: &[Element<'_>], new: &[Element<'_>]) -> (Vec<u8>, Vec<String>) {
+    let mut set = Vec::with_capacity(256);
+    let stored: HashMap<&[u8], &[u8]> = old.iter().map(|e| (e.key, e.bytes)).collect();
+    for n in new {
         if n.key != b"_id" && stored.get(n.key) != Some(&n.bytes) {
             set.extend_from_slice(n.bytes);
         }
@@ -154,7 +188,7 @@ fn changes(old: &RawDocument, new: &RawDocument) -> Option<(Vec<u8>, Vec<String>
         .filter(|e| !kept.contains(e.key))
         .map(|e| String::from_utf8_lossy(e.key).into_owned())
         .collect();
-    Some((set, gone))
+    (set, gone)
 }
 
 #[cfg(test)]
@@ -206,5 +240,53 @@ mod tests {
         let (set, gone) = changes(&old, &new).unwrap();
         assert_eq!(set, elements(rawdoc! { "title": "z" }));
         assert!(gone.is_empty());
+    }
+
+    #[test]
+    fn a_field_written_whole_at_the_second_version_is_set_and_the_rest_compared() {
+        let old = rawdoc! { "_id": "B01", "title": "x", "price": 2, "_src": { "offset": 1 } };
+        let new = rawdoc! {
+            "_id": "B01", "title": "x", "price": 3, "_rows": ["a", "b"], "_src": { "offset": 1 }
+        };
+        let (set, gone) = changes(&old, &new).unwrap();
+        assert_eq!(set, elements(rawdoc! { "price": 3, "_rows": ["a", "b"] }));
+        assert!(gone.is_empty());
+    }
+
+    fn key_set() -> impl proptest::strategy::Strategy<Value = Vec<(String, i32)>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(("[a-f]", 0..3), 0..8).prop_map(|fields| {
+            let mut seen = std::collections::HashSet::new();
+            fields
+                .into_iter()
+                .filter(|(k, _)| seen.insert(k.clone()))
+                .collect()
+        })
+    }
+
+    fn document(fields: &[(String, i32)]) -> RawDocumentBuf {
+        let mut d = rawdoc! { "_id": "B01" };
+        for (k, v) in fields {
+            d.append(k.as_str(), *v);
+        }
+        d
+    }
+
+    proptest::proptest! {
+        /// Matching keys in order says what matching them through maps
+        /// says, whatever the order and the keys each side has.
+        #[test]
+        fn matched_in_order_as_by_key(old in key_set(), new in key_set()) {
+            let (old, new) = (document(&old), document(&new));
+            let got = changes(&old, &new).unwrap();
+            let o = bson_bytes::elements(old.as_bytes()).unwrap();
+            let n = bson_bytes::elements(new.as_bytes()).unwrap();
+            let (set, mut gone) = changes_by_key(&o, &n);
+            gone.sort();
+            let mut got_gone = got.1.clone();
+            got_gone.sort();
+            proptest::prop_assert_eq!(got.0, set);
+            proptest::prop_assert_eq!(got_gone, gone);
+        }
     }
 }
