@@ -31,11 +31,11 @@ pub mod store;
 mod stored_document;
 
 pub use config::SinkArgs;
-
-/// A map keyed by asin: a batch's stored products and its products'
-/// latest states. Hashed with foldhash (seeded per process) rather than
-/// SipHash, which with the maps' growth took about a twentieth of the
-/// sink's CPU over daily snapshots (docs/benchmarks.md).
-pub type ByAsin<V> = std::collections::HashMap<String, V, foldhash::fast::RandomState>;
 pub use rebuild::{rebuild, RebuildArgs, Rebuilt};
 pub use run::{run, run_until, SinkError};
+
+/// A map keyed by asin: a batch's stored products and its products'
+/// latest states. Hashed with foldhash (seeded per process): with SipHash,
+/// hashing these maps was in a sixth of the sink's profile over daily
+/// snapshots (docs/benchmarks.md).
+pub type ByAsin<V> = std::collections::HashMap<String, V, foldhash::fast::RandomState>;

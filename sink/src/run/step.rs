@@ -193,12 +193,12 @@ impl Sink {
         &self,
         products: &[ProductRecord<'_>],
     ) -> Result<ByAsin<RawDocumentBuf>, SinkError> {
-        let asins: Vec<String> = products
+        let mut asins: Vec<String> = products
             .iter()
             .filter_map(|r| r.event.as_ref().ok().map(|e| e.asin.clone()))
-            .collect::<HashSet<_, foldhash::fast::RandomState>>()
-            .into_iter()
             .collect();
+        asins.sort_unstable();
+        asins.dedup();
         if asins.is_empty() {
             return Ok(ByAsin::default());
         }
