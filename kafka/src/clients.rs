@@ -33,12 +33,20 @@ pub enum SettingsError {
     EmptyPassword { path: PathBuf },
 }
 
-/// What a consumer fetches ahead of its reads, at most, in KiB: several
-/// full batches of products (about 400 bytes each). The transform
-/// runtime's peak RSS at full size follows it (226-238 MiB at 32 MiB,
-/// 180-204 at 16), but less would slow it: 12 MiB cost it 12-20 % of its
-/// pace for 7-13 MiB less, 8 MiB a quarter (docs/benchmarks.md).
-pub const READ_AHEAD_KIB: usize = 16 * 1024;
+/// What a consumer fetches ahead of its reads, at most, in KiB: a few
+/// full batches of products (about 300 bytes each). librdkafka holds each
+/// fetched record as an op of a few hundred bytes beside its payload, so
+/// its heap holds about twice this. The transform runtime's peak RSS at
+/// full size follows it: 226-238 MiB at 32 MiB, 199-214 at 16 with 16 MiB
+/// fetches, 169-177 at 12 with 4 MiB fetches (docs/benchmarks.md). Less
+/// costs pace when the runtime reads a backlog alone.
+pub const READ_AHEAD_KIB: usize = 12 * 1024;
+
+/// What one fetch brings back, at most, in KiB. librdkafka stops fetching
+/// at [`READ_AHEAD_KIB`] but lets fetches overshoot it: with fetches as
+/// large as the read-ahead (16 MiB), the runtime's queue held up to
+/// 120,000 records at full size, and librdkafka's heap 80-100 MiB.
+pub const FETCH_MAX_KIB: usize = 4 * 1024;
 
 /// How long a transactional producer keeps an idle broker connection; also
 /// the longest a transaction waits on a coordinator that is gone (see
@@ -217,17 +225,25 @@ impl KafkaClients {
     /// transactions; `group` is its `group.id` (librdkafka needs one even
     /// for consumers that only assign partitions).
     ///
-    /// It reads ahead at most [`READ_AHEAD_KIB`]: librdkafka's default of
-    /// 64 MiB of fetched records per consumer, on top of the batch in hand,
-    /// took the transform runtime past 260 MiB with fast input.
+    /// It reads ahead at most [`READ_AHEAD_KIB`], [`FETCH_MAX_KIB`] a
+    /// fetch: librdkafka's default of 64 MiB of fetched records per
+    /// consumer, on top of the batch in hand, took the transform runtime
+    /// past 260 MiB with fast input. Memory against pace: `--kafka-option`
+    /// may set either (`queued.max.messages.kbytes`, `fetch.max.bytes`).
     pub fn consumer(&self, group: &str) -> ClientConfig {
         let mut c = self.base.clone();
         c.set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("isolation.level", "read_committed")
-            .set("queued.max.messages.kbytes", READ_AHEAD_KIB.to_string())
-            .set("fetch.max.bytes", (READ_AHEAD_KIB * 1024).to_string());
+            .set("isolation.level", "read_committed");
+        for (key, kib) in [
+            ("queued.max.messages.kbytes", READ_AHEAD_KIB),
+            ("fetch.max.bytes", FETCH_MAX_KIB * 1024),
+        ] {
+            if c.get(key).is_none() {
+                c.set(key, kib.to_string());
+            }
+        }
         c
     }
 
@@ -367,5 +383,19 @@ mod tests {
             clients.consumer("g").get("isolation.level"),
             Some("read_committed")
         );
+    }
+
+    #[test]
+    fn a_consumer_reads_ahead_a_bounded_amount_unless_told_otherwise() {
+        let clients = KafkaClients::new(&KafkaSettings::plaintext("b:1")).unwrap();
+        let c = clients.consumer("g");
+        assert_eq!(c.get("queued.max.messages.kbytes"), Some("12288"));
+        assert_eq!(c.get("fetch.max.bytes"), Some("4194304"));
+
+        let mut s = KafkaSettings::plaintext("b:1");
+        s.options = vec!["fetch.max.bytes=16777216".parse().unwrap()];
+        let c = KafkaClients::new(&s).unwrap().consumer("g");
+        assert_eq!(c.get("fetch.max.bytes"), Some("16777216"));
+        assert_eq!(c.get("queued.max.messages.kbytes"), Some("12288"));
     }
 }
