@@ -7,6 +7,7 @@
 //! same path (gateway, topic, runtime, sink, merge); they add one record
 //! per interval to the load.
 
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -50,6 +51,9 @@ pub struct ProbeReport {
     pub sent: usize,
     /// Each probe: when it was sent (s after the first), and its latencies.
     pub probes: Vec<ProbeTimes>,
+    /// How long each check of the store took: a probe's latency is late
+    /// by up to one check and one pause.
+    pub checks: Latencies,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -129,26 +133,54 @@ async fn run(config: ProbeConfig, stop: Arc<AtomicBool>) -> Result<ProbeReport> 
     let db = mongodb::Client::with_uri_str(&mongo)
         .await?
         .database(&database);
-    let mut probes: Vec<Probe> = Vec::new();
+    let probes: RefCell<Vec<Probe>> = RefCell::new(Vec::new());
     let first = Instant::now();
-    let mut next_send = first;
-    let mut settle_until: Option<Instant> = None;
-    loop {
-        let now = Instant::now();
-        if settle_until.is_none() && stop.load(Ordering::Relaxed) {
-            settle_until = Some(now + settle);
+    // Sending and checking run side by side: a check waiting on a send's
+    // 200 (or the reverse) would add its wait to every probe that arrived
+    // meanwhile. No borrow of `probes` is held across an await.
+    let sending = async {
+        let mut next_send = first;
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now >= next_send {
+                let n = probes.borrow().len();
+                let probe = send(&http, &gateway, n).await?;
+                probes.borrow_mut().push(probe);
+                next_send += interval;
+            }
+            tokio::time::sleep(
+                next_send
+                    .saturating_duration_since(Instant::now())
+                    .min(POLL),
+            )
+            .await;
         }
-        if settle_until.is_none() && now >= next_send {
-            probes.push(send(&http, &gateway, probes.len()).await?);
-            next_send += interval;
+        anyhow::Ok(Instant::now() + settle)
+    };
+    // When the last probe may still arrive: set once sending stops.
+    let settle_until = Cell::new(None::<Instant>);
+    let checker = async {
+        let mut cycles = Vec::new();
+        loop {
+            let started = Instant::now();
+            check(&db, &probes).await?;
+            cycles.push(started.elapsed().as_secs_f64());
+            let all_in = probes.borrow().iter().all(|p| p.counted.is_some());
+            if settle_until
+                .get()
+                .is_some_and(|t| all_in || Instant::now() >= t)
+            {
+                return anyhow::Ok(Latencies::from(cycles));
+            }
+            tokio::time::sleep(POLL).await;
         }
-        check(&db, &mut probes).await?;
-        let all_in = probes.iter().all(|p| p.counted.is_some());
-        if settle_until.is_some_and(|t| all_in || Instant::now() >= t) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
+    let sender = async {
+        settle_until.set(Some(sending.await?));
+        anyhow::Ok(())
+    };
+    let ((), checks) = tokio::try_join!(sender, checker)?;
+    let probes = probes.into_inner();
     Ok(ProbeReport {
         sent: probes.len(),
         probes: probes
@@ -159,8 +191,13 @@ async fn run(config: ProbeConfig, stop: Arc<AtomicBool>) -> Result<ProbeReport> 
                 counted: p.counted,
             })
             .collect(),
+        checks,
     })
 }
+
+/// Pause between two checks of the store, and at most between two looks
+/// at the time to send.
+const POLL: Duration = Duration::from_millis(20);
 
 async fn send(http: &reqwest::Client, gateway: &str, n: usize) -> Result<Probe> {
     let asin = format!("PRB{n:07}");
@@ -191,22 +228,30 @@ async fn send(http: &reqwest::Client, gateway: &str, n: usize) -> Result<Probe> 
 }
 
 /// Marks the probes now visible in `products` and counted in
-/// `category_stats` (reads by `_id` only, cheap on any store).
-async fn check(db: &mongodb::Database, probes: &mut [Probe]) -> Result<()> {
-    let unseen: Vec<&str> = probes
+/// `category_stats` (reads by `_id` only, cheap on any store). A probe's
+/// time is taken when the read that saw it returns: late by up to one
+/// check ([`ProbeReport::checks`]).
+async fn check(db: &mongodb::Database, probes: &RefCell<Vec<Probe>>) -> Result<()> {
+    let unseen: Vec<String> = probes
+        .borrow()
         .iter()
         .filter(|p| p.visible.is_none())
-        .map(|p| p.asin.as_str())
+        .map(|p| p.asin.clone())
         .collect();
     if !unseen.is_empty() {
         let found = ids(db, "products", doc! { "_id": { "$in": unseen } }).await?;
-        for p in probes.iter_mut().filter(|p| p.visible.is_none()) {
+        for p in probes
+            .borrow_mut()
+            .iter_mut()
+            .filter(|p| p.visible.is_none())
+        {
             if found.contains(&Bson::String(p.asin.clone())) {
                 p.visible = Some(p.acked.elapsed().as_secs_f64());
             }
         }
     }
     let uncounted: Vec<i64> = probes
+        .borrow()
         .iter()
         .filter(|p| p.counted.is_none())
         .map(|p| p.category)
@@ -214,7 +259,11 @@ async fn check(db: &mongodb::Database, probes: &mut [Probe]) -> Result<()> {
     if !uncounted.is_empty() {
         let filter = doc! { "_id": { "$in": uncounted }, "products": { "$gte": 1 } };
         let found = ids(db, "category_stats", filter).await?;
-        for p in probes.iter_mut().filter(|p| p.counted.is_none()) {
+        for p in probes
+            .borrow_mut()
+            .iter_mut()
+            .filter(|p| p.counted.is_none())
+        {
             let id = p.category;
             if found
                 .iter()

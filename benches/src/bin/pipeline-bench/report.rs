@@ -97,4 +97,15 @@ pub fn latencies(p: &shelf_benches::probe::ProbeReport) {
         .map(|(n, at, s)| format!("#{n} (sent at {at:.1} s) {s:.2} s"))
         .collect();
     println!("  slowest to be visible: {}", slowest.join(", "));
+    let ms = |q: f64| {
+        p.checks
+            .quantile(q)
+            .map_or("-".into(), |s| format!("{:.0} ms", s * 1e3))
+    };
+    println!(
+        "  each a probe's time when the check that saw it returned: checks took p50 {}, p99 {} ({} checks)",
+        ms(0.5),
+        ms(0.99),
+        p.checks.len()
+    );
 }
