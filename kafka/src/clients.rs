@@ -236,12 +236,12 @@ impl KafkaClients {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed");
-        for (key, kib) in [
+        for (key, default) in [
             ("queued.max.messages.kbytes", READ_AHEAD_KIB),
             ("fetch.max.bytes", FETCH_MAX_KIB * 1024),
         ] {
             if c.get(key).is_none() {
-                c.set(key, kib.to_string());
+                c.set(key, default.to_string());
             }
         }
         c

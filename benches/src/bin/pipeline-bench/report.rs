@@ -103,7 +103,7 @@ pub fn latencies(p: &shelf_benches::probe::ProbeReport) {
             .map_or("-".into(), |s| format!("{:.0} ms", s * 1e3))
     };
     println!(
-        "  each a probe's time when the check that saw it returned: checks took p50 {}, p99 {} ({} checks)",
+        "  a probe is timed when the check that saw it returns; checks took p50 {}, p99 {} ({} checks)",
         ms(0.5),
         ms(0.99),
         p.checks.len()
