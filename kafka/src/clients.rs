@@ -212,12 +212,11 @@ impl KafkaClients {
         let mut c = self.base.clone();
         c.set("transactional.id", transactional_id)
             .set("enable.idempotence", "true");
-        if c.get("connections.max.idle.ms").is_none() {
-            c.set(
-                "connections.max.idle.ms",
-                TRANSACTIONAL_IDLE_CLOSE.as_millis().to_string(),
-            );
-        }
+        set_unless_given(
+            &mut c,
+            "connections.max.idle.ms",
+            TRANSACTIONAL_IDLE_CLOSE.as_millis(),
+        );
         c
     }
 
@@ -236,14 +235,8 @@ impl KafkaClients {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed");
-        for (key, default) in [
-            ("queued.max.messages.kbytes", READ_AHEAD_KIB),
-            ("fetch.max.bytes", FETCH_MAX_KIB * 1024),
-        ] {
-            if c.get(key).is_none() {
-                c.set(key, default.to_string());
-            }
-        }
+        set_unless_given(&mut c, "queued.max.messages.kbytes", READ_AHEAD_KIB);
+        set_unless_given(&mut c, "fetch.max.bytes", FETCH_MAX_KIB * 1024);
         c
     }
 
@@ -276,6 +269,14 @@ fn readable(setting: &'static str, path: &Path) -> Result<(), SettingsError> {
             path: path.to_owned(),
             error,
         })
+}
+
+/// Sets `key` to `value` unless `--kafka-option` gave it: a default of
+/// shelfstream's, not a setting its guarantees rest on.
+fn set_unless_given(c: &mut ClientConfig, key: &str, value: impl ToString) {
+    if c.get(key).is_none() {
+        c.set(key, value.to_string());
+    }
 }
 
 #[cfg(test)]
