@@ -44,7 +44,7 @@ pub const READ_AHEAD_KIB: usize = 12 * 1024;
 
 /// What one fetch brings back, at most, in KiB. librdkafka stops fetching
 /// at [`READ_AHEAD_KIB`] but lets fetches overshoot it: with fetches as
-/// large as the read-ahead (16 MiB), the runtime's queue held up to
+/// large as the read-ahead (16 MiB), the runtime's queue held over
 /// 120,000 records at full size, and librdkafka's heap 80-100 MiB.
 pub const FETCH_MAX_KIB: usize = 4 * 1024;
 
